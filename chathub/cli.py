@@ -1,0 +1,150 @@
+"""The `chathub` command: parse flags, start the service on the global reactor, exit cleanly.
+
+Rules:
+- This is the only module that touches the global reactor or installs signal handlers.
+- A listener that cannot start prints one line on stderr and exits 1, within a moment.
+- SIGINT and SIGTERM shut down in order (see `ChathubService.shutdown`) and exit 0.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from chathub import __version__
+from chathub.line import DEFAULT_MAX_LINE
+from chathub.service import BindError, ChathubService, Config
+
+DEFAULTS = Config()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chathub",
+        description="A chat hub shared by telnet, browser and HTTP clients.",
+        epilog="`chathub bench --help` describes the load generator.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--telnet",
+        default=DEFAULTS.telnet,
+        metavar="ENDPOINT",
+        help="where the line chat listens: a Twisted endpoint string such as tcp:1025, "
+        "tcp:0:interface=127.0.0.1, ssl:1025:privateKey=key.pem:certKey=cert.pem or unix:/path",
+    )
+    parser.add_argument(
+        "--web",
+        default=DEFAULTS.web,
+        metavar="ENDPOINT",
+        help="where the web server (page, /ws, /counter, API) listens: a Twisted endpoint string",
+    )
+    parser.add_argument(
+        "--motd", default=DEFAULTS.motd, help="message of the day, shown on connect"
+    )
+    parser.add_argument(
+        "--db",
+        default=DEFAULTS.db,
+        metavar="PATH",
+        help="the history database file, or :memory: to keep history in memory only",
+    )
+    parser.add_argument(
+        "--max-line",
+        type=positive_int,
+        default=DEFAULT_MAX_LINE,
+        metavar="BYTES",
+        help="longest telnet input line; longer lines are discarded with an error",
+    )
+    parser.add_argument(
+        "--replay",
+        type=natural_int,
+        default=DEFAULTS.replay,
+        metavar="N",
+        help="messages replayed to a client when it joins a room",
+    )
+    parser.add_argument(
+        "--ports-file",
+        metavar="PATH",
+        help='write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
+    )
+    parser.add_argument("--version", action="version", version=f"chathub {__version__}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        telnet=args.telnet,
+        web=args.web,
+        motd=args.motd,
+        db=args.db,
+        max_line=args.max_line,
+        replay=args.replay,
+        ports_file=args.ports_file,
+    )
+
+
+def serve(config: Config) -> int:
+    """Run the hub on the global reactor until a signal stops it; returns the exit code."""
+    from twisted.internet import defer, reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    exit_code = 0
+
+    async def start() -> None:
+        nonlocal exit_code
+        service = ChathubService(reactor, config)
+        try:
+            ports = await service.listen()
+        except BindError as problem:
+            print(f"chathub: {problem}", file=sys.stderr, flush=True)
+            exit_code = 1
+            reactor.stop()
+            return
+        service.startService()
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", lambda: defer.ensureDeferred(service.shutdown())
+        )
+        listening = ", ".join(f"{name} on port {port}" for name, port in ports.items())
+        print(f"chathub: serving {listening}", file=sys.stderr, flush=True)
+
+    def begin() -> None:
+        defer.ensureDeferred(start()).addErrback(_crash)
+
+    def _crash(failure: object) -> None:
+        nonlocal exit_code
+        print(f"chathub: could not start: {failure}", file=sys.stderr, flush=True)
+        exit_code = 1
+        reactor.stop()
+
+    reactor.callWhenRunning(begin)
+    reactor.run()
+    return exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        from chathub.bench import main as bench_main
+
+        sys.exit(bench_main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    sys.exit(serve(config_from_args(args)))

@@ -1,0 +1,239 @@
+"""What a client asks of the hub: frozen dataclasses, and the two parsers that make them.
+
+Pure: no I/O, no bytes. `parse_line` reads the telnet line protocol (`/join dev`, plain text is a
+message); `parse_json` reads the WebSocket protocol's decoded JSON objects. Both return a command
+or an `Error` to send back; neither raises on any input. Names are checked by the hub, not here,
+so every transport gets the same answer for the same mistake.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from chathub.events import Error
+
+# A client's label for a request, echoed in the one reply to it.
+Ref = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+    room: str | None = None  # None: the client's current room
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    text: str
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    room: str | None = None
+    reason: str = ""
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    nick: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms:
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    room: str | None = None
+    since: int | None = None  # None: the most recent `limit` messages
+    limit: int | None = None  # None: the hub's default
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    to: str
+    text: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    reason: str = ""
+    ref: Ref | None = None
+
+
+Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit
+
+HELP = """\
+commands:
+  text                 say text in your current room (//text says /text)
+  /nick NAME           change your nick
+  /join ROOM           join a room and make it current
+  /part [ROOM] [WHY]   leave a room (default: the current one)
+  /rooms               list rooms and their member counts
+  /who [ROOM]          list the members of a room
+  /me ACTION           act in your current room
+  /msg NICK TEXT       send a private message
+  /history [N]         show the last N messages of your current room
+  /since ID [ROOM]     show the messages after id ID
+  /help                this list
+  /quit [REASON]       leave"""
+
+
+def _usage(text: str) -> Error:
+    return Error("usage", "usage: " + text)
+
+
+def _parse_int(text: str) -> int | None:
+    # str.isdigit accepts digits such as "²" that int() refuses; stick to ASCII.
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
+def parse_line(line: str) -> Command | Error | None:
+    """The command a telnet line asks for; None for a blank line, which does nothing."""
+    if not line.strip():
+        return None
+    if not line.startswith("/"):
+        return Say(line)
+    if line.startswith("//"):
+        return Say(line[1:])
+    name, _, rest = line[1:].partition(" ")
+    name = name.lower()
+    rest = rest.strip()
+    args = rest.split()
+    match name:
+        case "nick":
+            return Nick(args[0]) if len(args) == 1 else _usage("/nick NAME")
+        case "join" | "j":
+            return Join(args[0]) if len(args) == 1 else _usage("/join ROOM")
+        case "part" | "leave":
+            if not args:
+                return Part()
+            return Part(args[0], rest[len(args[0]) :].strip())
+        case "rooms" | "list":
+            return Rooms()
+        case "who" | "names":
+            if len(args) > 1:
+                return _usage("/who [ROOM]")
+            return Who(args[0] if args else None)
+        case "me":
+            return Me(rest) if rest else _usage("/me ACTION")
+        case "msg" | "query" | "tell":
+            to, _, text = rest.partition(" ")
+            text = text.strip()
+            return Msg(to, text) if to and text else _usage("/msg NICK TEXT")
+        case "history":
+            if not args:
+                return History()
+            count = _parse_int(args[0])
+            if len(args) > 1 or count is None or count < 1:
+                return _usage("/history [N], N a positive number")
+            return History(limit=count)
+        case "since":
+            since = _parse_int(args[0]) if args else None
+            if since is None or len(args) > 2:
+                return _usage("/since ID [ROOM], ID a number")
+            return History(args[1] if len(args) == 2 else None, since=since)
+        case "help" | "?":
+            return Help()
+        case "quit" | "exit":
+            return Quit(rest)
+        case _:
+            return Error("unknown-command", f"unknown command /{name[:32]}; type /help")
+
+
+_TEXT = "text"
+_ROOM = "room"
+
+
+def _field(obj: dict[str, Any], name: str, kind: type, required: bool) -> Any:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _BadField(f"'{name}' is required")
+        return None
+    # bool is an int in Python; a JSON true is not a count.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _BadField(f"'{name}' must be a {'string' if kind is str else 'number'}")
+    return value
+
+
+class _BadField(Exception):
+    pass
+
+
+def json_ref(obj: Any) -> Ref | None:
+    """The `ref` of a WebSocket message (string or integer), so that even an error echoes it."""
+    ref = obj.get("ref") if isinstance(obj, dict) else None
+    if isinstance(ref, str) and len(ref) <= 64:
+        return ref
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ref
+    return None
+
+
+def parse_json(obj: Any) -> Command | Error:
+    """The command a decoded WebSocket JSON message asks for."""
+    if not isinstance(obj, dict):
+        return Error("bad-request", "a message must be a JSON object")
+    if obj.get("ref") is not None and json_ref(obj) is None:
+        return Error("bad-request", "'ref' must be a string or a number")
+    ref = json_ref(obj)
+    op = obj.get("op")
+    try:
+        match op:
+            case "say":
+                return Say(_field(obj, _TEXT, str, True), _field(obj, _ROOM, str, False), ref)
+            case "me":
+                return Me(_field(obj, _TEXT, str, True), _field(obj, _ROOM, str, False), ref)
+            case "join":
+                return Join(_field(obj, _ROOM, str, True), ref)
+            case "part":
+                reason = _field(obj, "reason", str, False) or ""
+                return Part(_field(obj, _ROOM, str, False), reason, ref)
+            case "nick":
+                return Nick(_field(obj, "nick", str, True), ref)
+            case "who":
+                return Who(_field(obj, _ROOM, str, False), ref)
+            case "rooms":
+                return Rooms(ref)
+            case "history":
+                return History(
+                    _field(obj, _ROOM, str, False),
+                    _field(obj, "since", int, False),
+                    _field(obj, "limit", int, False),
+                    ref,
+                )
+            case "msg":
+                return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)
+            case None:
+                return Error("bad-request", "'op' is required")
+            case _:
+                return Error("unknown-op", f"unknown op {str(op)[:32]!r}")
+    except _BadField as problem:
+        return Error("bad-request", f"{op}: {problem}")

@@ -1,0 +1,96 @@
+"""What the hub hands to a connection: frozen dataclasses, one class per kind of output.
+
+Pure: no I/O, no bytes. Each adapter renders these for its own wire (a line for telnet, a JSON
+object for WebSocket and HTTP). A room `Event` is one thing that happened in a room and is the
+same object for every recipient, so an adapter may encode it once and write the bytes many times.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+EventKind = Literal["message", "action", "join", "part", "nick", "notice"]
+
+# Only these kinds are stored in history and carry an id.
+STORED_KINDS: frozenset[str] = frozenset({"message", "action"})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened in a room. `id` is set only for stored kinds.
+
+    A `nick` event is not tied to one room: its `room` is None and `old` holds the former nick.
+    A `part` event's `text` is the reason, if one was given.
+    """
+
+    room: str | None
+    kind: EventKind
+    nick: str
+    text: str
+    ts: float
+    id: int | None = None
+    old: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A line from the server to one client (a listing, a hint, a shutdown warning)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """A refused command or input. `code` is stable for scripts; `message` is for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    """A private message. The sender gets a copy too, so it can show what it sent."""
+
+    sender: str
+    to: str
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Sent once when a client connects: the nick it got and the rooms it is joining."""
+
+    nick: str
+    rooms: tuple[str, ...]
+    motd: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The members of a room."""
+
+    room: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """Every room that has members or history, with its member count."""
+
+    rooms: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Stored events of one room, oldest first (a replay on join, or an answer to a request)."""
+
+    room: str
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """A command that changed nothing visible was accepted (it is the reply that carries `ref`)."""
+
+
+Outgoing = Event | Notice | Error | Private | Welcome | Who | RoomList | History | Ok

@@ -1,0 +1,359 @@
+"""The Hub: the one registry of clients, nicks and rooms, and the rules of the chat.
+
+Rules:
+- Pure: no twisted, autobahn or jinja2, no bytes, nothing asynchronous. Adapters call `connect`,
+  `handle` and `disconnect`; the hub answers by calling `deliver` on the `Client` seam, which
+  must buffer and return at once.
+- Every event of a room goes to every member, the one who caused it included. The copy that goes
+  to the client whose command caused it carries that command's `ref`; so does every direct reply.
+  A command with a `ref` gets exactly one reply with it.
+- User text is cleaned (`clean_text`) once, here, so every transport shows the same safe text.
+"""
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chathub import commands as cmd
+from chathub.events import (
+    Error,
+    Event,
+    EventKind,
+    History,
+    Notice,
+    Ok,
+    Outgoing,
+    Private,
+    RoomList,
+    Welcome,
+    Who,
+)
+from chathub.store import MemoryStore, Store
+from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
+
+Ref = cmd.Ref
+
+
+class Client(Protocol):
+    """What the hub needs of a connection: somewhere to put output, and a way to end it."""
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Session:
+    """The hub's record of one connected client."""
+
+    client: Client
+    nick: str
+    rooms: list[str] = field(default_factory=list)  # in join order; the last is current
+
+    @property
+    def current_room(self) -> str | None:
+        return self.rooms[-1] if self.rooms else None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The numbers the hub applies to every client; the command line sets them."""
+
+    replay: int = 50  # messages replayed on join
+    history_default: int = 20  # /history without N
+    history_max: int = 500  # the most one history request returns
+    text_max: int = 4000  # characters in one message
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+        motd: str = "Welcome to chathub.",
+        limits: Limits = Limits(),
+    ) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock = clock
+        self.motd = motd
+        self.limits = limits
+        self.sessions: dict[str, Session] = {}  # nick_key -> session
+        self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
+        self._guest_number = 0
+
+    # --- what adapters call -------------------------------------------------------------------
+
+    def connect(
+        self,
+        client: Client,
+        nick: str | None = None,
+        rooms: Iterable[str] = (DEFAULT_ROOM,),
+        since: dict[str, int] | None = None,
+    ) -> Session:
+        """Register a new client: welcome it, give it a nick, join its rooms, replay history.
+
+        `since` maps a room to the last id the client has seen: it gets exactly the newer
+        messages instead of the usual replay (recovery after a reconnect).
+        """
+        problems: list[Error] = []
+        if nick is not None and (error := self._nick_problem(nick, None)):
+            problems.append(error)
+            nick = None
+        session = Session(client, nick or self._next_guest_nick())
+        self.sessions[nick_key(session.nick)] = session
+
+        wanted: list[str] = []
+        for name in rooms:
+            room = normalize_room(name)
+            if room is None:
+                problems.append(_bad_room(name))
+            elif room not in wanted:
+                wanted.append(room)
+        client.deliver(Welcome(session.nick, tuple(wanted), self.motd))
+        for error in problems:
+            client.deliver(error)
+        for room in wanted:
+            self._join(session, room, None, (since or {}).get(room))
+        return session
+
+    def handle(self, session: Session, command: cmd.Command) -> None:
+        """Carry out one command from `session`'s client."""
+        ref = command.ref
+        match command:
+            case cmd.Say(text, room) | cmd.Me(text, room):
+                kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"
+                self._say(session, kind, text, room, ref)
+            case cmd.Join(room):
+                name = normalize_room(room)
+                if name is None:
+                    session.client.deliver(_bad_room(room), ref)
+                elif name in session.rooms:
+                    # Already there: make it current, as /join does in IRC clients.
+                    session.rooms.remove(name)
+                    session.rooms.append(name)
+                    session.client.deliver(Notice(f"you are in {name}"), ref)
+                else:
+                    self._join(session, name, ref, None)
+            case cmd.Part(room, reason):
+                target = self._member_room(session, room, ref)
+                if target is not None:
+                    self._part(session, target, clean_text(reason), ref)
+            case cmd.Nick(nick):
+                self._rename(session, nick, ref)
+            case cmd.Who(room):
+                target = self._named_room(session, room, ref)
+                if target is not None:
+                    members = sorted((s.nick for s in self.members.get(target, ())), key=nick_key)
+                    session.client.deliver(Who(target, tuple(members)), ref)
+            case cmd.Rooms():
+                session.client.deliver(RoomList(tuple(self.room_list())), ref)
+            case cmd.History(room, since, limit):
+                self._history(session, room, since, limit, ref)
+            case cmd.Msg(to, text):
+                self._private(session, to, text, ref)
+            case cmd.Help():
+                session.client.deliver(Notice(cmd.HELP), ref)
+            case cmd.Quit(reason):
+                if ref is not None:
+                    session.client.deliver(Ok(), ref)
+                self.disconnect(session, clean_text(reason) or "quit")
+                session.client.close()
+
+    def disconnect(self, session: Session, reason: str = "connection closed") -> None:
+        """Forget a client that has gone; its rooms are told it left. Safe to call twice."""
+        if self.sessions.get(nick_key(session.nick)) is not session:
+            return
+        del self.sessions[nick_key(session.nick)]
+        for room in list(session.rooms):
+            self._part(session, room, reason, None, tell_self=False)
+
+    def shutdown(self) -> None:
+        """Tell every client the server is going away and ask each connection to close."""
+        for session in list(self.sessions.values()):
+            session.client.deliver(Notice("server shutting down"))
+            session.client.close()
+
+    # --- questions adapters and HTTP ask ------------------------------------------------------
+
+    def room_list(self) -> list[tuple[str, int]]:
+        """Rooms with members or history, most members first, then by name."""
+        names = set(self.members) | set(self.store.rooms())
+        counts = [(name, len(self.members.get(name, ()))) for name in names]
+        counts.sort(key=lambda pair: (-pair[1], pair[0]))
+        return counts
+
+    def history(self, room: str, since: int | None, limit: int | None) -> list[Event]:
+        """Stored events of a (normalized) room: the newest `limit`, or those after `since`."""
+        count = self.limits.history_default if limit is None else limit
+        count = max(0, min(count, self.limits.history_max))
+        if since is None:
+            return self.store.recent(room, count)
+        return self.store.since(room, since, count)
+
+    # --- the rules ----------------------------------------------------------------------------
+
+    def _next_guest_nick(self) -> str:
+        while True:
+            self._guest_number += 1
+            nick = f"guest-{self._guest_number}"
+            if nick_key(nick) not in self.sessions:
+                return nick
+
+    def _nick_problem(self, nick: str, session: Session | None) -> Error | None:
+        if not is_valid_nick(nick):
+            return Error(
+                "bad-nick",
+                f"{_shown(nick)} is not a valid nick: 1-24 letters, digits, _ or -, "
+                "starting with a letter or _",
+            )
+        holder = self.sessions.get(nick_key(nick))
+        if holder is not None and holder is not session:
+            return Error("nick-taken", f"the nick {nick} is taken")
+        return None
+
+    def _member_room(self, session: Session, room: str | None, ref: Ref | None) -> str | None:
+        """The room a command is about, which `session` must be in; None after an error reply."""
+        if room is None:
+            if session.current_room is None:
+                session.client.deliver(_no_room(), ref)
+            return session.current_room
+        name = normalize_room(room)
+        if name is None:
+            session.client.deliver(_bad_room(room), ref)
+        elif name not in session.rooms:
+            session.client.deliver(Error("not-in-room", f"you are not in {name}"), ref)
+            return None
+        return name
+
+    def _named_room(self, session: Session, room: str | None, ref: Ref | None) -> str | None:
+        """The room a question is about, which need not be one `session` is in."""
+        if room is None:
+            if session.current_room is None:
+                session.client.deliver(_no_room(), ref)
+            return session.current_room
+        name = normalize_room(room)
+        if name is None:
+            session.client.deliver(_bad_room(room), ref)
+        return name
+
+    def _broadcast(self, room: str, event: Event, sender: Session, ref: Ref | None) -> None:
+        for member in self.members.get(room, ()):
+            if member is sender and ref is not None:
+                member.client.deliver(event, ref)
+            else:
+                member.client.deliver(event)
+
+    def _say(
+        self, session: Session, kind: EventKind, text: str, room: str | None, ref: Ref | None
+    ) -> None:
+        target = self._member_room(session, room, ref)
+        if target is None:
+            return
+        text = clean_text(text)
+        if not text.strip():
+            session.client.deliver(Error("empty", "nothing to send"), ref)
+            return
+        if len(text) > self.limits.text_max:
+            session.client.deliver(
+                Error("too-long", f"messages are at most {self.limits.text_max} characters"), ref
+            )
+            return
+        event = self.store.append(Event(target, kind, session.nick, text, self.clock()))
+        self._broadcast(target, event, session, ref)
+
+    def _join(self, session: Session, room: str, ref: Ref | None, since: int | None) -> None:
+        session.rooms.append(room)
+        self.members.setdefault(room, {})[session] = None
+        self._broadcast(room, Event(room, "join", session.nick, "", self.clock()), session, ref)
+        if since is None:
+            replay = self.store.recent(room, self.limits.replay)
+        else:
+            replay = self.store.since(room, since, self.limits.history_max)
+        if replay:
+            session.client.deliver(History(room, tuple(replay)))
+
+    def _part(
+        self, session: Session, room: str, reason: str, ref: Ref | None, tell_self: bool = True
+    ) -> None:
+        event = Event(room, "part", session.nick, reason, self.clock())
+        members = self.members[room]
+        del members[session]
+        session.rooms.remove(room)
+        if not members:
+            del self.members[room]
+        if tell_self:
+            session.client.deliver(event, ref)
+        self._broadcast(room, event, session, None)
+
+    def _rename(self, session: Session, nick: str, ref: Ref | None) -> None:
+        error = self._nick_problem(nick, session)
+        if error is not None:
+            session.client.deliver(error, ref)
+            return
+        old = session.nick
+        if nick == old:
+            session.client.deliver(Notice(f"you are already {nick}"), ref)
+            return
+        del self.sessions[nick_key(old)]
+        session.nick = nick
+        self.sessions[nick_key(nick)] = session
+        event = Event(None, "nick", nick, "", self.clock(), old=old)
+        # Once to the renamed client and once to everyone who shares a room with it.
+        session.client.deliver(event, ref)
+        told = {session}
+        for room in session.rooms:
+            for member in self.members[room]:
+                if member not in told:
+                    told.add(member)
+                    member.client.deliver(event)
+
+    def _history(
+        self,
+        session: Session,
+        room: str | None,
+        since: int | None,
+        limit: int | None,
+        ref: Ref | None,
+    ) -> None:
+        target = self._named_room(session, room, ref)
+        if target is None:
+            return
+        if (since is not None and since < 0) or (limit is not None and limit < 1):
+            session.client.deliver(
+                Error("bad-request", "since must be 0 or more and limit 1 or more"), ref
+            )
+            return
+        events = self.history(target, since, limit)
+        session.client.deliver(History(target, tuple(events)), ref)
+
+    def _private(self, session: Session, to: str, text: str, ref: Ref | None) -> None:
+        target = self.sessions.get(nick_key(to))
+        if target is None:
+            session.client.deliver(Error("no-such-nick", f"nobody is called {_shown(to)}"), ref)
+            return
+        text = clean_text(text)
+        if not text.strip():
+            session.client.deliver(Error("empty", "nothing to send"), ref)
+            return
+        message = Private(session.nick, target.nick, text, self.clock())
+        if target is not session:
+            target.client.deliver(message)
+        session.client.deliver(message, ref)
+
+
+def _shown(name: str) -> str:
+    """A name a user typed, made safe and short enough to quote back in an error."""
+    cleaned = clean_text(name)
+    return repr(cleaned[:32] + ("..." if len(cleaned) > 32 else ""))
+
+
+def _bad_room(name: str) -> Error:
+    return Error(
+        "bad-room",
+        f"{_shown(name)} is not a valid room: 1-32 of a-z, 0-9, _ and -, optionally after #",
+    )
+
+
+def _no_room() -> Error:
+    return Error("no-room", "you are in no room; /join one first")

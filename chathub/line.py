@@ -1,0 +1,209 @@
+"""The telnet / nc adapter: bytes to lines to commands, and hub output to `\\r\\n` lines.
+
+Rules:
+- Thin: framing, decoding and rendering only; every decision is the hub's.
+- Input lines end in `\\n` or `\\r\\n`; telnet negotiation is filtered out first (`telnet.py`);
+  invalid UTF-8 is replaced. A line longer than `max_line` bytes is discarded with one `! ` line
+  and the lines after it work as usual, however the bytes were split into reads.
+- A room event is rendered once and the same bytes are written to every member (a one-entry
+  cache: the hub delivers one event to all members before the next).
+"""
+
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from chathub.commands import Ref, parse_line
+from chathub.events import (
+    Error,
+    Event,
+    History,
+    Notice,
+    Ok,
+    Outgoing,
+    Private,
+    RoomList,
+    Welcome,
+    Who,
+)
+from chathub.hub import Hub, Session
+from chathub.telnet import TelnetFilter
+
+DEFAULT_MAX_LINE = 2048
+
+
+class LineTooLong:
+    """Stands in the output of `LineSplitter` for a line that was discarded for its length."""
+
+
+TOO_LONG = LineTooLong()
+
+
+class LineSplitter:
+    """Splits a byte stream into lines of at most `max_length` bytes (without the ending).
+
+    Why not `LineReceiver`: on an over-long line it drops the whole buffer, lines after it
+    included, and its default is to close the connection. Here the over-long line alone goes.
+    """
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self._buffer = b""
+        self._discarding = False  # inside an over-long line that was already reported
+
+    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+        parts = (self._buffer + data).split(b"\n")
+        self._buffer = parts.pop()
+        out: list[bytes | LineTooLong] = []
+        for part in parts:
+            if self._discarding:
+                self._discarding = False
+                continue
+            if part.endswith(b"\r"):
+                part = part[:-1]
+            out.append(TOO_LONG if len(part) > self.max_length else part)
+        # An unfinished line that is already too long (one more byte may be its "\r"): report
+        # it now and drop what is buffered, so a peer cannot make us hold an endless line.
+        if len(self._buffer) > self.max_length + 1:
+            if not self._discarding:
+                out.append(TOO_LONG)
+                self._discarding = True
+            self._buffer = b""
+        return out
+
+
+def render_event(event: Event) -> str:
+    """The line for a live event, without its ending."""
+    match event.kind:
+        case "message":
+            return f"[{event.room}] <{event.nick}> {event.text}"
+        case "action":
+            return f"[{event.room}] * {event.nick} {event.text}"
+        case "join":
+            return f"[{event.room}] -> {event.nick} joined"
+        case "part":
+            reason = f" ({event.text})" if event.text else ""
+            return f"[{event.room}] <- {event.nick} left{reason}"
+        case "nick":
+            return f"* {event.old} is now known as {event.nick}"
+        case _:  # notice
+            return f"[{event.room}] * {event.text}" if event.room else f"* {event.text}"
+
+
+def render_stored(event: Event) -> str:
+    """The line for a stored event shown as history: it carries the id."""
+    if event.kind == "action":
+        return f"[{event.room} #{event.id}] * {event.nick} {event.text}"
+    return f"[{event.room} #{event.id}] <{event.nick}> {event.text}"
+
+
+def render(item: Outgoing, my_nick: str) -> list[str]:
+    """The lines for anything the hub delivers, as seen by the client called `my_nick`."""
+    match item:
+        case Event():
+            return [render_event(item)]
+        case History(room, events):
+            if not events:
+                return [f"* no messages in {room}"]
+            return [render_stored(event) for event in events]
+        case Notice(text):
+            return ["* " + line for line in text.split("\n")]
+        case Error(_, message):
+            return ["! " + message]
+        case Private(sender, to, text):
+            if sender == my_nick and to != my_nick:
+                return [f"[pm -> {to}] <{sender}> {text}"]
+            return [f"[pm] <{sender}> {text}"]
+        case Welcome(nick, _, motd):
+            lines = ["* " + line for line in motd.split("\n") if line]
+            return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
+        case Who(room, members):
+            return [f"* members of {room}: {', '.join(members) or '(none)'}"]
+        case RoomList(rooms):
+            listing = ", ".join(f"{name} ({count})" for name, count in rooms)
+            return [f"* rooms: {listing or '(none)'}"]
+        case Ok():
+            return []
+    return []
+
+
+class LineConnection(Protocol):
+    """One telnet or nc client."""
+
+    def __init__(self, hub: Hub, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.hub = hub
+        self.max_line = max_line
+        self.session: Session | None = None
+        self._telnet = TelnetFilter()
+        self._lines = LineSplitter(max_line)
+        self._open = False
+
+    def connectionMade(self) -> None:
+        self._open = True
+        self.session = self.hub.connect(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        data, replies = self._telnet.feed(data)
+        if replies:
+            self.transport.write(replies)
+        for line in self._lines.feed(data):
+            if not self._open or self.session is None:
+                return  # after /quit: the rest of the input is ignored
+            if isinstance(line, LineTooLong):
+                self.deliver(
+                    Error("line-too-long", f"line longer than {self.max_line} bytes, discarded")
+                )
+                continue
+            command = parse_line(line.decode("utf-8", "replace"))
+            if isinstance(command, Error):
+                self.deliver(command)
+            elif command is not None:
+                self.hub.handle(self.session, command)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._open = False
+        if self.session is not None:
+            self.hub.disconnect(self.session)
+
+    # --- the hub's seam -----------------------------------------------------------------------
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+        if not self._open:
+            return
+        if type(item) is Event:
+            self.transport.write(_encoded_event(item))
+            return
+        nick = self.session.nick if self.session is not None else ""
+        lines = render(item, nick)
+        if lines:
+            self.transport.write("".join(line + "\r\n" for line in lines).encode("utf-8"))
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.transport.loseConnection()
+
+
+# The last event encoded, and its bytes: a broadcast delivers one event to every member in a
+# row, so this one entry turns N encodings into one.
+_last_event: Event | None = None
+_last_bytes = b""
+
+
+def _encoded_event(event: Event) -> bytes:
+    global _last_event, _last_bytes
+    if event is not _last_event:
+        _last_bytes = (render_event(event) + "\r\n").encode("utf-8")
+        _last_event = event
+    return _last_bytes
+
+
+class LineFactory(Factory):
+    """Makes a `LineConnection` for each accepted connection, all sharing one hub."""
+
+    def __init__(self, hub: Hub, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.hub = hub
+        self.max_line = max_line
+
+    def buildProtocol(self, addr: IAddress) -> LineConnection:
+        return LineConnection(self.hub, self.max_line)

@@ -1,0 +1,146 @@
+"""Wiring: one Hub, one store, and a listener per transport, all under one MultiService.
+
+Rules:
+- The Hub is made here, once, and handed to every factory.
+- Listeners are Twisted endpoint strings. `listen()` is awaited, never fire-and-forget: a port
+  that cannot be bound is an exception for the caller (the command line turns it into an exit
+  code), never a logged error with the process left running without its listener.
+- Shutdown: stop accepting, tell every client, wait (briefly) for their output to drain, then
+  close the store so history is flushed.
+"""
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer, task
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
+from twisted.logger import Logger
+
+from chathub.hub import Hub, Limits
+from chathub.line import DEFAULT_MAX_LINE, LineFactory
+from chathub.store import MemoryStore, Store
+from chathub.web import make_site
+
+log = Logger()
+
+# How long shutdown waits for clients to take their last lines before the reactor stops.
+DRAIN_SECONDS = 2.0
+
+
+@dataclass
+class Config:
+    """Everything the command line can set; the defaults are the documented ones."""
+
+    telnet: str = "tcp:1025"
+    web: str = "tcp:8080"
+    motd: str = "Welcome to chathub."
+    db: str = "chathub.db"
+    max_line: int = DEFAULT_MAX_LINE
+    replay: int = 50
+    ports_file: str | None = None
+
+
+class BindError(Exception):
+    """A listener could not be started; the message says which and why, in one line."""
+
+
+class ListenerService(Service):
+    """Listens on one endpoint string with one factory, and stops listening when stopped."""
+
+    def __init__(self, name: str, description: str, factory: IProtocolFactory) -> None:
+        self.setName(name)
+        self.description = description
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    async def listen(self, reactor: Any) -> IListeningPort:
+        try:
+            endpoint = serverFromString(reactor, self.description)
+            self.port = await endpoint.listen(self.factory)
+        except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
+            raise BindError(
+                f"cannot listen for {self.name} on {self.description}: {problem}"
+            ) from problem
+        return self.port
+
+    def bound_port(self) -> int | str | None:
+        """The TCP port actually bound (useful with port 0), or the socket path for unix:."""
+        if self.port is None:
+            return None
+        host = self.port.getHost()
+        return getattr(host, "port", None) or getattr(host, "name", None)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
+
+
+def open_store(db: str) -> Store:
+    """The history store for `--db`. Only the in-memory store exists so far."""
+    return MemoryStore()
+
+
+class ChathubService(MultiService):
+    """The whole server: a hub, its store and its listeners."""
+
+    def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.config = config
+        self.store = store if store is not None else open_store(config.db)
+        self.hub = Hub(
+            self.store,
+            clock=reactor.seconds,
+            motd=config.motd,
+            limits=Limits(replay=config.replay),
+        )
+        self.listeners = [
+            ListenerService("telnet", config.telnet, LineFactory(self.hub, config.max_line)),
+            ListenerService("web", config.web, make_site(self.hub)),
+        ]
+        for listener in self.listeners:
+            listener.setServiceParent(self)
+
+    async def listen(self) -> dict[str, int | str | None]:
+        """Bind every listener (all or none) and write the ports file; raises `BindError`."""
+        try:
+            for listener in self.listeners:
+                await listener.listen(self.reactor)
+        except BindError:
+            for listener in self.listeners:
+                await defer.maybeDeferred(listener.stopService)
+            raise
+        ports = {listener.name: listener.bound_port() for listener in self.listeners}
+        if self.config.ports_file:
+            _write_atomically(self.config.ports_file, json.dumps(ports))
+        return ports
+
+    async def shutdown(self) -> None:
+        """Stop accepting, say goodbye to every client, then flush and close the store."""
+        await defer.maybeDeferred(self.stopService)
+        self.hub.shutdown()
+        await _wait_until(self.reactor, lambda: not self.hub.sessions, DRAIN_SECONDS)
+        await defer.maybeDeferred(self.store.close)
+
+
+async def _wait_until(clock: IReactorTime, done: Callable[[], bool], timeout: float) -> None:
+    waited = 0.0
+    while not done() and waited < timeout:
+        await task.deferLater(clock, 0.05, lambda: None)
+        waited += 0.05
+
+
+def _write_atomically(path: str, text: str) -> None:
+    # A reader polling for the file must never see it half written.
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as file:
+        file.write(text)
+    os.replace(temporary, path)

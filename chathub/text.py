@@ -1,0 +1,56 @@
+"""Rules for what users type: room names, nicks, and the text that may reach a screen.
+
+Pure functions, no I/O. Every transport passes user text through `clean_text` (via the hub) so
+that nothing one user types can move another user's cursor, recolour their terminal, set their
+window title, or reorder the characters they see.
+"""
+
+import re
+
+DEFAULT_ROOM = "lobby"
+ROOM_MAX = 32
+NICK_MAX = 24
+
+_ROOM = re.compile(f"[a-z0-9_-]{{1,{ROOM_MAX}}}")
+_NICK = re.compile(f"[A-Za-z_][A-Za-z0-9_-]{{0,{NICK_MAX - 1}}}")
+
+# Terminal escape sequences, removed whole so that no "[31m" debris is left behind:
+# CSI (ESC [ or the 8-bit 0x9B), OSC (ESC ]) up to BEL or ST, DCS/SOS/PM/APC strings up to ST,
+# and the two-byte escapes (ESC followed by one character, with optional intermediates).
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# C0 controls, DEL, C1 controls, and the explicit bidirectional embeddings, overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069) that can make text display in another order than it
+# was typed ("Trojan Source"). Zero-width joiners stay: emoji sequences need them.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def normalize_room(name: str) -> str | None:
+    """The canonical room name (`#Dev` is `dev`), or None when the name is not allowed."""
+    if name.startswith("#"):
+        name = name[1:]
+    name = name.lower()
+    return name if _ROOM.fullmatch(name) else None
+
+
+def is_valid_nick(nick: str) -> bool:
+    """Whether `nick` is 1-24 of A-Z a-z 0-9 _ -, starting with a letter or `_`."""
+    return _NICK.fullmatch(nick) is not None
+
+
+def nick_key(nick: str) -> str:
+    """The form under which nicks are compared: `Alice` and `alice` are the same nick."""
+    return nick.lower()
+
+
+def clean_text(text: str) -> str:
+    """`text` with escape sequences and control characters removed and tabs made spaces."""
+    if text.isprintable():  # the common case: nothing to remove, no regex work
+        return text
+    text = text.replace("\t", " ")
+    text = _ESCAPES.sub("", text)
+    return _CONTROLS.sub("", text)

@@ -1,0 +1,65 @@
+"""The HTTP adapter: one twisted.web Site for the page, the API, the counter and `/ws`.
+
+Rules:
+- Thin: resources read from the hub and render; they decide nothing.
+- Plain text and JSON answers set their Content-Type and charset explicitly.
+"""
+
+import json
+from typing import Any
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from chathub.hub import Hub
+
+
+def _send_json(request: Request, body: Any, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+class CounterResource(Resource):
+    """`GET /counter`: `I am request #N`, N counting requests to this path (kept by the store)."""
+
+    isLeaf = True
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def render_GET(self, request: Request) -> bytes:
+        number = self.hub.store.bump_counter("counter")
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return f"I am request #{number}".encode()
+
+
+class HealthResource(Resource):
+    """`GET /healthz`: 200 with a small JSON status while the reactor is serving."""
+
+    isLeaf = True
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def render_GET(self, request: Request) -> bytes:
+        status = {"status": "ok", "clients": len(self.hub.sessions), "rooms": len(self.hub.members)}
+        return _send_json(request, status)
+
+
+def make_root(hub: Hub) -> Resource:
+    """The resource tree of the web port."""
+    root = Resource()
+    root.putChild(b"counter", CounterResource(hub))
+    root.putChild(b"healthz", HealthResource(hub))
+    return root
+
+
+def make_site(hub: Hub) -> Site:
+    site = Site(make_root(hub))
+    site.displayTracebacks = False  # a traceback is for the log, never for a visitor
+    return site
