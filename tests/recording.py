@@ -1,0 +1,28 @@
+"""A `Client` for core tests: keeps everything the hub delivers to it."""
+
+from dataclasses import dataclass, field
+
+from chathub.commands import Ref
+from chathub.events import Outgoing
+
+
+@dataclass(eq=False)
+class RecordingClient:
+    received: list[tuple[Outgoing, Ref | None]] = field(default_factory=list)
+    closed: bool = False
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+        self.received.append((item, ref))
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def items(self) -> list[Outgoing]:
+        return [item for item, _ in self.received]
+
+    def of_type(self, kind: type) -> list:
+        return [item for item in self.items if isinstance(item, kind)]
+
+    def clear(self) -> None:
+        self.received.clear()

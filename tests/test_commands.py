@@ -1,0 +1,124 @@
+"""Parsing telnet lines and WebSocket JSON into commands."""
+
+import pytest
+
+from chathub import commands as cmd
+from chathub.events import Error
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("hello world", cmd.Say("hello world")),
+        ("//etc/passwd is a path", cmd.Say("/etc/passwd is a path")),
+        ("/nick alice", cmd.Nick("alice")),
+        ("/NICK alice", cmd.Nick("alice")),
+        ("/join #Dev", cmd.Join("#Dev")),
+        ("/part", cmd.Part()),
+        ("/part dev", cmd.Part("dev")),
+        ("/part #dev off to lunch", cmd.Part("#dev", "off to lunch")),
+        ("/rooms", cmd.Rooms()),
+        ("/who", cmd.Who()),
+        ("/who dev", cmd.Who("dev")),
+        ("/me waves hello", cmd.Me("waves hello")),
+        ("/msg bob are you there?", cmd.Msg("bob", "are you there?")),
+        ("/history", cmd.History()),
+        ("/history 5", cmd.History(limit=5)),
+        ("/since 42", cmd.History(since=42)),
+        ("/since 42 dev", cmd.History("dev", since=42)),
+        ("/help", cmd.Help()),
+        ("/quit", cmd.Quit()),
+        ("/quit see you", cmd.Quit("see you")),
+    ],
+)
+def test_parse_line_reads_each_command(line, command):
+    """Every line-protocol command parses to its dataclass."""
+    assert cmd.parse_line(line) == command
+
+
+def test_blank_lines_do_nothing():
+    """Empty and whitespace-only lines are not messages."""
+    assert cmd.parse_line("") is None
+    assert cmd.parse_line("   ") is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/nick",
+        "/nick a b",
+        "/join",
+        "/me",
+        "/msg bob",
+        "/msg",
+        "/history x",
+        "/history 0",
+        "/since",
+        "/since x",
+        "/since 1 2 3",
+        "/who a b",
+        "/history ²",
+    ],
+)
+def test_parse_line_answers_missing_or_extra_arguments_with_usage(line):
+    """A command with the wrong arguments gets a usage error, not an exception."""
+    result = cmd.parse_line(line)
+    assert isinstance(result, Error)
+    assert result.code == "usage"
+    assert result.message.startswith("usage: /")
+
+
+def test_unknown_commands_are_an_error_naming_the_command():
+    """`/frobnicate` is refused with a hint to /help."""
+    result = cmd.parse_line("/frobnicate now")
+    assert result == Error("unknown-command", "unknown command /frobnicate; type /help")
+
+
+@pytest.mark.parametrize(
+    ("message", "command"),
+    [
+        ({"op": "say", "room": "dev", "text": "hi", "ref": "a1"}, cmd.Say("hi", "dev", "a1")),
+        ({"op": "say", "text": "hi"}, cmd.Say("hi")),
+        ({"op": "me", "room": "dev", "text": "waves"}, cmd.Me("waves", "dev")),
+        ({"op": "join", "room": "dev", "ref": 7}, cmd.Join("dev", 7)),
+        ({"op": "part", "room": "dev"}, cmd.Part("dev")),
+        ({"op": "nick", "nick": "zoe"}, cmd.Nick("zoe")),
+        ({"op": "who", "room": "dev"}, cmd.Who("dev")),
+        ({"op": "rooms"}, cmd.Rooms()),
+        ({"op": "history", "room": "dev", "since": 3, "limit": 10}, cmd.History("dev", 3, 10)),
+        ({"op": "msg", "to": "bob", "text": "psst"}, cmd.Msg("bob", "psst")),
+    ],
+)
+def test_parse_json_reads_each_op(message, command):
+    """Every WebSocket op parses to its dataclass, with its ref."""
+    assert cmd.parse_json(message) == command
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ([1, 2], "bad-request"),
+        ("say", "bad-request"),
+        ({}, "bad-request"),
+        ({"op": "dance"}, "unknown-op"),
+        ({"op": "say"}, "bad-request"),
+        ({"op": "say", "text": 5}, "bad-request"),
+        ({"op": "join", "room": ["dev"]}, "bad-request"),
+        ({"op": "history", "room": "dev", "since": "3"}, "bad-request"),
+        ({"op": "history", "room": "dev", "limit": True}, "bad-request"),
+        ({"op": "rooms", "ref": {"x": 1}}, "bad-request"),
+    ],
+)
+def test_parse_json_refuses_malformed_messages_with_an_error(message, code):
+    """Non-objects, unknown ops and missing or wrong-typed fields are errors."""
+    result = cmd.parse_json(message)
+    assert isinstance(result, Error)
+    assert result.code == code
+
+
+def test_json_ref_is_echoable_even_when_the_message_is_bad():
+    """The ref of an invalid op is still found, so its error can carry it."""
+    assert cmd.json_ref({"op": "dance", "ref": "r9"}) == "r9"
+    assert cmd.json_ref({"ref": 3}) == 3
+    assert cmd.json_ref({"ref": True}) is None
+    assert cmd.json_ref([1]) is None

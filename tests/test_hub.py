@@ -1,0 +1,412 @@
+"""The hub's rules, driven by plain calls with recording clients."""
+
+import itertools
+
+import pytest
+
+from chathub import commands as cmd
+from chathub.events import Error, Event, History, Notice, Ok, Private, RoomList, Welcome, Who
+from chathub.hub import Hub, Limits
+from chathub.store import MemoryStore
+from tests.recording import RecordingClient
+
+
+@pytest.fixture
+def hub() -> Hub:
+    ticks = itertools.count(1000)
+    return Hub(MemoryStore(), clock=lambda: float(next(ticks)), motd="hello there")
+
+
+def join(hub: Hub, nick: str | None = None, **kwargs):
+    client = RecordingClient()
+    session = hub.connect(client, nick=nick, **kwargs)
+    return client, session
+
+
+def test_connect_welcomes_with_a_guest_nick_and_joins_the_lobby(hub):
+    """A new client gets a welcome with `guest-N` and sees its own join in `lobby`."""
+    client, session = join(hub)
+    assert client.items[0] == Welcome("guest-1", ("lobby",), "hello there")
+    assert session.nick == "guest-1"
+    joined = client.items[1]
+    assert isinstance(joined, Event)
+    assert (joined.room, joined.kind, joined.nick) == ("lobby", "join", "guest-1")
+    assert session.current_room == "lobby"
+
+
+def test_guest_numbers_skip_nicks_in_use(hub):
+    """A guest number whose nick a user already took is skipped."""
+    join(hub, "guest-2")
+    _, first = join(hub)
+    _, second = join(hub)
+    assert (first.nick, second.nick) == ("guest-1", "guest-3")
+
+
+def test_connect_with_a_taken_or_bad_nick_gets_a_guest_nick_and_an_error(hub):
+    """The requested nick is refused with a reason; the client still gets in."""
+    join(hub, "alice")
+    client, session = join(hub, "ALICE")
+    assert session.nick.startswith("guest-")
+    assert Error in [type(item) for item in client.items]
+    client2, session2 = join(hub, "9lives")
+    assert session2.nick.startswith("guest-")
+    assert [e.code for e in client2.of_type(Error)] == ["bad-nick"]
+
+
+def test_a_message_goes_to_every_member_of_the_room_sender_included(hub):
+    """Both members get the same event object, with an id, and the sender's copy has its ref."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    alice.clear()
+    bob.clear()
+    hub.handle(a, cmd.Say("hi all", ref="r1"))
+    assert len(alice.received) == len(bob.received) == 1
+    (event, ref), (same, no_ref) = alice.received[0], bob.received[0]
+    assert event is same
+    assert (event.room, event.kind, event.nick, event.text, event.id) == (
+        "lobby",
+        "message",
+        "alice",
+        "hi all",
+        1,
+    )
+    assert (ref, no_ref) == ("r1", None)
+
+
+def test_rooms_are_isolated(hub):
+    """A message in `dev` does not reach a client who is only in `lobby`."""
+    _alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    hub.handle(a, cmd.Join("dev"))
+    bob.clear()
+    hub.handle(a, cmd.Say("dev only"))
+    assert bob.items == []
+
+
+def test_join_makes_the_room_current_and_notifies_its_members(hub):
+    """Joining `#Dev` joins `dev`, which becomes where plain text goes."""
+    alice, a = join(hub, "alice")
+    bob, b = join(hub, "bob")
+    hub.handle(b, cmd.Join("dev"))
+    alice.clear()
+    hub.handle(a, cmd.Join("#Dev"))
+    assert a.rooms == ["lobby", "dev"]
+    assert a.current_room == "dev"
+    assert [(e.room, e.kind, e.nick) for e in bob.of_type(Event)][-1] == ("dev", "join", "alice")
+    hub.handle(a, cmd.Say("in dev"))
+    assert bob.of_type(Event)[-1].room == "dev"
+
+
+def test_joining_a_room_already_joined_makes_it_current_without_a_join_event(hub):
+    """A second /join of a room switches to it and tells only the client."""
+    alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Join("dev"))
+    alice.clear()
+    hub.handle(a, cmd.Join("lobby"))
+    assert a.current_room == "lobby"
+    assert alice.items == [Notice("you are in lobby")]
+
+
+def test_bad_room_names_are_refused(hub):
+    """/join with a malformed name gets `bad-room` and joins nothing."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Join("no spaces", ref=1))
+    assert [(type(i), getattr(i, "code", None)) for i in alice.items] == [(Error, "bad-room")]
+    assert alice.received[0][1] == 1
+    assert a.rooms == ["lobby"]
+
+
+def test_part_leaves_the_room_and_tells_members_with_the_reason(hub):
+    """/part sends a part event with the reason to the leaver and the remaining members."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    alice.clear()
+    bob.clear()
+    hub.handle(a, cmd.Part(None, "lunch"))
+    for client in (alice, bob):
+        (event,) = client.items
+        assert (event.kind, event.nick, event.text) == ("part", "alice", "lunch")
+    assert a.rooms == []
+    assert "alice" not in [s.nick for s in hub.members["lobby"]]
+
+
+def test_part_of_a_room_one_is_not_in_is_an_error(hub):
+    """/part dev when not in dev changes nothing and says why."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Part("dev"))
+    assert alice.items == [Error("not-in-room", "you are not in dev")]
+    assert a.rooms == ["lobby"]
+
+
+def test_text_in_no_room_is_an_error_with_a_hint(hub):
+    """After parting every room, plain text asks the client to /join."""
+    alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Part())
+    alice.clear()
+    hub.handle(a, cmd.Say("anyone?"))
+    assert [e.code for e in alice.of_type(Error)] == ["no-room"]
+    assert "/join" in alice.of_type(Error)[0].message
+
+
+def test_empty_rooms_disappear_from_the_member_table(hub):
+    """A room with no members and no history is not listed."""
+    _alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Join("scratch"))
+    hub.handle(a, cmd.Part("scratch"))
+    assert "scratch" not in hub.members
+    assert "scratch" not in [name for name, _ in hub.room_list()]
+
+
+def test_nick_change_goes_once_to_self_and_once_to_each_room_mate(hub):
+    """A client sharing two rooms with the renamed one is told once."""
+    alice, a = join(hub, "alice")
+    bob, b = join(hub, "bob")
+    carol, _ = join(hub, "carol", rooms=["elsewhere"])
+    for s in (a, b):
+        hub.handle(s, cmd.Join("dev"))
+    for client in (alice, bob, carol):
+        client.clear()
+    hub.handle(a, cmd.Nick("Alicia", ref="n"))
+    assert alice.received == [
+        (Event(None, "nick", "Alicia", "", alice.items[0].ts, old="alice"), "n")
+    ]
+    assert [(e.kind, e.old, e.nick) for e in bob.items] == [("nick", "alice", "Alicia")]
+    assert carol.items == []
+    assert hub.sessions["alicia"] is a
+
+
+def test_taken_nicks_are_refused_case_insensitively(hub):
+    """`/nick ALICE` is refused while `alice` is connected."""
+    join(hub, "alice")
+    bob, b = join(hub, "bob")
+    bob.clear()
+    hub.handle(b, cmd.Nick("ALICE"))
+    assert bob.items == [Error("nick-taken", "the nick ALICE is taken")]
+    assert b.nick == "bob"
+
+
+def test_a_client_may_change_the_case_of_its_own_nick(hub):
+    """alice -> Alice is allowed; it is the same nick."""
+    _alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Nick("Alice"))
+    assert a.nick == "Alice"
+    assert hub.sessions["alice"] is a
+
+
+def test_bad_nicks_are_refused(hub):
+    """Nicks with spaces, escapes or a leading digit are refused and quoted safely."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Nick("\x1b[2Jevil"))
+    (error,) = alice.items
+    assert error.code == "bad-nick"
+    assert "\x1b" not in error.message
+    assert a.nick == "alice"
+
+
+def test_who_lists_the_members_sorted(hub):
+    """/who answers with the members of the room, case-insensitively sorted."""
+    alice, a = join(hub, "alice")
+    join(hub, "Bob")
+    join(hub, "carol", rooms=["dev"])
+    alice.clear()
+    hub.handle(a, cmd.Who())
+    hub.handle(a, cmd.Who("dev"))
+    assert alice.items == [Who("lobby", ("alice", "Bob")), Who("dev", ("carol",))]
+
+
+def test_rooms_lists_member_counts(hub):
+    """/rooms lists each room with members, busiest first."""
+    alice, a = join(hub, "alice")
+    join(hub, "bob")
+    join(hub, "carol", rooms=["dev"])
+    alice.clear()
+    hub.handle(a, cmd.Rooms())
+    assert alice.items == [RoomList((("lobby", 2), ("dev", 1)))]
+
+
+def test_private_messages_reach_only_the_target_and_echo_to_the_sender(hub):
+    """/msg is delivered to the named nick and copied to the sender; others see nothing."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    carol, _ = join(hub, "carol")
+    for client in (alice, bob, carol):
+        client.clear()
+    hub.handle(a, cmd.Msg("BOB", "psst", ref="m"))
+    (to_bob,) = bob.items
+    assert isinstance(to_bob, Private)
+    assert (to_bob.sender, to_bob.to, to_bob.text) == ("alice", "bob", "psst")
+    assert alice.received == [(to_bob, "m")]
+    assert carol.items == []
+
+
+def test_private_message_to_nobody_is_an_error(hub):
+    """/msg to a nick nobody has is refused."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Msg("ghost", "hello?"))
+    assert alice.items == [Error("no-such-nick", "nobody is called 'ghost'")]
+
+
+def test_escape_sequences_never_reach_other_clients(hub):
+    """Text is cleaned before it is stored or delivered."""
+    _alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    bob.clear()
+    hub.handle(a, cmd.Say("\x1b]0;owned\x07hi \x1b[5mblink\x00"))
+    (event,) = bob.items
+    assert event.text == "hi blink"
+
+
+def test_text_that_cleans_to_nothing_is_refused(hub):
+    """A message of only escape sequences is an `empty` error, not a blank line."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Say("\x1b[2J\x07"))
+    assert [e.code for e in alice.of_type(Error)] == ["empty"]
+
+
+def test_me_is_an_action_event(hub):
+    """/me makes a stored `action` event."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Me("waves"))
+    (event,) = alice.items
+    assert (event.kind, event.text, event.id) == ("action", "waves", 1)
+
+
+def test_ids_increase_per_room_starting_at_one(hub):
+    """Each room counts its own ids from 1."""
+    alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Say("one"))
+    hub.handle(a, cmd.Join("dev"))
+    hub.handle(a, cmd.Say("dev one"))
+    hub.handle(a, cmd.Say("two", room="lobby"))
+    ids = [(e.room, e.id) for e in alice.of_type(Event) if e.kind == "message"]
+    assert ids == [("lobby", 1), ("dev", 1), ("lobby", 2)]
+
+
+def test_joining_replays_recent_history(hub):
+    """A newcomer gets the room's last messages, marked as history, after its join."""
+    _alice, a = join(hub, "alice")
+    for n in range(3):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    bob, _ = join(hub, "bob")
+    (history,) = bob.of_type(History)
+    assert [e.text for e in history.events] == ["m0", "m1", "m2"]
+    assert isinstance(bob.items[-1], History)
+
+
+def test_replay_is_limited_to_the_configured_count():
+    """`replay=2` replays only the last two messages."""
+    hub = Hub(MemoryStore(), limits=Limits(replay=2))
+    _alice, a = join(hub, "alice")
+    for n in range(5):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    bob, _ = join(hub, "bob")
+    assert [e.text for e in bob.of_type(History)[0].events] == ["m3", "m4"]
+
+
+def test_connect_with_since_replays_exactly_the_missed_messages(hub):
+    """`since={room: id}` on connect returns the messages after that id instead of the replay."""
+    _alice, a = join(hub, "alice")
+    for n in range(1, 6):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    bob, _ = join(hub, "bob", since={"lobby": 3})
+    assert [e.id for e in bob.of_type(History)[0].events] == [4, 5]
+
+
+def test_history_and_since_commands_answer_from_the_store(hub):
+    """/history N gives the last N; /since ID gives those after ID; limits are validated."""
+    alice, a = join(hub, "alice")
+    for n in range(1, 31):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    alice.clear()
+    hub.handle(a, cmd.History())
+    hub.handle(a, cmd.History(limit=3))
+    hub.handle(a, cmd.History(since=28))
+    hub.handle(a, cmd.History("nowhere", since=0))
+    default, last3, after28, empty = alice.of_type(History)
+    assert [e.id for e in default.events] == list(range(11, 31))
+    assert [e.id for e in last3.events] == [28, 29, 30]
+    assert [e.id for e in after28.events] == [29, 30]
+    assert (empty.room, empty.events) == ("nowhere", ())
+    hub.handle(a, cmd.History(since=-1))
+    assert alice.of_type(Error)[-1].code == "bad-request"
+
+
+def test_history_requests_are_capped():
+    """A request for more than the cap returns the cap."""
+    hub = Hub(MemoryStore(), limits=Limits(history_max=5))
+    alice, a = join(hub, "alice")
+    for n in range(10):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    alice.clear()
+    hub.handle(a, cmd.History(limit=1000))
+    assert len(alice.of_type(History)[0].events) == 5
+
+
+def test_help_lists_every_command(hub):
+    """/help names every line-protocol command."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Help())
+    (notice,) = alice.items
+    for name in [
+        "/nick",
+        "/join",
+        "/part",
+        "/rooms",
+        "/who",
+        "/me",
+        "/msg",
+        "/history",
+        "/since",
+        "/help",
+        "/quit",
+    ]:
+        assert name in notice.text
+
+
+def test_quit_parts_every_room_with_the_reason_and_closes(hub):
+    """/quit tells each room the client left and asks the connection to close."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    hub.handle(a, cmd.Join("dev"))
+    bob.clear()
+    hub.handle(a, cmd.Quit("bye now", ref="q"))
+    assert alice.closed
+    assert alice.received[-1] == (Ok(), "q")
+    assert [(e.room, e.kind, e.text) for e in bob.items] == [("lobby", "part", "bye now")]
+    assert "alice" not in hub.sessions
+    assert "dev" not in hub.members
+
+
+def test_disconnect_frees_the_nick_and_is_idempotent(hub):
+    """After a client goes, its nick is free, and a second disconnect is harmless."""
+    _, a = join(hub, "alice")
+    hub.disconnect(a)
+    hub.disconnect(a)
+    _, again = join(hub, "alice")
+    assert again.nick == "alice"
+
+
+def test_shutdown_tells_every_client_and_closes_them(hub):
+    """Shutdown sends `server shutting down` and closes each connection."""
+    alice, _ = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    hub.shutdown()
+    for client in (alice, bob):
+        assert client.items[-1] == Notice("server shutting down")
+        assert client.closed
+
+
+def test_rooms_with_history_stay_listed_without_members(hub):
+    """A room exists while it has members or history."""
+    _alice, a = join(hub, "alice")
+    hub.handle(a, cmd.Join("dev"))
+    hub.handle(a, cmd.Say("remember me"))
+    hub.handle(a, cmd.Part("dev"))
+    assert ("dev", 0) in hub.room_list()

@@ -1,0 +1,202 @@
+"""The telnet adapter: framing, decoding and rendering, over an in-memory transport."""
+
+import pytest
+from twisted.internet.testing import StringTransport
+
+from chathub.events import Error, Event, History, Notice, Private, RoomList, Welcome, Who
+from chathub.hub import Hub
+from chathub.line import TOO_LONG, LineFactory, LineSplitter, render
+from chathub.store import MemoryStore
+
+
+class Terminal:
+    """A LineConnection on a StringTransport, read back as lines."""
+
+    def __init__(self, hub: Hub, max_line: int = 2048) -> None:
+        self.connection = LineFactory(hub, max_line).buildProtocol(None)
+        self.transport = StringTransport()
+        self.connection.makeConnection(self.transport)
+
+    def type(self, data: bytes, *, byte_at_a_time: bool = False) -> None:
+        if byte_at_a_time:
+            for i in range(len(data)):
+                self.connection.dataReceived(data[i : i + 1])
+        else:
+            self.connection.dataReceived(data)
+
+    def lines(self) -> list[str]:
+        value = self.transport.value()
+        self.transport.clear()
+        assert value == b"" or value.endswith(b"\r\n")
+        return value.decode("utf-8").split("\r\n")[:-1]
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="Welcome!")
+
+
+def test_greeting_has_motd_nick_and_help_hint_then_the_lobby_join(hub):
+    """On connect a terminal gets `* ` lines, then its own join into lobby."""
+    term = Terminal(hub)
+    assert term.lines() == [
+        "* Welcome!",
+        "* your nick is guest-1",
+        "* type /help for a list of commands",
+        "[lobby] -> guest-1 joined",
+    ]
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_lines_end_with_lf_or_crlf_and_may_arrive_in_pieces(hub, byte_at_a_time, ending):
+    """`/nick` then a message work whole and byte by byte, with either line ending."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"/nick alice" + ending + b"hello" + ending, byte_at_a_time=byte_at_a_time)
+    assert term.lines() == ["* guest-1 is now known as alice", "[lobby] <alice> hello"]
+
+
+def test_trailing_partial_line_waits_for_its_ending(hub):
+    """Data after the last newline is kept until the line is complete."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"one\ntw")
+    assert term.lines() == ["[lobby] <guest-1> one"]
+    term.type(b"o\r\n")
+    assert term.lines() == ["[lobby] <guest-1> two"]
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True])
+def test_over_long_line_is_discarded_and_the_next_line_works(hub, byte_at_a_time):
+    """A line over --max-line gets one `! ` line; the line after it is delivered."""
+    term = Terminal(hub, max_line=10)
+    term.lines()
+    term.type(b"x" * 50 + b"\nshort\n", byte_at_a_time=byte_at_a_time)
+    assert term.lines() == [
+        "! line longer than 10 bytes, discarded",
+        "[lobby] <guest-1> short",
+    ]
+
+
+def test_a_line_of_exactly_max_line_bytes_is_accepted(hub):
+    """The limit counts bytes without the line ending."""
+    term = Terminal(hub, max_line=5)
+    term.lines()
+    term.type(b"abcde\r\n")
+    assert term.lines() == ["[lobby] <guest-1> abcde"]
+
+
+def test_invalid_utf8_is_replaced_not_fatal(hub):
+    """Bytes that are not UTF-8 become U+FFFD and the connection carries on."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"caf\xe9 \xff\xff ok\n")
+    assert term.lines() == ["[lobby] <guest-1> caf\ufffd \ufffd ok"]
+    assert term.transport.connected
+
+
+def test_telnet_negotiation_is_refused_and_never_shown(hub):
+    """IAC WILL/DO get DONT/WONT; the text around them arrives intact."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"\xff\xfb\x1f\xff\xfd\x01hi\n", byte_at_a_time=True)
+    assert term.transport.value() == b"\xff\xfe\x1f\xff\xfc\x01[lobby] <guest-1> hi\r\n"
+
+
+def test_escape_sequences_from_one_terminal_do_not_reach_another(hub):
+    """Colour and title escapes are stripped before the other user sees the line."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.type(b"\x1b[31mred\x1b[0m \x1b]2;title\x07text\x07\n")
+    assert bob.lines() == ["[lobby] <guest-1> red text"]
+
+
+def test_errors_are_bang_lines_and_the_connection_carries_on(hub):
+    """Unknown commands, bad nicks, bad rooms and parts of other rooms each get one `! ` line."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"/bogus\n/nick 1x\n/join a.b\n/part dev\n/msg nobody hi\nstill here\n")
+    lines = term.lines()
+    assert [line[:2] for line in lines[:5]] == ["! "] * 5
+    assert lines[0] == "! unknown command /bogus; type /help"
+    assert lines[3] == "! you are not in dev"
+    assert lines[4] == "! nobody is called 'nobody'"
+    assert lines[5] == "[lobby] <guest-1> still here"
+
+
+def test_quit_parts_and_closes_the_connection(hub):
+    """/quit leaves with the reason, closes, and ignores anything typed after it."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.type(b"/quit bye\nafter quit\n")
+    assert alice.transport.disconnecting
+    assert bob.lines() == ["[lobby] <- guest-1 left (bye)"]
+    alice.connection.connectionLost(None)
+    assert bob.lines() == []
+
+
+def test_connection_lost_parts_every_room(hub):
+    """A dropped connection is a part for everyone who shared a room."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.connection.connectionLost(None)
+    assert bob.lines() == ["[lobby] <- guest-1 left (connection closed)"]
+
+
+def test_a_broadcast_writes_the_same_bytes_object_to_every_member(hub):
+    """A room event is encoded once for all terminals."""
+    terms = [Terminal(hub) for _ in range(3)]
+    writes = []
+    for term in terms:
+        term.lines()
+        term.transport.write = writes.append
+    terms[0].type(b"once\n")
+    assert len(writes) == 3
+    assert writes[0] is writes[1] is writes[2]
+
+
+def test_render_formats_every_kind_of_output():
+    """Each event and reply renders in the line format of PROTOCOL.md."""
+    ts = 1.0
+    cases = [
+        (Event("dev", "message", "alice", "hi", ts, 1), ["[dev] <alice> hi"]),
+        (Event("dev", "action", "alice", "waves", ts, 2), ["[dev] * alice waves"]),
+        (Event("dev", "join", "alice", "", ts), ["[dev] -> alice joined"]),
+        (Event("dev", "part", "alice", "", ts), ["[dev] <- alice left"]),
+        (Event("dev", "part", "alice", "lunch", ts), ["[dev] <- alice left (lunch)"]),
+        (Event(None, "nick", "alicia", "", ts, old="alice"), ["* alice is now known as alicia"]),
+        (Private("bob", "me", "psst", ts), ["[pm] <bob> psst"]),
+        (Private("me", "bob", "hi", ts), ["[pm -> bob] <me> hi"]),
+        (Notice("server shutting down"), ["* server shutting down"]),
+        (Error("x", "nope"), ["! nope"]),
+        (Who("dev", ("alice", "bob")), ["* members of dev: alice, bob"]),
+        (RoomList((("lobby", 2), ("dev", 1))), ["* rooms: lobby (2), dev (1)"]),
+        (
+            History(
+                "dev",
+                (
+                    Event("dev", "message", "a", "x", ts, 42),
+                    Event("dev", "action", "a", "y", ts, 43),
+                ),
+            ),
+            ["[dev #42] <a> x", "[dev #43] * a y"],
+        ),
+        (History("dev", ()), ["* no messages in dev"]),
+        (
+            Welcome("guest-1", ("lobby",), "hi"),
+            ["* hi", "* your nick is guest-1", "* type /help for a list of commands"],
+        ),
+    ]
+    for item, lines in cases:
+        assert render(item, "me") == lines, item
+
+
+def test_splitter_reports_an_endless_line_once_and_holds_no_more_than_the_limit():
+    """An unterminated flood is reported once; the buffer stays bounded."""
+    splitter = LineSplitter(8)
+    out = []
+    for _ in range(100):
+        out += splitter.feed(b"y" * 100)
+    assert out == [TOO_LONG]
+    assert splitter.feed(b"tail\nok\n") == [b"ok"]
