@@ -1,0 +1,121 @@
+"""Counting rules for limits: a token bucket, a per-minute counter, and connection counts.
+
+Rules:
+- Pure: no I/O, no twisted, no clock of its own. Every method that needs the time takes `now`
+  (seconds, any monotonic origin), so tests drive time by hand and adapters pass
+  `reactor.seconds()`.
+- A limit of 0 means "off": the object then allows everything and keeps no state.
+- Memory is bounded by the limit, never by how hard a client pushes.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+class TokenBucket:
+    """`rate` tokens a second, holding at most `burst`; each message takes one (IRC's fakelag).
+
+    A full bucket lets `burst` messages through at once; after that, one every 1/rate seconds.
+    """
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        if rate < 0 or burst < 0:
+            raise ValueError("rate and burst must be 0 or more")
+        self.rate = rate
+        self.burst = max(1, burst)  # a bucket that can never hold one token would refuse forever
+        self._tokens = float(self.burst)
+        self._updated = now
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)  # a clock stepping back refills nothing
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+        self._updated = now
+
+    def take(self, now: float) -> bool:
+        """Take one token if there is one; False means "not now", and nothing was taken."""
+        if not self.enabled:
+            return True
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def wait(self, now: float) -> float:
+        """Seconds until one token is available (0 when one is available now)."""
+        if not self.enabled:
+            return 0.0
+        self._refill(now)
+        return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+class MinuteCounter:
+    """At most `limit` events in any 60 seconds (a sliding window); 0 is unlimited."""
+
+    WINDOW = 60.0
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError("limit must be 0 or more")
+        self.limit = limit
+        self._times: deque[float] = deque(maxlen=limit or 1)
+
+    def _expire(self, now: float) -> None:
+        while self._times and self._times[0] <= now - self.WINDOW:
+            self._times.popleft()
+
+    def allow(self, now: float) -> bool:
+        """Count one event at `now` if the limit allows it; False counts nothing."""
+        if self.limit == 0:
+            return True
+        self._expire(now)
+        if len(self._times) >= self.limit:
+            return False
+        self._times.append(now)
+        return True
+
+    def retry_after(self, now: float) -> float:
+        """Seconds until `allow` will say yes again (0 when it would now)."""
+        if self.limit == 0:
+            return 0.0
+        self._expire(now)
+        if len(self._times) < self.limit:
+            return 0.0
+        return max(0.0, self._times[0] + self.WINDOW - now)
+
+
+@dataclass
+class ConnectionCounter:
+    """Open connections in total and per peer address; `max_total`/`max_per_peer` 0 is off."""
+
+    max_total: int = 0
+    max_per_peer: int = 0
+    total: int = 0
+    per_peer: dict[str, int] = field(default_factory=dict)
+
+    def refusal(self, peer: str) -> str | None:
+        """Why a new connection from `peer` would be refused ("total" or "peer"), or None."""
+        if self.max_total and self.total >= self.max_total:
+            return "total"
+        if self.max_per_peer and self.per_peer.get(peer, 0) >= self.max_per_peer:
+            return "peer"
+        return None
+
+    def open(self, peer: str) -> None:
+        self.total += 1
+        self.per_peer[peer] = self.per_peer.get(peer, 0) + 1
+
+    def close(self, peer: str) -> None:
+        """Forget one connection from `peer`; one that was never opened changes nothing."""
+        count = self.per_peer.get(peer, 0)
+        if count == 0:
+            return
+        self.total -= 1
+        if count == 1:
+            del self.per_peer[peer]  # so the dict holds only peers that are connected
+        else:
+            self.per_peer[peer] = count - 1
