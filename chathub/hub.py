@@ -10,6 +10,7 @@ Rules:
 - User text is cleaned (`clean_text`) once, here, so every transport shows the same safe text.
 """
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
+from chathub.limits import ConnectionCounter, MinuteCounter
 from chathub.store import MemoryStore, Store
 from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
 
@@ -50,6 +52,8 @@ class Session:
     client: Client
     nick: str
     rooms: list[str] = field(default_factory=list)  # in join order; the last is current
+    nick_changes: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
+    joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
 
     @property
     def current_room(self) -> str | None:
@@ -64,6 +68,27 @@ class Limits:
     history_default: int = 20  # /history without N
     history_max: int = 500  # the most one history request returns
     text_max: int = 4000  # characters in one message
+    nicks_per_minute: int = 5  # nick changes one connection may make a minute (0: no limit)
+    joins_per_minute: int = 30  # room joins one connection may make a minute (0: no limit)
+    rooms_max: int = 20  # rooms one connection may be in at once (0: no limit)
+    max_connections: int = 10_000  # chat connections in total (0: no limit)
+    max_per_ip: int = 50  # chat connections from one address (0: no limit)
+
+
+# The counters every limit bumps when it refuses or cuts something; /healthz shows them all,
+# zeros included, so an operator sees which limits exist.
+COUNTERS = (
+    "connections_refused",  # --max-connections
+    "connections_refused_per_ip",  # --max-per-ip
+    "rate_limited",  # --max-rate: times a connection was slowed
+    "line_too_long",  # --max-line (telnet) and the WebSocket message size
+    "nick_limited",  # nick changes per minute
+    "join_limited",  # joins per minute
+    "rooms_limited",  # rooms per connection
+    "idle_closed",  # --idle-timeout
+    "skipped",  # --max-backlog: events not sent to a client that was behind
+    "slow_closed",  # --slow-timeout and the backlog's hard limit
+)
 
 
 class Hub:
@@ -79,6 +104,8 @@ class Hub:
         self.motd = motd
         self.limits = limits
         self.sessions: dict[str, Session] = {}  # nick_key -> session
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self.connections = ConnectionCounter(limits.max_connections, limits.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
 
@@ -100,7 +127,12 @@ class Hub:
         if nick is not None and (error := self._nick_problem(nick, None)):
             problems.append(error)
             nick = None
-        session = Session(client, nick or self._next_guest_nick())
+        session = Session(
+            client,
+            nick or self._next_guest_nick(),
+            nick_changes=MinuteCounter(self.limits.nicks_per_minute),
+            joins=MinuteCounter(self.limits.joins_per_minute),
+        )
         self.sessions[nick_key(session.nick)] = session
 
         wanted: list[str] = []
@@ -109,6 +141,9 @@ class Hub:
             if room is None:
                 problems.append(_bad_room(name))
             elif room not in wanted:
+                if error := self._join_problem(session, len(wanted)):
+                    problems.append(error)
+                    break
                 wanted.append(room)
         client.deliver(Welcome(session.nick, tuple(wanted), self.motd))
         for error in problems:
@@ -133,6 +168,8 @@ class Hub:
                     session.rooms.remove(name)
                     session.rooms.append(name)
                     session.client.deliver(Notice(f"you are in {name}"), ref)
+                elif error := self._join_problem(session, len(session.rooms)):
+                    session.client.deliver(error, ref)
                 else:
                     self._join(session, name, ref, None)
             case cmd.Part(room, reason):
@@ -167,6 +204,33 @@ class Hub:
         del self.sessions[nick_key(session.nick)]
         for room in list(session.rooms):
             self._part(session, room, reason, None, tell_self=False)
+
+    def admit(self, peer: str) -> Error | None:
+        """Count a new connection from address `peer`, or say why it is refused.
+
+        Adapters call this before `connect` and `release` once the connection is gone; a
+        refused connection is counted nowhere but in the refusal counters.
+        """
+        match self.connections.refusal(peer):
+            case "total":
+                self.counters["connections_refused"] += 1
+                return Error(
+                    "server-full",
+                    f"the server is full ({self.limits.max_connections} connections); "
+                    "try again later",
+                )
+            case "peer":
+                self.counters["connections_refused_per_ip"] += 1
+                return Error(
+                    "too-many-connections",
+                    f"too many connections from your address (at most {self.limits.max_per_ip})",
+                )
+        self.connections.open(peer)
+        return None
+
+    def release(self, peer: str) -> None:
+        """Forget a connection that `admit` counted."""
+        self.connections.close(peer)
 
     def shutdown(self) -> None:
         """Tell every client the server is going away and ask each connection to close."""
@@ -210,6 +274,22 @@ class Hub:
         holder = self.sessions.get(nick_key(nick))
         if holder is not None and holder is not session:
             return Error("nick-taken", f"the nick {nick} is taken")
+        return None
+
+    def _join_problem(self, session: Session, in_rooms: int) -> Error | None:
+        """Why `session`, now in `in_rooms` rooms, may not join one more; counts the join if not."""
+        rooms_max = self.limits.rooms_max
+        if rooms_max and in_rooms >= rooms_max:
+            self.counters["rooms_limited"] += 1
+            return Error("too-many-rooms", f"you can be in at most {rooms_max} rooms; /part one")
+        now = self.clock()
+        if not session.joins.allow(now):
+            self.counters["join_limited"] += 1
+            return Error(
+                "rate-limited",
+                f"too many joins: at most {self.limits.joins_per_minute} a minute; "
+                f"try again in {_seconds(session.joins.retry_after(now))}",
+            )
         return None
 
     def _member_room(self, session: Session, room: str | None, ref: Ref | None) -> str | None:
@@ -295,6 +375,18 @@ class Hub:
         if nick == old:
             session.client.deliver(Notice(f"you are already {nick}"), ref)
             return
+        now = self.clock()
+        if not session.nick_changes.allow(now):
+            self.counters["nick_limited"] += 1
+            session.client.deliver(
+                Error(
+                    "rate-limited",
+                    f"too many nick changes: at most {self.limits.nicks_per_minute} a minute; "
+                    f"try again in {_seconds(session.nick_changes.retry_after(now))}",
+                ),
+                ref,
+            )
+            return
         del self.sessions[nick_key(old)]
         session.nick = nick
         self.sessions[nick_key(nick)] = session
@@ -346,6 +438,11 @@ def _shown(name: str) -> str:
     """A name a user typed, made safe and short enough to quote back in an error."""
     cleaned = clean_text(name)
     return repr(cleaned[:32] + ("..." if len(cleaned) > 32 else ""))
+
+
+def _seconds(delay: float) -> str:
+    """A wait, for people: whole seconds, rounded up, never "0 s"."""
+    return f"{max(1, math.ceil(delay))} s"
 
 
 def _bad_room(name: str) -> Error:
