@@ -1,0 +1,364 @@
+"""SqliteStore beyond the shared contract: restart, write-behind batching, failures, start-up."""
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet import defer, task
+from twisted.internet.defer import Deferred
+
+from chathub.events import Event
+from chathub.sqlite import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, SqliteStore
+from chathub.store import SECONDS_PER_DAY, StoreError
+
+START = 1_700_000_000.0
+
+
+class ManualRunner:
+    """A stand-in writer thread: jobs wait until the test runs them, in order."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[[], Any], Deferred[Any]]] = []
+        self.ran = 0
+
+    def __call__(self, work: Callable[[], Any]) -> "Deferred[Any]":
+        done: Deferred[Any] = Deferred()
+        self.jobs.append((work, done))
+        return done
+
+    def run_all(self) -> None:
+        while self.jobs:
+            work, done = self.jobs.pop(0)
+            self.ran += 1
+            try:
+                result = work()
+            except Exception:
+                done.errback()
+            else:
+                done.callback(result)
+
+
+@pytest.fixture
+def clock() -> task.Clock:
+    clock = task.Clock()
+    clock.advance(START)
+    return clock
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "history.db")
+
+
+def open_store(path: str, clock: task.Clock, runner: ManualRunner, **options: Any) -> SqliteStore:
+    return SqliteStore(path, clock, run=runner, **options)
+
+
+def close(store: SqliteStore, runner: ManualRunner) -> None:
+    closed = store.close()
+    runner.run_all()
+    failures: list[object] = []
+    closed.addErrback(failures.append)
+    assert closed.called and not failures, failures
+
+
+def say(store: SqliteStore, room: str, text: str, ts: float = START) -> Event:
+    return store.append(Event(room, "message", "alice", text, ts))
+
+
+def rows_in_file(path: str) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_history_ids_and_counter_continue_after_a_restart(path: str, clock: task.Clock) -> None:
+    """Close and reopen: the messages are there, the next id follows, the counter goes on."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    say(store, "ops", "x")
+    store.bump_counter("counter")
+    store.bump_counter("counter")
+    close(store, runner)
+
+    again = open_store(path, clock, runner)
+    assert [e.text for e in again.recent("dev", 10)] == ["m0", "m1", "m2"]
+    assert [e.id for e in again.since("dev", 1, 10)] == [2, 3]
+    assert sorted(again.rooms()) == ["dev", "ops"]
+    assert say(again, "dev", "m3").id == 4
+    assert again.bump_counter("counter") == 3
+    close(again, runner)
+
+
+def test_restart_keeps_the_last_id_of_a_room_emptied_by_retention(
+    path: str, clock: task.Clock
+) -> None:
+    """Ids are not reused even when every row of the room was deleted before the restart."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, retain_days=1)
+    say(store, "dev", "a", ts=clock.seconds())
+    say(store, "dev", "b", ts=clock.seconds())
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    clock.advance(SECONDS_PER_DAY * 2)
+    store.prune()
+    runner.run_all()
+    close(store, runner)
+    assert rows_in_file(path) == 0
+
+    again = open_store(path, clock, runner, retain_days=1)
+    assert again.rooms() == []
+    assert say(again, "dev", "c", ts=clock.seconds()).id == 3
+    close(again, runner)
+
+
+def test_restart_loads_only_the_retained_window(path: str, clock: task.Clock) -> None:
+    """Reopened with a smaller retain_messages, a room holds only its newest messages."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(10):
+        say(store, "dev", f"m{n}")
+    close(store, runner)
+
+    again = open_store(path, clock, runner, retain_messages=4)
+    assert [e.id for e in again.since("dev", 0, 100)] == [7, 8, 9, 10]
+    close(again, runner)
+
+
+def test_append_returns_before_anything_is_written(path: str, clock: task.Clock) -> None:
+    """A message is readable at once and the write waits for the flush interval."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    event = say(store, "dev", "hello")
+    assert store.recent("dev", 1) == [event]
+    assert runner.jobs == []
+    assert store.health().pending == 1
+    close(store, runner)
+
+
+def test_rows_within_the_flush_interval_go_in_one_write(path: str, clock: task.Clock) -> None:
+    """Every message queued before the timer fires is written by one job (group commit)."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(50):
+        say(store, "dev", f"m{n}")
+    clock.advance(FLUSH_SECONDS)
+    assert len(runner.jobs) == 1
+    runner.run_all()
+    assert store.health().pending == 0
+    assert rows_in_file_after_close(store, runner, path) == 50
+
+
+def rows_in_file_after_close(store: SqliteStore, runner: ManualRunner, path: str) -> int:
+    close(store, runner)
+    return rows_in_file(path)
+
+
+def test_a_full_batch_is_written_without_waiting(path: str, clock: task.Clock) -> None:
+    """When BATCH_ROWS messages are queued the write starts at once, before the timer."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(BATCH_ROWS):
+        say(store, "dev", f"m{n}")
+    assert len(runner.jobs) == 1
+    close(store, runner)
+
+
+def test_one_write_at_a_time_and_the_rest_follows(path: str, clock: task.Clock) -> None:
+    """Messages said while a write runs are queued and written by the next one."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    say(store, "dev", "first")
+    clock.advance(FLUSH_SECONDS)
+    say(store, "dev", "second")
+    clock.advance(FLUSH_SECONDS)
+    assert len(runner.jobs) == 1  # the second waits for the first write to finish
+    runner.run_all()
+    clock.advance(FLUSH_SECONDS)
+    assert len(runner.jobs) == 1
+    runner.run_all()
+    assert rows_in_file_after_close(store, runner, path) == 2
+
+
+def test_the_counter_is_written_behind_like_messages(path: str, clock: task.Clock) -> None:
+    """A counter bump is queued and written by the next flush."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    store.bump_counter("counter")
+    assert store.health().pending == 1
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    assert store.health().pending == 0
+    close(store, runner)
+
+
+def test_close_writes_everything_still_queued(path: str, clock: task.Clock) -> None:
+    """Messages not yet flushed when close() is called are in the file afterwards."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(7):
+        say(store, "dev", f"m{n}")
+    assert rows_in_file_after_close(store, runner, path) == 7
+
+
+def fill_the_disk(store: SqliteStore) -> None:
+    # A real SQLITE_FULL: the file may not grow past the pages it has now.
+    connection = store._connection
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_the_disk(store: SqliteStore) -> None:
+    store._connection.execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_failed_write_is_reported_and_chat_goes_on(path: str, clock: task.Clock) -> None:
+    """When the disk is full, health says so, rows stay queued and appends still work."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    fill_the_disk(store)
+    for n in range(100):
+        say(store, "dev", f"m{n} " + "x" * 1000)
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    health = store.health()
+    assert not health.ok
+    assert health.error is not None and "full" in health.error
+    assert health.pending == 100
+    assert say(store, "dev", "still talking").id == 101
+    assert store.recent("dev", 1)[0].text == "still talking"
+    free_the_disk(store)
+    close(store, runner)
+
+
+def test_a_failed_write_is_retried_until_it_succeeds(path: str, clock: task.Clock) -> None:
+    """After the disk has room again, the retry writes every kept row, in order."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    fill_the_disk(store)
+    for n in range(100):
+        say(store, "dev", f"m{n} " + "x" * 1000)
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    assert not store.health().ok
+    say(store, "dev", "during the outage")
+    free_the_disk(store)
+    clock.advance(RETRY_SECONDS)
+    runner.run_all()
+    assert store.health().ok
+    assert store.health().pending == 0
+    close(store, runner)
+
+    again = open_store(path, clock, runner)
+    assert [e.id for e in again.since("dev", 0, 500)] == list(range(1, 102))
+    close(again, runner)
+
+
+def test_retention_deletes_from_the_file_in_bounded_batches(path: str, clock: task.Clock) -> None:
+    """Pruning 20 surplus rows 5 at a time takes several writer jobs and leaves the newest."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, retain_messages=10, prune_batch=5)
+    for n in range(30):
+        say(store, "dev", f"m{n}")
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    before = runner.ran
+    store.prune()
+    for _ in range(10):
+        runner.run_all()
+        clock.advance(0)
+    assert runner.ran - before >= 4  # 20 rows, at most 5 a job
+    assert rows_in_file_after_close(store, runner, path) == 10
+
+
+def test_retention_by_age_deletes_old_rows_from_the_file(path: str, clock: task.Clock) -> None:
+    """Rows older than retain_days leave the file when pruned."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, retain_days=1)
+    say(store, "dev", "old", ts=clock.seconds())
+    clock.advance(SECONDS_PER_DAY * 2)
+    say(store, "dev", "new", ts=clock.seconds())
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    store.prune()
+    runner.run_all()
+    assert rows_in_file_after_close(store, runner, path) == 1
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path, clock: task.Clock) -> None:
+    """A corrupt file raises StoreError naming the file, not a sqlite traceback."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database at all\n" * 200)
+    with pytest.raises(StoreError, match=r"broken\.db.*not a database"):
+        SqliteStore(str(broken), clock, run=ManualRunner())
+
+
+def test_a_damaged_database_is_a_clear_error(tmp_path: Path, clock: task.Clock) -> None:
+    """A real database with garbage written over its pages is refused at start-up."""
+    damaged = tmp_path / "damaged.db"
+    connection = sqlite3.connect(damaged)
+    connection.execute("CREATE TABLE t (x TEXT)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(f"row {n}",) for n in range(2000)])
+    connection.commit()
+    connection.close()
+    data = bytearray(damaged.read_bytes())
+    data[4096:12288] = b"\xa5" * 8192  # pages 2 and 3 (the header in page 1 stays valid)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"damaged\.db"):
+        SqliteStore(str(damaged), clock, run=ManualRunner())
+
+
+def test_a_database_another_process_holds_is_a_clear_error(path: str, clock: task.Clock) -> None:
+    """A second store on a file in use fails with 'locked' instead of sharing ids."""
+    runner = ManualRunner()
+    first = open_store(path, clock, runner)
+    with pytest.raises(StoreError, match="locked"):
+        SqliteStore(path, clock, run=ManualRunner())
+    close(first, runner)
+
+
+def test_an_unopenable_path_is_a_clear_error(tmp_path: Path, clock: task.Clock) -> None:
+    """A database in a directory that does not exist is refused with a hint."""
+    missing = tmp_path / "no" / "such" / "dir" / "history.db"
+    with pytest.raises(StoreError, match="unable to open database file"):
+        SqliteStore(str(missing), clock, run=ManualRunner())
+
+
+def test_the_file_is_in_wal_mode(path: str, clock: task.Clock) -> None:
+    """The store puts the database in WAL mode, which stays set in the file."""
+    runner = ManualRunner()
+    close(open_store(path, clock, runner), runner)
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
+
+
+def test_close_waits_for_a_write_under_way(path: str, clock: task.Clock) -> None:
+    """close() fires only after the write in flight and the final write are done."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    say(store, "dev", "in flight")
+    clock.advance(FLUSH_SECONDS)
+    say(store, "dev", "queued")
+    closed = store.close()
+    assert not closed.called
+    runner.run_all()
+    assert closed.called
+    assert rows_in_file(path) == 2
+
+
+def test_close_twice_is_harmless(path: str, clock: task.Clock) -> None:
+    """A second close() does nothing and does not fail."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    close(store, runner)
+    second = store.close()
+    assert isinstance(second, defer.Deferred) and second.called
