@@ -49,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.telnet,
         metavar="ENDPOINT",
         help="where the line chat listens: a Twisted endpoint string such as tcp:1025, "
-        "tcp:0:interface=127.0.0.1, ssl:1025:privateKey=key.pem:certKey=cert.pem or unix:/path",
+        "tcp:0:interface=127.0.0.1, ssl:1025:privateKey=key.pem:certKey=cert.pem (TLS; certKey "
+        "defaults to privateKey, so one PEM file may hold both) or unix:/path",
     )
     parser.add_argument(
         "--web",
         default=DEFAULTS.web,
         metavar="ENDPOINT",
-        help="where the web server (page, /ws, /counter, API) listens: a Twisted endpoint string",
+        help="where the web server (page, /ws, /counter, API) listens: a Twisted endpoint string; "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem serves https and wss",
     )
     parser.add_argument(
         "--motd", default=DEFAULTS.motd, help="message of the day, shown on connect"

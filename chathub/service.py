@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from chathub.hub import Hub, Limits
 from chathub.line import DEFAULT_MAX_LINE, LineFactory
 from chathub.store import MemoryStore, Store
+from chathub.tls import check_tls_endpoint
 from chathub.web import make_site
 
 log = Logger()
@@ -60,6 +61,7 @@ class ListenerService(Service):
 
     async def listen(self, reactor: Any) -> IListeningPort:
         try:
+            check_tls_endpoint(self.description)  # names the bad file, which Twisted does not
             endpoint = serverFromString(reactor, self.description)
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
