@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from chathub import __version__
 from chathub.line import DEFAULT_MAX_LINE
 from chathub.service import BindError, ChathubService, Config
+from chathub.store import StoreError
 
 DEFAULTS = Config()
 
@@ -34,6 +35,16 @@ def natural_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is not 0 or more")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number, 0 or more")
     return value
 
 
@@ -83,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages replayed to a client when it joins a room",
     )
     parser.add_argument(
+        "--retain-messages",
+        type=positive_int,
+        default=DEFAULTS.retain_messages,
+        metavar="N",
+        help="history kept per room: older messages are deleted (ids are never reused)",
+    )
+    parser.add_argument(
+        "--retain-days",
+        type=non_negative_float,
+        default=DEFAULTS.retain_days,
+        metavar="DAYS",
+        help="delete messages older than this many days (fractions allowed); 0 keeps them "
+        "until --retain-messages pushes them out",
+    )
+    parser.add_argument(
         "--ports-file",
         metavar="PATH",
         help='write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
@@ -100,6 +126,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_line=args.max_line,
         replay=args.replay,
         ports_file=args.ports_file,
+        retain_messages=args.retain_messages,
+        retain_days=args.retain_days,
     )
 
 
@@ -113,10 +141,10 @@ def serve(config: Config) -> int:
 
     async def start() -> None:
         nonlocal exit_code
-        service = ChathubService(reactor, config)
         try:
+            service = ChathubService(reactor, config)  # opens the store: may raise StoreError
             ports = await service.listen()
-        except BindError as problem:
+        except (BindError, StoreError) as problem:
             print(f"chathub: {problem}", file=sys.stderr, flush=True)
             exit_code = 1
             reactor.stop()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
@@ -23,7 +24,8 @@ from twisted.logger import Logger
 
 from chathub.hub import Hub, Limits
 from chathub.line import DEFAULT_MAX_LINE, LineFactory
-from chathub.store import MemoryStore, Store
+from chathub.sqlite import SqliteStore
+from chathub.store import DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_MESSAGES, MemoryStore, Store
 from chathub.tls import check_tls_endpoint
 from chathub.web import make_site
 
@@ -31,6 +33,8 @@ log = Logger()
 
 # How long shutdown waits for clients to take their last lines before the reactor stops.
 DRAIN_SECONDS = 2.0
+# How often retention runs (it deletes in bounded batches off the reactor thread).
+PRUNE_SECONDS = 60.0
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Config:
     max_line: int = DEFAULT_MAX_LINE
     replay: int = 50
     ports_file: str | None = None
+    retain_messages: int = DEFAULT_RETAIN_MESSAGES  # per room
+    retain_days: float = DEFAULT_RETAIN_DAYS  # 0: no age limit
 
 
 class BindError(Exception):
@@ -85,9 +91,14 @@ class ListenerService(Service):
         return None
 
 
-def open_store(db: str) -> Store:
-    """The history store for `--db`. Only the in-memory store exists so far."""
-    return MemoryStore()
+def open_store(config: Config, reactor: Any) -> Store:
+    """The history store for `--db`: SQLite in a file, or memory only for `:memory:`.
+
+    Raises `StoreError` (one line) when the file is damaged, locked or cannot be written.
+    """
+    if config.db == ":memory:":
+        return MemoryStore(config.retain_messages, config.retain_days, reactor.seconds)
+    return SqliteStore(config.db, reactor, config.retain_messages, config.retain_days)
 
 
 class ChathubService(MultiService):
@@ -97,7 +108,7 @@ class ChathubService(MultiService):
         super().__init__()
         self.reactor = reactor
         self.config = config
-        self.store = store if store is not None else open_store(config.db)
+        self.store = store if store is not None else open_store(config, reactor)
         self.hub = Hub(
             self.store,
             clock=reactor.seconds,
@@ -110,6 +121,10 @@ class ChathubService(MultiService):
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)
+        # Retention in the background; a persistent store deletes off the reactor thread.
+        pruning = TimerService(PRUNE_SECONDS, self.store.prune)
+        pruning.clock = reactor
+        pruning.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from chathub.api import ApiResource
 from chathub.hub import Hub
 
 
@@ -38,7 +39,7 @@ class CounterResource(Resource):
 
 
 class HealthResource(Resource):
-    """`GET /healthz`: 200 with a small JSON status while the reactor is serving."""
+    """`GET /healthz`: a small JSON status; 503 (and `failing`) while history cannot be written."""
 
     isLeaf = True
 
@@ -47,8 +48,14 @@ class HealthResource(Resource):
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:
-        status = {"status": "ok", "clients": len(self.hub.sessions), "rooms": len(self.hub.members)}
-        return _send_json(request, status)
+        store = self.hub.store.health()
+        status = {
+            "status": "ok" if store.ok else "failing",
+            "clients": len(self.hub.sessions),
+            "rooms": len(self.hub.members),
+            "store": {"ok": store.ok, "pending": store.pending, "error": store.error},
+        }
+        return _send_json(request, status, 200 if store.ok else 503)
 
 
 def make_root(hub: Hub) -> Resource:
@@ -56,6 +63,7 @@ def make_root(hub: Hub) -> Resource:
     root = Resource()
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
+    root.putChild(b"api", ApiResource(hub))
     return root
 
 

@@ -6,7 +6,7 @@ import pytest
 from treq.testing import StubTreq
 
 from chathub.hub import Hub
-from chathub.store import MemoryStore
+from chathub.store import MemoryStore, StoreHealth
 from chathub.web import make_root
 
 
@@ -52,3 +52,29 @@ def test_healthz_reports_ok_as_json(http):
     assert code == 200
     assert headers[b"Content-Type"] == [b"application/json"]
     assert json.loads(body)["status"] == "ok"
+
+
+def test_healthz_shows_the_store(http):
+    """/healthz includes the store's state: ok, its write backlog and its last error."""
+    _, _, body = fetch(http, "/healthz")
+    assert json.loads(body)["store"] == {"ok": True, "pending": 0, "error": None}
+
+
+class FailingStore(MemoryStore):
+    """A store whose writes are failing, as SqliteStore reports a full disk."""
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(False, 12, "OperationalError: database or disk is full")
+
+
+def test_healthz_fails_while_the_store_cannot_write():
+    """A store that cannot write makes /healthz answer 503 `failing` with the error."""
+    code, _, body = fetch(StubTreq(make_root(Hub(FailingStore()))), "/healthz")
+    status = json.loads(body)
+    assert code == 503
+    assert status["status"] == "failing"
+    assert status["store"] == {
+        "ok": False,
+        "pending": 12,
+        "error": "OperationalError: database or disk is full",
+    }

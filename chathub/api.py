@@ -1,0 +1,110 @@
+"""The HTTP API under `/api`: rooms and their stored history as JSON, for scripts.
+
+Rules:
+- Thin: answers come from the hub (`room_list`, `history`); nothing here decides chat rules.
+- Events have the same fields as on the WebSocket (`room`, `kind`, `nick`, `text`, `ts`, `id`),
+  oldest first.
+- Bad input (a malformed room name, `since` or `limit`) is a 400 with a JSON body
+  `{"error": CODE, "message": TEXT}`; an unknown path is a 404 in the same shape. A valid room
+  with no history is an empty list, not an error: a script polling with `since` may start first.
+- `limit` defaults to the hub's `/history` default and is capped at the hub's maximum (500).
+"""
+
+import json
+from typing import Any
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from chathub.events import Event
+from chathub.hub import Hub
+from chathub.text import normalize_room
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """An event as the JSON object every transport uses."""
+    fields: dict[str, Any] = {
+        "room": event.room,
+        "kind": event.kind,
+        "nick": event.nick,
+        "text": event.text,
+        "ts": event.ts,
+    }
+    if event.id is not None:
+        fields["id"] = event.id
+    if event.old is not None:
+        fields["old"] = event.old
+    return fields
+
+
+def send_json(request: Request, body: Any, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-store")
+    # "replace": a lone surrogate in stored text must not turn an answer into a 500.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def send_error(request: Request, code: int, error: str, message: str) -> bytes:
+    return send_json(request, {"error": error, "message": message}, code)
+
+
+class ApiResource(Resource):
+    """`/api/...`: routes on the path segments below it (`request.postpath`)."""
+
+    isLeaf = True
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def render_GET(self, request: Request) -> bytes:
+        path = [segment.decode("utf-8", "replace") for segment in request.postpath]
+        if path and path[-1] == "":  # a trailing slash names the same thing
+            path.pop()
+        match path:
+            case ["rooms"]:
+                return self._rooms(request)
+            case ["rooms", room, "messages"]:
+                return self._messages(request, room)
+        return send_error(request, 404, "not-found", "no such API path; see the README")
+
+    def _rooms(self, request: Request) -> bytes:
+        rooms = [{"name": name, "members": count} for name, count in self.hub.room_list()]
+        return send_json(request, {"rooms": rooms})
+
+    def _messages(self, request: Request, name: str) -> bytes:
+        room = normalize_room(name)
+        if room is None:
+            return send_error(
+                request,
+                400,
+                "bad-room",
+                f"{name[:40]!r} is not a valid room: 1-32 of a-z, 0-9, _ and -",
+            )
+        since = _number_argument(request, b"since", 0)
+        limit = _number_argument(request, b"limit", 1)
+        if since == _MALFORMED:
+            return send_error(request, 400, "bad-since", "since must be a whole number, 0 or more")
+        if limit == _MALFORMED:
+            return send_error(request, 400, "bad-limit", "limit must be a whole number, 1 or more")
+        events = self.hub.history(room, since, limit)
+        return send_json(request, {"room": room, "events": [event_fields(e) for e in events]})
+
+
+_MALFORMED = -1
+
+
+def _number_argument(request: Request, name: bytes, minimum: int) -> int | None:
+    """The query argument as an int; None when absent, `_MALFORMED` when not acceptable."""
+    values = (request.args or {}).get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        return _MALFORMED
+    text = values[0]
+    # ASCII digits only: int() would also take "+5", " 5", "1_000" and Arabic-Indic digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return _MALFORMED
+    value = int(text)
+    return value if value >= minimum else _MALFORMED
