@@ -408,7 +408,7 @@ def _describe(path: str, problem: sqlite3.Error) -> str:
     hint = {
         "file is not a database": "it is damaged or not a SQLite database",
         "database disk image is malformed": "it is damaged",
-        "database is locked": "another process (another chathub?) is using it",
+        "database is locked": "another process, perhaps another chathub, is using it",
         "unable to open database file": "check that its directory exists and is writable",
         "attempt to write a readonly database": "the file or its directory is read-only",
         "database or disk is full": "the disk is full",

@@ -1,0 +1,145 @@
+"""History that survives on the real process: SIGTERM, kill -9, a bad database file."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
+
+Start = Callable[..., HubProcess]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """`start(*flags, db=...)` runs chathub on tmp_path; whatever is still running is killed."""
+    started: list[HubProcess] = []
+
+    def run(*args: str, db: str | None = None) -> HubProcess:
+        process = start_hub(tmp_path, *args, db=db)
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait()
+
+
+def join_as(hub: HubProcess, nick: str) -> TelnetClient:
+    client = TelnetClient(hub.telnet)
+    client.expect("type /help")
+    client.send(f"/nick {nick}")
+    client.expect(f"is now known as {nick}")
+    return client
+
+
+def get(hub: HubProcess, path: str) -> bytes:
+    with urllib.request.urlopen(hub.base_url + path, timeout=5) as response:
+        body: bytes = response.read()
+        return body
+
+
+def get_json(hub: HubProcess, path: str) -> Any:
+    return json.loads(get(hub, path))
+
+
+def talk(hub: HubProcess, nick: str, *texts: str) -> None:
+    """Say each text in lobby and wait for its echo: the hub has relayed it."""
+    client = join_as(hub, nick)
+    for text in texts:
+        client.send(text)
+        client.expect(f"[lobby] <{nick}> {text}")
+    client.close()
+
+
+def test_sigterm_then_restart_keeps_history_ids_and_counter(tmp_path: Path, start: Start) -> None:
+    """After SIGTERM and a restart on the same --db, history, ids and /counter go on."""
+    db = str(tmp_path / "history.db")
+    first = start(db=db)
+    talk(first, "alice", "one", "two", "three")
+    assert get(first, "/counter") == b"I am request #1"
+    assert get(first, "/counter") == b"I am request #2"
+    assert first.stop(signal.SIGTERM) == 0
+
+    second = start(db=db)
+    bob = TelnetClient(second.telnet)
+    replay = bob.expect("[lobby #3] <alice> three")
+    assert "[lobby #1] <alice> one" in replay
+    assert "[lobby #2] <alice> two" in replay
+    bob.send("/history 2")
+    assert bob.expect("#3]")[-2:] == ["[lobby #2] <alice> two", "[lobby #3] <alice> three"]
+    messages = get_json(second, "/api/rooms/lobby/messages?since=1")
+    assert [(e["id"], e["nick"], e["text"]) for e in messages["events"]] == [
+        (2, "alice", "two"),
+        (3, "alice", "three"),
+    ]
+    bob.send("four")
+    bob.expect("<guest-1> four")
+    bob.send("/since 3")
+    assert bob.expect("#4]")[-1] == "[lobby #4] <guest-1> four"
+    assert get(second, "/counter") == b"I am request #3"
+    bob.close()
+    assert second.stop(signal.SIGTERM) == 0
+
+
+def test_kill_9_keeps_what_was_said_a_second_before(tmp_path: Path, start: Start) -> None:
+    """Messages relayed more than one second before a kill -9 are there after a restart."""
+    db = str(tmp_path / "history.db")
+    first = start(db=db)
+    talk(first, "alice", *[f"line {n}" for n in range(1, 16)])
+    get(first, "/counter")
+    time.sleep(1.0)  # the contract's window: anything older than a second is on disk
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    second = start(db=db)
+    messages = get_json(second, "/api/rooms/lobby/messages?since=0&limit=500")
+    assert [e["id"] for e in messages["events"]] == list(range(1, 16))
+    assert messages["events"][-1]["text"] == "line 15"
+    assert get(second, "/counter") == b"I am request #2"
+    carol = join_as(second, "carol")
+    carol.send("after the crash")
+    carol.send("/since 15")
+    assert carol.expect("#16]")[-1] == "[lobby #16] <carol> after the crash"
+    carol.close()
+
+
+def run_chathub(tmp_path: Path, db: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "chathub", "--db", db]
+    command += ["--telnet", "tcp:0:interface=127.0.0.1", "--web", "tcp:0:interface=127.0.0.1"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+
+def chathub_lines(stderr: str) -> list[str]:
+    """The lines chathub itself printed (not the Twisted log's timestamped ones)."""
+    return [line for line in stderr.splitlines() if line.startswith("chathub:")]
+
+
+def test_a_corrupt_database_file_exits_1_with_one_clear_line(tmp_path: Path) -> None:
+    """A file that is not a database stops start-up: exit 1, one line naming it, no traceback."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"garbage, not SQLite\n" * 500)
+    result = run_chathub(tmp_path, str(broken))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = chathub_lines(result.stderr)
+    assert len(lines) == 1
+    assert str(broken) in lines[0] and "not a database" in lines[0]
+
+
+def test_a_database_in_use_by_another_chathub_exits_1(tmp_path: Path, start: Start) -> None:
+    """A second chathub on the same --db refuses to start instead of reusing ids."""
+    db = str(tmp_path / "shared.db")
+    start(db=db)
+    result = run_chathub(tmp_path, db)
+    assert result.returncode == 1
+    lines = chathub_lines(result.stderr)
+    assert len(lines) == 1 and "locked" in lines[0]
