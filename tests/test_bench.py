@@ -1,0 +1,214 @@
+"""The bench's counting, latency extraction and report, without sockets."""
+
+import json
+import random
+
+import pytest
+
+from chathub.bench import build_parser, read_cpu_seconds, read_rss_kib
+from chathub.bench_report import Connect, Latency, Report, Trial, percentile, summary_line
+from chathub.bench_wire import (
+    RESP_MESSAGE,
+    FrameCounter,
+    LatencySampler,
+    LineCounter,
+    PatternCounter,
+    make_payload,
+    resp_command,
+    resp_counter,
+    ws_client_frame,
+)
+
+
+def splits(data: bytes, seed: int) -> list[list[bytes]]:
+    """The same stream whole, one byte at a time, and cut at random places."""
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), min(40, len(data) - 1)))
+    random_parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    return [[data], [data[i : i + 1] for i in range(len(data))], random_parts]
+
+
+def server_frame(payload: bytes, opcode: int = 1, fin: bool = True) -> bytes:
+    """An unmasked frame as a server sends it."""
+    first = (0x80 if fin else 0) | opcode
+    size = len(payload)
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 65536:
+        return bytes((first, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + size.to_bytes(8, "big") + payload
+
+
+def resp_push(channel: bytes, data: bytes) -> bytes:
+    return resp_command(b"message", channel, data)
+
+
+def feed_all(counter: LineCounter | PatternCounter | FrameCounter, parts: list[bytes]) -> int:
+    return sum(counter.feed(part) for part in parts)
+
+
+def test_line_counter_counts_lines_however_split() -> None:
+    """Telnet deliveries are line endings, counted the same whatever the reads were."""
+    stream = b"".join(b"[lobby] <a> message %d\r\n" % i for i in range(57))
+    for parts in splits(stream, 1):
+        assert feed_all(LineCounter(), parts) == 57
+
+
+def test_frame_counter_counts_frames_however_split() -> None:
+    """WebSocket deliveries are complete data frames of every length encoding, however split."""
+    payloads = [b"x" * n for n in (0, 5, 125, 126, 300, 65535, 65536, 70000)] * 3
+    stream = b"".join(server_frame(p) for p in payloads)
+    for parts in splits(stream, 2):
+        assert feed_all(FrameCounter(), parts) == len(payloads)
+
+
+def test_frame_counter_skips_control_frames_and_counts_fragmented_message_once() -> None:
+    """Pings and pongs are not deliveries; a fragmented message is one delivery."""
+    stream = (
+        server_frame(b"ping", opcode=9)
+        + server_frame(b'{"a":', opcode=1, fin=False)
+        + server_frame(b"1}", opcode=0, fin=True)
+        + server_frame(b"", opcode=10)
+        + server_frame(b"{}")
+    )
+    for parts in splits(stream, 3):
+        assert feed_all(FrameCounter(), parts) == 2
+
+
+def test_frame_counter_walks_masked_frames() -> None:
+    """A masked frame (as a client sends) is walked past its mask key."""
+    stream = ws_client_frame(b"hello") + ws_client_frame(b"y" * 200)
+    for parts in splits(stream, 4):
+        assert feed_all(FrameCounter(), parts) == 2
+
+
+def test_resp_counter_counts_message_pushes_however_split() -> None:
+    """Redis deliveries are `message` pushes; subscribe replies and integers are not."""
+    stream = (
+        resp_command(b"subscribe", b"lobby")[:-2]
+        + b":1\r\n"
+        + b"".join(resp_push(b"lobby", b"payload %d" % i) for i in range(33))
+    )
+    for parts in splits(stream, 5):
+        assert feed_all(resp_counter(), parts) == 33
+
+
+def test_pattern_counter_does_not_count_a_seam_twice() -> None:
+    """A pattern found across a seam is counted once, even when reads are shorter than it."""
+    stream = RESP_MESSAGE * 10
+    for parts in splits(stream, 6):
+        assert feed_all(PatternCounter(RESP_MESSAGE), parts) == 10
+
+
+def test_payload_has_the_asked_size_and_a_marker() -> None:
+    """A payload is exactly `size` bytes and starts with its marker."""
+    payload = make_payload(3, 42, 64, now_ns=1_700_000_000_123_456_789)
+    assert len(payload) == 64
+    assert payload.startswith(b"~3.42.1700000000123456789~")
+
+
+def test_latency_sampler_measures_markers_split_across_reads() -> None:
+    """Each marker gives one latency, however the stream around it was split."""
+    sent = 1_700_000_000_000_000_000
+    lines = b"".join(
+        b"[lobby] <guest-1> " + make_payload(0, i, 64, now_ns=sent + i) + b"\r\n" for i in range(20)
+    )
+    for parts in splits(lines, 7):
+        sampler = LatencySampler()
+        for part in parts:
+            sampler.feed(part, now_ns=sent + 5_000_000)
+        assert len(sampler.latencies_ns) == 20
+        assert sampler.latencies_ns[0] == 5_000_000
+        assert sampler.last_seq == {0: 19}
+
+
+def test_latency_sampler_reads_markers_inside_json() -> None:
+    """The marker is found inside a WebSocket event's JSON text."""
+    sent = 1_700_000_000_000_000_000
+    text = make_payload(1, 7, 64, now_ns=sent).decode()
+    frame = server_frame(json.dumps({"type": "event", "text": text}).encode())
+    sampler = LatencySampler()
+    assert sampler.feed(frame, now_ns=sent + 1_000) == 1
+    assert sampler.latencies_ns == [1_000]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    """p50 of 1..100 is 50, p99 is 99, and an empty list gives 0."""
+    values = list(range(1, 101))
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.99) == 99
+    assert percentile([], 0.99) == 0.0
+
+
+def test_latency_summary_is_in_milliseconds() -> None:
+    """Nanosecond samples become millisecond p50, p99 and max."""
+    latency = Latency.from_ns([1_000_000 * i for i in range(1, 101)])
+    assert (latency.samples, latency.p50, latency.p99, latency.max) == (100, 50.0, 99.0, 100.0)
+
+
+def test_trial_counts_lost_and_rates() -> None:
+    """Lost is expected minus delivered; rates are per second of the window."""
+    trial = Trial(rate=100, seconds=2.0, published=200, expected=2000, delivered=1990)
+    assert trial.lost == 10
+    assert trial.deliveries_per_second == 995.0
+    assert not trial.passes(100.0)
+
+
+def test_trial_passes_only_without_loss_and_within_the_p99_limit() -> None:
+    """A trial passes when nothing is lost and p99 is within the limit."""
+    fast = Latency(samples=10, p50=1.0, p99=50.0, max=60.0)
+    assert Trial(10, 1.0, 10, 100, 100, latency=fast).passes(100.0)
+    assert not Trial(10, 1.0, 10, 100, 100, latency=fast).passes(20.0)
+
+
+def test_report_json_has_the_figures() -> None:
+    """The JSON report carries deliveries/s, lost, latency and connect rate."""
+    trial = Trial(1000, 1.0, 1000, 100_000, 100_000, Latency(5, 1.0, 2.0, 3.0), 55.0, 60_000)
+    report = Report(
+        "chathub", "telnet", 100, 1, 1, 64, Connect(101, 0.5, 0, 50_000, 51_010), [trial]
+    )
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["trials"][0]["deliveries_per_second"] == 100_000.0
+    assert data["trials"][0]["lost"] == 0
+    assert data["trials"][0]["latency"]["p99"] == 2.0
+    assert data["connect"]["per_second"] == 202.0
+    assert data["connect"]["rss_per_connection_bytes"] == 10240
+
+
+def test_summary_line_names_capacity_when_found() -> None:
+    """With --find-capacity the summary gives the best passing rate."""
+    best = Trial(1000, 1.0, 1000, 1_000_000, 1_000_000, Latency(5, 1.0, 20.0, 30.0))
+    report = Report("chathub", "ws", 1000, 1, 1, 64, Connect(1001, 1.0), [best], True, best)
+    line = summary_line(report)
+    assert "capacity 1,000,000 deliveries/s" in line
+    assert "\n" not in line
+
+
+def test_summary_line_says_when_no_rate_passed() -> None:
+    """A capacity search where every trial failed says so."""
+    report = Report("baseline", "telnet", 10, 1, 1, 64, Connect(11, 1.0), [], True, None)
+    assert "no rate passed" in summary_line(report)
+
+
+def test_proc_readers_see_this_process() -> None:
+    """CPU seconds and RSS are read from /proc for a live pid, None for a missing one."""
+    import os
+
+    assert read_cpu_seconds(os.getpid()) is not None
+    assert (read_rss_kib(os.getpid()) or 0) > 0
+    assert read_rss_kib(2**22 + 1) is None
+
+
+def test_parser_defaults_to_chathub_over_telnet() -> None:
+    """Without flags the bench measures chathub over telnet with 64-byte messages."""
+    args = build_parser().parse_args([])
+    assert (args.target, args.transport, args.size) == ("chathub", "telnet", 64)
+
+
+def test_bench_refuses_a_running_target_without_ports() -> None:
+    """Without --start the target's ports must be given; the error says which."""
+    from chathub.bench import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--transport", "ws"])
+    assert exit_info.value.code == 2
