@@ -14,6 +14,7 @@ from chathub import __version__
 from chathub.line import DEFAULT_MAX_LINE
 from chathub.service import BindError, ChathubService, Config
 from chathub.store import StoreError
+from chathub.websocket import parse_origin
 
 DEFAULTS = Config()
 
@@ -36,6 +37,12 @@ def natural_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is not 0 or more")
     return value
+
+
+def origin(text: str) -> str:
+    if text in ("*", "null") or parse_origin(text) is not None:
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not scheme://host[:port], null or *")
 
 
 def non_negative_float(text: str) -> float:
@@ -113,6 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help='write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        type=origin,
+        metavar="ORIGIN",
+        help="a browser origin (scheme://host[:port], `null`, or `*` for any) also allowed to "
+        "open /ws, besides pages served by chathub itself and clients that send no Origin; "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--ws-max-message",
+        type=positive_int,
+        default=DEFAULTS.ws_max_message,
+        metavar="BYTES",
+        help="largest WebSocket message (and frame) accepted; a larger one closes the "
+        "connection with code 1009",
+    )
     parser.add_argument("--version", action="version", version=f"chathub {__version__}")
     return parser
 
@@ -128,6 +153,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ports_file=args.ports_file,
         retain_messages=args.retain_messages,
         retain_days=args.retain_days,
+        allow_origin=tuple(args.allow_origin),
+        ws_max_message=args.ws_max_message,
     )
 
 

@@ -248,9 +248,14 @@ class Hub:
         return counts
 
     def history(self, room: str, since: int | None, limit: int | None) -> list[Event]:
-        """Stored events of a (normalized) room: the newest `limit`, or those after `since`."""
-        count = self.limits.history_default if limit is None else limit
-        count = max(0, min(count, self.limits.history_max))
+        """Stored events of a (normalized) room: the newest `limit`, or those after `since`.
+
+        Without a limit, `since` answers up to `history_max` (whoever asks what they missed
+        wants all of it); the newest-first form answers `history_default`.
+        """
+        if limit is None:
+            limit = self.limits.history_default if since is None else self.limits.history_max
+        count = max(0, min(limit, self.limits.history_max))
         if since is None:
             return self.store.recent(room, count)
         return self.store.since(room, since, count)

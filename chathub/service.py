@@ -28,6 +28,7 @@ from chathub.sqlite import SqliteStore
 from chathub.store import DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_MESSAGES, MemoryStore, Store
 from chathub.tls import check_tls_endpoint
 from chathub.web import make_site
+from chathub.websocket import DEFAULT_MAX_MESSAGE, WebSocketFactory, WebSocketSettings
 
 log = Logger()
 
@@ -50,6 +51,8 @@ class Config:
     ports_file: str | None = None
     retain_messages: int = DEFAULT_RETAIN_MESSAGES  # per room
     retain_days: float = DEFAULT_RETAIN_DAYS  # 0: no age limit
+    allow_origin: tuple[str, ...] = ()  # WebSocket origins allowed besides the page's own
+    ws_max_message: int = DEFAULT_MAX_MESSAGE
 
 
 class BindError(Exception):
@@ -117,7 +120,7 @@ class ChathubService(MultiService):
         )
         self.listeners = [
             ListenerService("telnet", config.telnet, LineFactory(self.hub, config.max_line)),
-            ListenerService("web", config.web, make_site(self.hub)),
+            ListenerService("web", config.web, make_site(self.hub, self._websocket_factory())),
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)
@@ -125,6 +128,13 @@ class ChathubService(MultiService):
         pruning = TimerService(PRUNE_SECONDS, self.store.prune)
         pruning.clock = reactor
         pruning.setServiceParent(self)
+
+    def _websocket_factory(self) -> WebSocketFactory:
+        settings = WebSocketSettings(
+            max_message=self.config.ws_max_message,
+            allowed_origins=tuple(self.config.allow_origin),
+        )
+        return WebSocketFactory(self.hub, self.reactor, settings)
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""

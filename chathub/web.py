@@ -8,11 +8,13 @@ Rules:
 import json
 from typing import Any
 
+from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from chathub.api import ApiResource
 from chathub.hub import Hub
+from chathub.websocket import WebSocketFactory
 
 
 def _send_json(request: Request, body: Any, code: int = 200) -> bytes:
@@ -58,16 +60,18 @@ class HealthResource(Resource):
         return _send_json(request, status, 200 if store.ok else 503)
 
 
-def make_root(hub: Hub) -> Resource:
-    """The resource tree of the web port."""
+def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
+    """The resource tree of the web port; `/ws` is mounted when a WebSocket factory is given."""
     root = Resource()
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
     root.putChild(b"api", ApiResource(hub))
+    if websocket is not None:
+        root.putChild(b"ws", WebSocketResource(websocket))
     return root
 
 
-def make_site(hub: Hub) -> Site:
-    site = Site(make_root(hub))
+def make_site(hub: Hub, websocket: WebSocketFactory | None = None) -> Site:
+    site = Site(make_root(hub, websocket))
     site.displayTracebacks = False  # a traceback is for the log, never for a visitor
     return site

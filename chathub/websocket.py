@@ -1,0 +1,399 @@
+"""The WebSocket adapter: `/ws` on the web port, JSON text frames to hub commands and back.
+
+Rules:
+- Thin: decoding, the origin check and rendering only; every decision is the hub's.
+- Every WebSocket factory is set up by `configure_factory`, the one place where Autobahn's
+  options are chosen (its defaults are open: any origin, unlimited message size, no keepalive).
+- One JSON object per text frame. Bad input gets an `error` reply (invalid JSON, not an object,
+  unknown op, missing or wrong-typed fields) or closes with the RFC 6455 code for it (1003 binary
+  frame, 1007 invalid UTF-8, 1009 too big); never a traceback, and nobody else notices.
+- Encode once: a room event delivered without `ref` is JSON-encoded and framed once
+  (`prepareMessage`) and the same prepared frame goes to every recipient. A delivery with `ref`
+  is encoded for its one recipient, because only that copy carries the `ref`.
+- The origin policy: no `Origin` header (a non-browser client) or the page's own origin (the
+  scheme of this connection, the host and port of its `Host` header) is allowed, and so is any
+  origin in `--allow-origin` (`*`: all); anything else is refused with HTTP 403.
+- Timers (handshake timeouts, keepalive pings) run on the factory's reactor, so tests move them
+  with a `Clock` and a process has one reactor.
+"""
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
+
+from chathub.commands import Command, Ref, json_ref, parse_json
+from chathub.events import (
+    Error,
+    Event,
+    History,
+    Notice,
+    Ok,
+    Outgoing,
+    Private,
+    RoomList,
+    Welcome,
+    Who,
+)
+from chathub.hub import Hub, Session
+from chathub.text import normalize_room
+
+DEFAULT_MAX_MESSAGE = 64 * 1024
+
+# RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED_DATA = 1003
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """The WebSocket options the command line can set; the defaults are the documented ones."""
+
+    max_message: int = DEFAULT_MAX_MESSAGE  # bytes in one message (and one frame)
+    ping_interval: float = 30.0  # seconds of quiet before the server pings
+    ping_timeout: float = 15.0  # seconds to wait for the pong before dropping the connection
+    open_timeout: float = 10.0  # seconds for the opening handshake
+    close_timeout: float = 5.0  # seconds for the closing handshake
+    allowed_origins: tuple[str, ...] = ()  # besides the page's own; "*" allows every origin
+    deflate_window_bits: int = 9  # permessage-deflate window: 512 bytes instead of 32 KiB
+    deflate_mem_level: int = 4  # zlib memLevel for our compressor: 8 KiB instead of 128 KiB
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+class _ReactorTimer:
+    """Autobahn's timer seam (`call_later`) on an injected reactor instead of the global one.
+
+    Autobahn's own batched timer schedules on whatever reactor txaio finds globally, which a
+    test's Clock never sees; a plain `callLater` per timer is cheap at chat scale.
+    """
+
+    def __init__(self, reactor: IReactorTime) -> None:
+        self.reactor = reactor
+
+    def call_later(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        call: IDelayedCall = self.reactor.callLater(delay, func, *args, **kw)
+        return call
+
+
+def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettings) -> None:
+    """Set every Autobahn option of a WebSocket server factory, on purpose.
+
+    Every WebSocket factory of chathub goes through here, tests' included.
+    """
+
+    def accept_deflate(offers: Sequence[object]) -> PerMessageDeflateOfferAccept | None:
+        # Accept permessage-deflate with small windows and no context takeover: the defaults
+        # keep ~100 KB of zlib state per connection for the life of the connection.
+        for offer in offers:
+            if isinstance(offer, PerMessageDeflateOffer):
+                return PerMessageDeflateOfferAccept(
+                    offer,
+                    request_no_context_takeover=offer.accept_no_context_takeover,
+                    request_max_window_bits=(
+                        settings.deflate_window_bits if offer.accept_max_window_bits else 0
+                    ),
+                    no_context_takeover=True,
+                    window_bits=_smaller_window(settings.deflate_window_bits, offer),
+                    mem_level=settings.deflate_mem_level,
+                    max_message_size=settings.max_message,
+                )
+        return None
+
+    factory.setProtocolOptions(
+        versions=[13],  # RFC 6455 only; the Hixie/Hybi drafts are long gone from browsers
+        webStatus=False,  # a plain GET on /ws is refused (426), not given Autobahn's page
+        utf8validateIncoming=True,  # invalid UTF-8 in a text frame closes with 1007
+        maxMessagePayloadSize=settings.max_message,  # over it: close 1009
+        maxFramePayloadSize=settings.max_message,
+        autoFragmentSize=0,
+        failByDrop=False,  # bad input gets a closing handshake with a code, not a dropped TCP
+        echoCloseCodeReason=False,
+        openHandshakeTimeout=settings.open_timeout,
+        closeHandshakeTimeout=settings.close_timeout,
+        tcpNoDelay=True,  # chat lines are small and should leave at once
+        perMessageCompressionAccept=accept_deflate,
+        autoPingInterval=settings.ping_interval,
+        autoPingTimeout=settings.ping_timeout,
+        autoPingSize=12,
+        autoPingRestartOnAnyTraffic=True,  # any message from the peer proves it is alive
+        # Autobahn's own origin check compares patterns, not the request's Host, and refuses
+        # with 400; ours (`check_origin`, in onConnect) implements the policy and says 403.
+        allowedOrigins=["*"],
+        allowNullOrigin=True,
+        trustXForwardedFor=0,
+    )
+    factory.server = "chathub"  # the Server header: no library version for the curious
+    factory.allowed_origins = settings.allowed_origins  # read by `check_origin`
+    factory._batched_timer = _ReactorTimer(factory.reactor)
+
+
+def _smaller_window(bits: int, offer: PerMessageDeflateOffer) -> int:
+    # The server may always compress with a smaller window than the client allows.
+    if offer.request_max_window_bits:
+        return min(bits, offer.request_max_window_bits)
+    return bits
+
+
+# --- origins ----------------------------------------------------------------------------------
+
+Origin = tuple[str, str, int | None]
+
+
+def parse_origin(text: str) -> Origin | None:
+    """`scheme://host[:port]` as (scheme, host, port), the port filled in; None if malformed."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not scheme or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def origin_allowed(origin: str, host: str, secure: bool, allowed: Sequence[str]) -> bool:
+    """Whether a handshake with this `Origin` header may go on (see the module's rules)."""
+    if not origin or "*" in allowed:
+        return True
+    if origin.strip().lower() == "null":  # sandboxed frames and file: pages: opaque
+        return "null" in allowed
+    wanted = parse_origin(origin)
+    if wanted is None:
+        return False
+    page = parse_origin(("https://" if secure else "http://") + host)
+    if wanted == page:
+        return True
+    return any(parse_origin(entry) == wanted for entry in allowed if entry != "null")
+
+
+def check_origin(protocol: WebSocketServerProtocol, request: ConnectionRequest) -> None:
+    """Refuse the opening handshake with 403 unless the origin policy allows `request`."""
+    secure = ISSLTransport.providedBy(protocol.transport)
+    host = request.headers.get("host", "")
+    allowed = protocol.factory.allowed_origins
+    if not origin_allowed(request.origin, host, secure, allowed):
+        raise ConnectionDeny(403, "origin not allowed")
+
+
+# --- the connect query ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectQuery:
+    """What `?nick=NAME&rooms=a,b&since=ROOM:ID,...` asks for, and what was wrong with it."""
+
+    nick: str | None = None
+    rooms: tuple[str, ...] = ("lobby",)
+    since: Mapping[str, int] | None = None
+    problems: tuple[Error, ...] = ()
+
+
+def parse_query(params: Mapping[str, Sequence[str]]) -> ConnectQuery:
+    """The connect query from Autobahn's parsed params (name -> values); never raises.
+
+    Room and nick names are checked by the hub (so the answers match every transport); `since`
+    is read here, and a malformed entry is reported and ignored.
+    """
+    nick = params["nick"][0] if params.get("nick") else None
+    rooms: tuple[str, ...] = ("lobby",)
+    if params.get("rooms"):
+        rooms = tuple(name.strip() for value in params["rooms"] for name in value.split(","))
+        rooms = tuple(name for name in rooms if name)
+    since: dict[str, int] = {}
+    problems: list[Error] = []
+    for value in params.get("since", ()):
+        for entry in value.split(","):
+            if not entry.strip():
+                continue
+            room, _, number = entry.strip().rpartition(":")
+            name = normalize_room(room)
+            if name is None or not (number.isascii() and number.isdigit() and len(number) <= 18):
+                shown = entry.strip()[:40]
+                problems.append(Error("bad-request", f"since: {shown!r} is not ROOM:ID; ignored"))
+                continue
+            since[name] = int(number)
+    return ConnectQuery(nick, rooms, since or None, tuple(problems))
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """An event as the JSON object every transport shows: id for stored kinds, old for nick."""
+    fields_: dict[str, Any] = {
+        "room": event.room,
+        "kind": event.kind,
+        "nick": event.nick,
+        "text": event.text,
+        "ts": event.ts,
+    }
+    if event.id is not None:
+        fields_["id"] = event.id
+    if event.old is not None:
+        fields_["old"] = event.old
+    return fields_
+
+
+def message_for(item: Outgoing, now: float) -> dict[str, Any]:
+    """The JSON object for anything the hub delivers (without `ref`)."""
+    match item:
+        case Event():
+            return {"type": "event", **event_fields(item)}
+        case Welcome(nick, rooms, motd):
+            return {"type": "welcome", "nick": nick, "rooms": list(rooms), "motd": motd}
+        case Who(room, members):
+            return {"type": "who", "room": room, "members": list(members)}
+        case RoomList(rooms):
+            listing = [{"name": name, "members": count} for name, count in rooms]
+            return {"type": "rooms", "rooms": listing}
+        case History(room, events):
+            return {"type": "history", "room": room, "events": [event_fields(e) for e in events]}
+        case Private(sender, to, text, ts):
+            return {"type": "pm", "from": sender, "to": to, "text": text, "ts": ts}
+        case Error(code, message):
+            return {"type": "error", "code": code, "message": message}
+        case Ok():
+            return {"type": "ok"}
+        case Notice(text):
+            # A line from the server to this one client: shown as a notice event.
+            fields_ = {"room": None, "kind": "notice", "nick": None, "text": text, "ts": now}
+            return {"type": "event", **fields_}
+    raise TypeError(f"cannot render {item!r}")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    # "replace": a lone surrogate must never stop a delivery (input is scrubbed, see _scrub).
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+def _scrub(value: Any) -> Any:
+    """A string with lone surrogates (from JSON `\\ud800` escapes) replaced by U+FFFD.
+
+    They cannot be encoded as UTF-8, so one would break the delivery of a message to every
+    recipient, telnet ones included.
+    """
+    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _scrubbed(command: Command) -> Command:
+    changes = {f.name: _scrub(getattr(command, f.name)) for f in fields(command)}
+    return replace(command, **changes)
+
+
+# --- the connection ---------------------------------------------------------------------------
+
+
+class WebSocketConnection(WebSocketServerProtocol):
+    """One browser (or other WebSocket) client: a `Client` of the hub."""
+
+    factory: "WebSocketFactory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: Session | None = None
+        self.query = ConnectQuery()
+        self._open = False
+
+    # --- what Autobahn calls ------------------------------------------------------------------
+
+    def onConnect(self, request: ConnectionRequest) -> None:
+        check_origin(self, request)
+        self.query = parse_query(request.params)
+
+    def onOpen(self) -> None:
+        self._open = True
+        query = self.query
+        self.session = self.factory.hub.connect(self, query.nick, query.rooms, query.since)
+        for problem in query.problems:
+            self.deliver(problem)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if not self._open or self.session is None:
+            return
+        if isBinary:
+            self._close_with(CLOSE_UNSUPPORTED_DATA, "binary messages are not accepted; send JSON")
+            return
+        text = payload.decode("utf-8")  # Autobahn has checked it is UTF-8 (else 1007)
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+            self.deliver(Error("bad-json", "a message must be one JSON object"))
+            return
+        command = parse_json(obj)
+        if isinstance(command, Error):
+            self.deliver(command, _scrub(json_ref(obj)))
+            return
+        if "\\u" in text:  # only escapes can make lone surrogates
+            command = _scrubbed(command)
+        self.factory.hub.handle(self.session, command)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self._open = False
+        if self.session is not None:
+            self.factory.hub.disconnect(self.session)
+
+    # --- the hub's seam -----------------------------------------------------------------------
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+        if not self._open:
+            return
+        if ref is None and type(item) is Event:
+            self.sendPreparedMessage(self.factory.prepared_event(item))
+            return
+        message = message_for(item, self.factory.reactor.seconds())
+        if ref is not None:
+            message["ref"] = ref
+        self.sendMessage(encode(message))
+
+    def close(self) -> None:
+        if self._open:
+            self._close_with(CLOSE_GOING_AWAY, "server shutting down")
+
+    def _close_with(self, code: int, reason: str) -> None:
+        # `sendClose` takes only the application codes (1000, 3000-4999); 1001 and 1003 are
+        # the protocol's own, sent like Autobahn's own failures (a close frame, then a wait of
+        # at most closeHandshakeTimeout for the peer's reply).
+        self._open = False
+        self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
+
+
+class WebSocketFactory(WebSocketServerFactory):
+    """Makes a `WebSocketConnection` per handshake, all sharing one hub; mount it with
+    `WebSocketResource` (see `web.make_root`)."""
+
+    protocol = WebSocketConnection
+
+    def __init__(
+        self, hub: Hub, reactor: IReactorTime, settings: WebSocketSettings = WebSocketSettings()
+    ) -> None:
+        super().__init__(reactor=reactor)
+        self.hub = hub
+        self.settings = settings
+        configure_factory(self, settings)
+        # The last event prepared, and its frame: a broadcast delivers one event to every
+        # member in a row, so this one entry turns N encodings into one.
+        self._last_event: Event | None = None
+        self._last_prepared: Any = None
+
+    def prepared_event(self, event: Event) -> Any:
+        """The prepared frame of a room event without `ref`, made once per event."""
+        if event is not self._last_event:
+            message = {"type": "event", **event_fields(event)}
+            self._last_prepared = self.prepareMessage(encode(message))
+            self._last_event = event
+        return self._last_prepared
