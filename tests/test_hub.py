@@ -348,6 +348,17 @@ def test_history_requests_are_capped():
     assert len(alice.of_type(History)[0].events) == 5
 
 
+def test_since_without_a_limit_gives_all_missed_up_to_the_cap():
+    """/since ID with no limit returns every newer message up to history_max, not 20."""
+    hub = Hub(MemoryStore(), limits=Limits(history_default=2, history_max=7))
+    alice, a = join(hub, "alice")
+    for n in range(10):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    alice.clear()
+    hub.handle(a, cmd.History(since=1))
+    assert [e.id for e in alice.of_type(History)[0].events] == [2, 3, 4, 5, 6, 7, 8]
+
+
 def test_help_lists_every_command(hub):
     """/help names every line-protocol command."""
     alice, a = join(hub, "alice")
