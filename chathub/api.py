@@ -7,7 +7,8 @@ Rules:
 - Bad input (a malformed room name, `since` or `limit`) is a 400 with a JSON body
   `{"error": CODE, "message": TEXT}`; an unknown path is a 404 in the same shape. A valid room
   with no history is an empty list, not an error: a script polling with `since` may start first.
-- `limit` defaults to the hub's `/history` default and is capped at the hub's maximum (500).
+- `limit` defaults as for `/history` and `/since` (the newest 20, or up to 500 after `since`)
+  and is capped at the hub's maximum (500).
 """
 
 import json
@@ -16,25 +17,9 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from chathub.events import Event
 from chathub.hub import Hub
 from chathub.text import normalize_room
-
-
-def event_fields(event: Event) -> dict[str, Any]:
-    """An event as the JSON object every transport uses."""
-    fields: dict[str, Any] = {
-        "room": event.room,
-        "kind": event.kind,
-        "nick": event.nick,
-        "text": event.text,
-        "ts": event.ts,
-    }
-    if event.id is not None:
-        fields["id"] = event.id
-    if event.old is not None:
-        fields["old"] = event.old
-    return fields
+from chathub.websocket import event_fields
 
 
 def send_json(request: Request, body: Any, code: int = 200) -> bytes:
