@@ -44,7 +44,7 @@ class ApiResource(Resource):
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:
-        path = [segment.decode("utf-8", "replace") for segment in request.postpath]
+        path = [segment.decode("utf-8", "replace") for segment in request.postpath or []]
         if path and path[-1] == "":  # a trailing slash names the same thing
             path.pop()
         match path:
