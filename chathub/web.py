@@ -14,6 +14,7 @@ from twisted.web.server import Request, Site
 
 from chathub.api import ApiResource
 from chathub.hub import Hub
+from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
 from chathub.websocket import WebSocketFactory
 
 
@@ -66,6 +67,10 @@ def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
     root.putChild(b"api", ApiResource(hub))
+    pages = make_environment()
+    root.putChild(b"", PageResource(hub, pages))
+    root.putChild(b"rooms", RoomResource(hub, pages))
+    root.putChild(b"static", StaticResource(str(asset_dir("static"))))
     if websocket is not None:
         root.putChild(b"ws", WebSocketResource(websocket))
     return root

@@ -1,0 +1,196 @@
+"""The chat page, the server-rendered room pages, and the page's static files.
+
+Rules:
+- Jinja2 with `autoescape=select_autoescape()`: every `.html` template escapes what it prints, so
+  user text is never markup. Every HTML answer also sends a Content-Security-Policy that allows
+  no inline script, so even a template mistake cannot run a user's `<script>`.
+- Templates and static files ship in the wheel as `chathub/templates` and `chathub/static` and
+  are found with `importlib.resources`, falling back to the checkout's top-level folders.
+- Pages read the hub and render; they change nothing. A malformed room name is a 400 page.
+- Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
+  that carry a hash of the content (`?v=`) so a changed file is fetched at once.
+"""
+
+import hashlib
+import importlib.resources
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+from twisted.web.static import File
+
+from chathub import __version__
+from chathub.hub import Hub
+from chathub.text import DEFAULT_ROOM, nick_key, normalize_room
+
+# How many recent messages the server-rendered room page shows.
+ROOM_PAGE_MESSAGES = 100
+
+# The page's script and styles come from this origin only; `connect-src 'self'` covers the
+# same-origin ws:// and wss:// of /ws.
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# A day: the page asks for `?v=HASH` URLs, so a changed file is a new URL anyway.
+STATIC_CACHE_CONTROL = b"public, max-age=86400"
+
+
+def asset_dir(name: str) -> Path:
+    """The directory `templates` or `static`: inside the installed package, else the checkout."""
+    packaged = importlib.resources.files("chathub") / name
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+def clock_time(ts: float) -> str:
+    """`HH:MM:SS` in UTC, for a transcript line."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def iso_time(ts: float) -> str:
+    """The full UTC time, for a `<time datetime>` attribute and its title."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def make_environment(templates: Path | None = None, static: Path | None = None) -> Environment:
+    """The Jinja2 environment of the web pages, with autoescape on and `static_url()`."""
+    environment = Environment(
+        loader=FileSystemLoader(str(templates or asset_dir("templates"))),
+        autoescape=select_autoescape(),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    static_dir = static or asset_dir("static")
+    hashes: dict[str, str] = {}
+
+    def static_url(name: str) -> str:
+        # Hashed once per process: a release changes files, a running server does not.
+        if name not in hashes:
+            digest = hashlib.sha256((static_dir / name).read_bytes()).hexdigest()
+            hashes[name] = digest[:12]
+        return f"/static/{name}?v={hashes[name]}"
+
+    environment.globals["static_url"] = static_url
+    environment.globals["version"] = __version__
+    environment.filters["clock"] = clock_time
+    environment.filters["isotime"] = iso_time
+    return environment
+
+
+def render_html(
+    request: Request, environment: Environment, template: str, code: int = 200, **context: Any
+) -> bytes:
+    """Render `template` as the answer to `request`, with the headers every page sends."""
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"text/html; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-cache")
+    request.setHeader(b"content-security-policy", CONTENT_SECURITY_POLICY)
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    request.setHeader(b"referrer-policy", b"no-referrer")
+    return environment.get_template(template).render(**context).encode("utf-8")
+
+
+class PageResource(Resource):
+    """`GET /`: the chat page. The script does the talking; the HTML works as a room index."""
+
+    isLeaf = True
+
+    def __init__(self, hub: Hub, environment: Environment) -> None:
+        super().__init__()
+        self.hub = hub
+        self.environment = environment
+
+    def render_GET(self, request: Request) -> bytes:
+        return render_html(
+            request,
+            self.environment,
+            "page.html",
+            rooms=self.hub.room_list(),
+            default_room=DEFAULT_ROOM,
+        )
+
+
+class RoomResource(Resource):
+    """`GET /rooms/ROOM`: a room's members and recent messages; `GET /rooms/`: every room."""
+
+    isLeaf = True
+
+    def __init__(
+        self, hub: Hub, environment: Environment, messages: int = ROOM_PAGE_MESSAGES
+    ) -> None:
+        super().__init__()
+        self.hub = hub
+        self.environment = environment
+        self.messages = messages
+
+    def render_GET(self, request: Request) -> bytes:
+        path = [segment for segment in request.postpath if segment]
+        if not path:
+            return render_html(request, self.environment, "rooms.html", rooms=self.hub.room_list())
+        if len(path) > 1:
+            return self._error(request, 404, "Not found", "There is no such page.")
+        try:
+            asked = path[0].decode("utf-8")
+        except UnicodeDecodeError:
+            asked = path[0].decode("utf-8", "replace")
+            room = None
+        else:
+            room = normalize_room(asked)
+        if room is None:
+            return self._error(
+                request,
+                400,
+                "Not a room name",
+                f"{asked[:64]!r} is not a valid room name: 1 to 32 of a-z, 0-9, _ and -, "
+                "optionally after #.",
+            )
+        members = sorted((s.nick for s in self.hub.members.get(room, ())), key=nick_key)
+        events = self.hub.history(room, None, self.messages)
+        return render_html(
+            request, self.environment, "room.html", room=room, members=members, events=events
+        )
+
+    def _error(self, request: Request, code: int, title: str, message: str) -> bytes:
+        return render_html(
+            request, self.environment, "error.html", code, title=title, message=message
+        )
+
+
+class StaticResource(File):
+    """The page's assets: a `File` that never lists a directory or serves a dotfile."""
+
+    indexNames: list[str] = []  # File would serve index.html for a directory: never here
+    childNotFound = notFound("Not found", "There is no such file.")
+    contentTypes = {
+        **File.contentTypes,
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".svg": "image/svg+xml",
+    }
+
+    def directoryListing(self) -> Resource:
+        return self.childNotFound
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        if path.startswith(b"."):
+            return self.childNotFound
+        child: Resource = super().getChild(path, request)
+        return child
+
+    def render_GET(self, request: Request) -> Any:
+        self.restat(False)
+        if self.isdir():
+            # `File` would redirect `/static` to `/static/` and then list it.
+            return self.childNotFound.render(request)
+        request.setHeader(b"cache-control", STATIC_CACHE_CONTROL)
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return super().render_GET(request)
+
+    render_HEAD = render_GET
