@@ -81,6 +81,7 @@ COUNTERS = (
     "connections_refused",  # --max-connections
     "connections_refused_per_ip",  # --max-per-ip
     "rate_limited",  # --max-rate: times a connection was slowed
+    "rate_dropped",  # --max-rate: messages dropped past the burst while slowed
     "line_too_long",  # --max-line (telnet) and the WebSocket message size
     "nick_limited",  # nick changes per minute
     "join_limited",  # joins per minute

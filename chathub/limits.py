@@ -11,6 +11,9 @@ Rules:
 from collections import deque
 from dataclasses import dataclass, field
 
+# Token counts are floats: a refill that lands a hair under 1.0 still counts as a whole token.
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     """`rate` tokens a second, holding at most `burst`; each message takes one (IRC's fakelag).
@@ -40,8 +43,8 @@ class TokenBucket:
         if not self.enabled:
             return True
         self._refill(now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 
@@ -50,7 +53,10 @@ class TokenBucket:
         if not self.enabled:
             return 0.0
         self._refill(now)
-        return max(0.0, (1.0 - self._tokens) / self.rate)
+        if self._tokens >= 1.0 - _EPSILON:
+            return 0.0
+        # Never less than a millisecond: a wait that rounds away would spin a timer loop.
+        return max(0.001, (1.0 - self._tokens) / self.rate)
 
 
 class MinuteCounter:

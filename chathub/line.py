@@ -7,13 +7,17 @@ Rules:
   and the lines after it work as usual, however the bytes were split into reads.
 - A room event is rendered once and the same bytes are written to every member (a one-entry
   cache: the hub delivers one event to all members before the next).
+- Limits (`flow.py`): a connection is admitted by the hub first (`! ` line and close when
+  refused); its commands pass a `Throttle` (`--max-rate`); its output goes through an `Outbox`
+  registered as the transport's producer, so a peer that stops reading costs a bounded backlog;
+  no input for `--idle-timeout` seconds closes it with a notice.
 """
 
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from chathub.commands import Ref, parse_line
+from chathub.commands import Command, Ref, parse_line
 from chathub.events import (
     Error,
     Event,
@@ -26,6 +30,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
+from chathub.flow import UNTIMED, FlowLimits, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.telnet import TelnetFilter
 
@@ -130,19 +135,66 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
 class LineConnection(Protocol):
     """One telnet or nc client."""
 
-    def __init__(self, hub: Hub, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        max_line: int = DEFAULT_MAX_LINE,
+        flow: FlowLimits = UNTIMED,
+        clock: IReactorTime | None = None,
+    ) -> None:
+        if flow.needs_clock and clock is None:
+            raise ValueError("rate, slow and idle limits need a clock")
         self.hub = hub
         self.max_line = max_line
+        self.flow = flow
+        self.clock = clock
         self.session: Session | None = None
+        self.peer = ""
         self._telnet = TelnetFilter()
         self._lines = LineSplitter(max_line)
         self._open = False
+        self._admitted = False
+        self._outbox: Outbox[bytes] | None = None
+        self._throttle: Throttle[Command | Error] | None = None
+        self._idle: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer = str(getattr(peer, "host", None) or "local")  # unix: sockets have no host
+        refusal = self.hub.admit(self.peer)
+        if refusal is not None:
+            self.transport.write(f"! {refusal.message}\r\n".encode())
+            self.transport.loseConnection()
+            return
+        self._admitted = True
+        self._outbox = Outbox(
+            self.clock,  # type: ignore[arg-type]  # only used when slow_timeout needs it
+            self._write,
+            self.deliver,
+            self._too_slow,
+            self.hub.counters,
+            self.flow.max_backlog,
+            self.flow.slow_timeout,
+        )
+        self.transport.registerProducer(self._outbox, True)
+        if self.clock is not None and self.flow.max_rate > 0:
+            self._throttle = Throttle(
+                self.clock,
+                self.transport,
+                self.flow.max_rate,
+                self.flow.burst,
+                self._handle,
+                self.deliver,
+                self.hub.counters,
+            )
+        if self.clock is not None and self.flow.idle_timeout > 0:
+            self._idle = self.clock.callLater(self.flow.idle_timeout, self._idle_out)
         self._open = True
         self.session = self.hub.connect(self)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._idle is not None and self._idle.active():
+            self._idle.reset(self.flow.idle_timeout)
         data, replies = self._telnet.feed(data)
         if replies:
             self.transport.write(replies)
@@ -150,38 +202,82 @@ class LineConnection(Protocol):
             if not self._open or self.session is None:
                 return  # after /quit: the rest of the input is ignored
             if isinstance(line, LineTooLong):
+                self.hub.counters["line_too_long"] += 1
                 self.deliver(
                     Error("line-too-long", f"line longer than {self.max_line} bytes, discarded")
                 )
                 continue
             command = parse_line(line.decode("utf-8", "replace"))
-            if isinstance(command, Error):
-                self.deliver(command)
-            elif command is not None:
-                self.hub.handle(self.session, command)
+            if command is None:
+                continue  # a blank line does nothing, so it costs nothing
+            if self._throttle is not None:
+                self._throttle.push(command)
+            else:
+                self._handle(command)
+
+    def _handle(self, command: Command | Error) -> None:
+        if not self._open or self.session is None:
+            return
+        if isinstance(command, Error):
+            self.deliver(command)
+        else:
+            self.hub.handle(self.session, command)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._open = False
+        if self._throttle is not None:
+            self._throttle.stop()
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
         if self.session is not None:
             self.hub.disconnect(self.session)
+        if self._admitted:
+            self._admitted = False
+            self.hub.release(self.peer)
+
+    def _idle_out(self) -> None:
+        if not self._open:
+            return
+        self.hub.counters["idle_closed"] += 1
+        seconds = f"{self.flow.idle_timeout:g}"
+        self.deliver(Error("idle", f"no input for {seconds} seconds; closing the connection"))
+        if self.session is not None:
+            self.hub.disconnect(self.session, "idle")
+        self.close()
+
+    def _too_slow(self, reason: str) -> None:
+        """The outbox gave up on this peer: it is cut off at once, its output discarded."""
+        if self.session is not None:
+            self.hub.disconnect(self.session, "too slow")
+        self._open = False
+        self.transport.abortConnection()
 
     # --- the hub's seam -----------------------------------------------------------------------
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
-        if not self._open:
+        if not self._open or self._outbox is None:
             return
         if type(item) is Event:
-            self.transport.write(_encoded_event(item))
+            data = _encoded_event(item)
+            self._outbox.offer(data, len(data), item.room, item.id)
             return
         nick = self.session.nick if self.session is not None else ""
         lines = render(item, nick)
         if lines:
-            self.transport.write("".join(line + "\r\n" for line in lines).encode("utf-8"))
+            data = "".join(line + "\r\n" for line in lines).encode("utf-8")
+            self._outbox.offer(data, len(data))
+
+    def _write(self, data: bytes) -> None:
+        self.transport.write(data)
 
     def close(self) -> None:
         if self._open:
             self._open = False
-            self.transport.loseConnection()
+            # A peer that is not reading would hold a graceful close open for ever.
+            if self._outbox is not None and self._outbox.behind:
+                self.transport.abortConnection()
+            else:
+                self.transport.loseConnection()
 
 
 # The last event encoded, and its bytes: a broadcast delivers one event to every member in a
@@ -201,9 +297,17 @@ def _encoded_event(event: Event) -> bytes:
 class LineFactory(Factory):
     """Makes a `LineConnection` for each accepted connection, all sharing one hub."""
 
-    def __init__(self, hub: Hub, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        max_line: int = DEFAULT_MAX_LINE,
+        flow: FlowLimits = UNTIMED,
+        clock: IReactorTime | None = None,
+    ) -> None:
         self.hub = hub
         self.max_line = max_line
+        self.flow = flow
+        self.clock = clock
 
     def buildProtocol(self, addr: IAddress) -> LineConnection:
-        return LineConnection(self.hub, self.max_line)
+        return LineConnection(self.hub, self.max_line, self.flow, self.clock)

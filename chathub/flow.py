@@ -1,0 +1,270 @@
+"""Flow control for one stream connection: slowing a fast sender, bounding what waits for a reader.
+
+Rules:
+- Input, `Throttle`: every message takes a token from the connection's bucket (`--max-rate`,
+  `--burst`). Without one, the message waits, the transport stops reading (`pauseProducing`)
+  until the bucket refills, and the client is told, at most once a second. At most `burst`
+  messages wait; more that arrived in the same read are dropped (and the client was told).
+  Only that connection is slowed: nothing here blocks or delays anyone else.
+- Output, `Outbox`: registered as the transport's streaming producer, so the transport's
+  `pauseProducing` says the peer's receive window and our send buffer are full. While it is,
+  output waits in a backlog of at most `max_backlog` bytes. Past that, room events are skipped,
+  counted per room, and once the backlog has drained the client is told how many and how to
+  catch up (`/since ID ROOM`). Output that cannot be recovered that way (replies, private
+  messages, nick changes) may fill the backlog to twice `max_backlog`; past that hard limit, or
+  when the peer has been behind for `slow_timeout` seconds, the connection is cut.
+- Every refusal is counted in the hub's `counters`, so the totals show up in /healthz.
+- Items are opaque: the adapter says how many bytes each is, and how to send one.
+"""
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from chathub.events import Error
+from chathub.limits import TokenBucket
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FlowLimits:
+    """The per-connection limits every stream adapter applies; the command line sets them.
+
+    The defaults here are the documented command-line defaults; 0 turns a limit off.
+    """
+
+    max_rate: float = 10.0  # messages a second, after the burst
+    burst: int = 20  # messages let through at once by a full bucket
+    max_backlog: int = 256 * 1024  # bytes waiting for a peer that is behind, before skipping
+    slow_timeout: float = 60.0  # seconds a peer may stay behind before it is cut off
+    idle_timeout: float = 3600.0  # seconds without input before the connection is closed
+
+    @property
+    def needs_clock(self) -> bool:
+        return self.max_rate > 0 or self.slow_timeout > 0 or self.idle_timeout > 0
+
+
+# For adapters built without a reactor (unit tests): no rate, no timers, only the backlog bound.
+UNTIMED = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
+
+# The least time between two "too fast" warnings to one connection.
+WARN_INTERVAL = 1.0
+
+
+class Throttle(Generic[T]):
+    """Lets a connection's messages through at `rate` a second (after a `burst`), in order."""
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        transport: Any,
+        rate: float,
+        burst: int,
+        handle: Callable[[T], None],
+        warn: Callable[[Error], None],
+        counters: dict[str, int],
+    ) -> None:
+        self.clock = clock
+        self.transport = transport
+        self.rate = rate
+        self.bucket = TokenBucket(rate, burst, clock.seconds())
+        self.handle = handle
+        self.warn = warn
+        self.counters = counters
+        self._pending: deque[T] = deque()
+        self._wake: IDelayedCall | None = None
+        self._reading_paused = False
+        self._last_warning = -math.inf
+        self._stopped = False
+
+    def push(self, item: T) -> None:
+        """Handle `item` now if the bucket allows, else queue it (or drop it past the burst)."""
+        if self._stopped:
+            return
+        if not self._pending and self.bucket.take(self.clock.seconds()):
+            self.handle(item)
+            return
+        if len(self._pending) >= self.bucket.burst:
+            self.counters["rate_dropped"] += 1
+            self._warn()
+            return
+        self._pending.append(item)
+        if self._wake is None:
+            self._stall()
+
+    def stop(self) -> None:
+        """The connection is gone: forget what waits and cancel the timer."""
+        self._stopped = True
+        self._pending.clear()
+        if self._wake is not None and self._wake.active():
+            self._wake.cancel()
+        self._wake = None
+
+    def _stall(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.counters["rate_limited"] += 1
+            self.transport.pauseProducing()
+        self._warn()
+        self._wake = self.clock.callLater(self.bucket.wait(self.clock.seconds()), self._drain)
+
+    def _warn(self) -> None:
+        now = self.clock.seconds()
+        if now - self._last_warning >= WARN_INTERVAL:
+            self._last_warning = now
+            self.warn(
+                Error(
+                    "rate-limited",
+                    f"you are sending too fast: at most {self.rate:g} messages a second; "
+                    f"your input is slowed down, and lines past {self.bucket.burst} waiting "
+                    "are dropped",
+                )
+            )
+
+    def _drain(self) -> None:
+        self._wake = None
+        while self._pending and not self._stopped and self.bucket.take(self.clock.seconds()):
+            self.handle(self._pending.popleft())
+        if self._stopped:
+            return
+        if self._pending:
+            self._stall()
+        elif self._reading_paused:
+            self._reading_paused = False
+            self.transport.resumeProducing()
+
+
+class Outbox(Generic[T]):
+    """What one peer is sent: straight through while it keeps up, bounded while it is behind.
+
+    Twisted calls `pauseProducing`/`resumeProducing`/`stopProducing` (IPushProducer): register
+    it with `transport.registerProducer(outbox, True)`.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        send: Callable[[T], None],
+        tell: Callable[[Error], None],
+        too_slow: Callable[[str], None],
+        counters: dict[str, int],
+        max_backlog: int,
+        slow_timeout: float = 0.0,
+    ) -> None:
+        if max_backlog < 1:
+            raise ValueError("max_backlog must be 1 byte or more")
+        self.clock = clock
+        self.send = send
+        self.tell = tell
+        self.too_slow = too_slow
+        self.counters = counters
+        self.max_backlog = max_backlog
+        self.hard_limit = 2 * max_backlog
+        self.slow_timeout = slow_timeout
+        self.paused = False
+        self._backlog: deque[tuple[T, int]] = deque()
+        self._queued = 0  # bytes in the backlog
+        # Per room, in order of the first skip: (messages skipped, events skipped, the id to
+        # ask /since for). While any room is skipping, every room event is skipped, so that
+        # what the client gets after its catch-up is gap-free.
+        self._skipped: dict[str, list[int]] = {}
+        self._timer: IDelayedCall | None = None
+        self._stopped = False
+
+    @property
+    def behind(self) -> bool:
+        """Whether output is waiting (the peer is not keeping up)."""
+        return self.paused or bool(self._backlog)
+
+    def offer(
+        self, item: T, size: int, room: str | None = None, event_id: int | None = None
+    ) -> None:
+        """Send `item` (of `size` bytes); `room` marks a room event, which may be skipped."""
+        if self._stopped:
+            return
+        if not self.behind:
+            self.send(item)
+            return
+        if room is not None and (self._skipped or self._queued + size > self.max_backlog):
+            self._skip(room, event_id)
+            return
+        if self._queued + size > self.hard_limit:
+            self._cut(f"more than {self.hard_limit} bytes of output waiting")
+            return
+        self._backlog.append((item, size))
+        self._queued += size
+
+    def _skip(self, room: str, event_id: int | None) -> None:
+        self.counters["skipped"] += 1
+        counts = self._skipped.get(room)
+        if counts is None:
+            # Ids are consecutive within a room, so the one before the first skipped message
+            # is the last one the client has (or will have, once the backlog is out).
+            counts = self._skipped[room] = [0, 0, -1]
+        if event_id is None:
+            counts[1] += 1
+            return
+        if counts[2] < 0:
+            counts[2] = event_id - 1
+        counts[0] += 1
+
+    def _cut(self, reason: str) -> None:
+        if self._stopped:
+            return
+        self.counters["slow_closed"] += 1
+        self.stopProducing()
+        self.too_slow(reason)
+
+    # --- IPushProducer: the transport calls these ---------------------------------------------
+
+    def pauseProducing(self) -> None:
+        if self.paused or self._stopped:
+            return
+        self.paused = True
+        if self.slow_timeout > 0:
+            self._timer = self.clock.callLater(
+                self.slow_timeout, self._cut, f"not reading for {self.slow_timeout:g} seconds"
+            )
+
+    def resumeProducing(self) -> None:
+        if self._stopped:
+            return
+        self.paused = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        while self._backlog and not self.paused:
+            item, size = self._backlog.popleft()
+            self._queued -= size
+            self.send(item)
+        if self.paused or not self._skipped:
+            return
+        skipped, self._skipped = self._skipped, {}
+        for room, (messages, others, since) in skipped.items():
+            if messages:
+                self.tell(
+                    Error(
+                        "skipped",
+                        f"skipped {messages} messages in {room}; /since {since} {room} to catch up",
+                    )
+                )
+            else:
+                self.tell(
+                    Error(
+                        "skipped",
+                        f"skipped {others} events in {room}; /who {room} to see who is here",
+                    )
+                )
+
+    def stopProducing(self) -> None:
+        self._stopped = True
+        self._backlog.clear()
+        self._queued = 0
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None

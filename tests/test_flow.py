@@ -1,0 +1,218 @@
+"""Flow control: the input throttle and the bounded outbox, with a hand-driven clock."""
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from chathub.events import Error
+from chathub.flow import Outbox, Throttle
+from chathub.hub import COUNTERS
+
+
+def counters() -> dict[str, int]:
+    return dict.fromkeys(COUNTERS, 0)
+
+
+class ThrottleRig:
+    def __init__(self, rate: float = 10, burst: int = 2) -> None:
+        self.clock = Clock()
+        self.transport = StringTransport()
+        self.handled: list[int] = []
+        self.warnings: list[Error] = []
+        self.counters = counters()
+        self.throttle: Throttle[int] = Throttle(
+            self.clock,
+            self.transport,
+            rate,
+            burst,
+            self.handled.append,
+            self.warnings.append,
+            self.counters,
+        )
+
+
+def test_throttle_lets_the_burst_through_at_once():
+    """Within the burst, messages are handled immediately and reading goes on."""
+    rig = ThrottleRig(burst=2)
+    rig.throttle.push(1)
+    rig.throttle.push(2)
+    assert rig.handled == [1, 2]
+    assert rig.transport.producerState == "producing"
+    assert not rig.warnings
+
+
+def test_throttle_over_the_rate_pauses_reading_warns_and_resumes_in_order():
+    """Past the burst, reading pauses; the waiting messages follow at the rate, in order."""
+    rig = ThrottleRig(rate=10, burst=2)
+    for n in range(4):
+        rig.throttle.push(n)
+    assert rig.handled == [0, 1]
+    assert rig.transport.producerState == "paused"
+    assert [w.code for w in rig.warnings] == ["rate-limited"]
+    rig.clock.advance(0.1)
+    assert rig.handled == [0, 1, 2]
+    rig.clock.advance(0.1)
+    assert rig.handled == [0, 1, 2, 3]
+    assert rig.transport.producerState == "producing"
+    assert rig.counters["rate_limited"] == 1
+
+
+def test_throttle_warns_at_most_once_a_second():
+    """A sustained flood gets one warning a second, not one per message."""
+    rig = ThrottleRig(rate=10, burst=2)
+    for _ in range(30):  # 3 seconds of flooding, 2 pushes every 0.1 s
+        rig.throttle.push(0)
+        rig.throttle.push(0)
+        rig.clock.advance(0.1)
+    assert 2 <= len(rig.warnings) <= 4
+
+
+def test_throttle_drops_what_arrives_past_the_burst_while_waiting():
+    """At most `burst` messages wait; the rest are dropped and counted."""
+    rig = ThrottleRig(rate=10, burst=2)
+    for n in range(10):
+        rig.throttle.push(n)
+    rig.clock.advance(10)
+    assert rig.handled == [0, 1, 2, 3]
+    assert rig.counters["rate_dropped"] == 6
+
+
+def test_throttle_stop_forgets_waiting_messages():
+    """After `stop` (connection gone) nothing more is handled and no timer is left."""
+    rig = ThrottleRig(rate=10, burst=1)
+    rig.throttle.push(1)
+    rig.throttle.push(2)
+    rig.throttle.stop()
+    rig.clock.advance(10)
+    assert rig.handled == [1]
+    assert not rig.clock.getDelayedCalls()
+
+
+class OutboxRig:
+    def __init__(self, max_backlog: int = 10, slow_timeout: float = 0.0) -> None:
+        self.clock = Clock()
+        self.sent: list[bytes] = []
+        self.told: list[Error] = []
+        self.cut: list[str] = []
+        self.counters = counters()
+        self.outbox: Outbox[bytes] = Outbox(
+            self.clock,
+            self.sent.append,
+            self.tell,
+            self.cut.append,
+            self.counters,
+            max_backlog,
+            slow_timeout,
+        )
+
+    def tell(self, error: Error) -> None:
+        self.told.append(error)
+        self.outbox.offer(error.message.encode(), 1)
+
+
+def test_outbox_sends_straight_through_while_the_peer_keeps_up():
+    """Not paused, every item is sent at once."""
+    rig = OutboxRig()
+    rig.outbox.offer(b"a", 1, "lobby", 1)
+    rig.outbox.offer(b"b", 1)
+    assert rig.sent == [b"a", b"b"]
+
+
+def test_outbox_holds_output_while_paused_and_sends_it_in_order_on_resume():
+    """Paused, items wait; resumed, they go out in order."""
+    rig = OutboxRig()
+    rig.outbox.pauseProducing()
+    rig.outbox.offer(b"a", 2, "lobby", 1)
+    rig.outbox.offer(b"b", 2)
+    assert rig.sent == []
+    rig.outbox.resumeProducing()
+    assert rig.sent == [b"a", b"b"]
+
+
+def test_outbox_skips_room_events_past_the_backlog_and_says_how_to_catch_up():
+    """Past `max_backlog` bytes, room messages are skipped; after draining the client is told."""
+    rig = OutboxRig(max_backlog=10)
+    rig.outbox.pauseProducing()
+    for n in range(1, 21):  # ids 1..20, 2 bytes each: 5 fit
+        rig.outbox.offer(f"{n}".encode(), 2, "lobby", n)
+    rig.outbox.resumeProducing()
+    assert rig.sent[:5] == [b"1", b"2", b"3", b"4", b"5"]
+    assert [e.message for e in rig.told] == [
+        "skipped 15 messages in lobby; /since 5 lobby to catch up"
+    ]
+    assert rig.counters["skipped"] == 15
+
+
+def test_outbox_keeps_skipping_until_drained_so_there_is_no_gap():
+    """Once skipping, a smaller event that would fit is skipped too."""
+    rig = OutboxRig(max_backlog=10)
+    rig.outbox.pauseProducing()
+    rig.outbox.offer(b"big", 9, "lobby", 1)
+    rig.outbox.offer(b"big", 9, "lobby", 2)
+    rig.outbox.offer(b"s", 1, "lobby", 3)
+    rig.outbox.resumeProducing()
+    assert rig.sent[0] == b"big" and rig.told[0].message.startswith("skipped 2 messages")
+
+
+def test_outbox_reports_each_room_that_skipped():
+    """Skips are counted per room, and non-message events are reported apart."""
+    rig = OutboxRig(max_backlog=1)
+    rig.outbox.pauseProducing()
+    rig.outbox.offer(b"x", 1, "a", 7)
+    rig.outbox.offer(b"x", 1, "a", 8)
+    rig.outbox.offer(b"x", 1, "b", None)
+    rig.outbox.resumeProducing()
+    assert [e.message for e in rig.told] == [
+        "skipped 1 messages in a; /since 7 a to catch up",
+        "skipped 1 events in b; /who b to see who is here",
+    ]
+
+
+def test_outbox_cuts_a_peer_past_the_hard_limit_of_unskippable_output():
+    """Replies and private messages may fill twice the backlog; past that the peer is cut."""
+    rig = OutboxRig(max_backlog=10)
+    rig.outbox.pauseProducing()
+    rig.outbox.offer(b"r", 20)
+    assert rig.cut == []
+    rig.outbox.offer(b"r", 1)
+    assert len(rig.cut) == 1
+    assert rig.counters["slow_closed"] == 1
+    rig.outbox.offer(b"r", 1)
+    assert len(rig.cut) == 1
+
+
+def test_outbox_cuts_a_peer_that_stays_behind_past_the_timeout():
+    """Paused for `slow_timeout` seconds without a resume: cut."""
+    rig = OutboxRig(slow_timeout=5)
+    rig.outbox.pauseProducing()
+    rig.clock.advance(4.9)
+    assert rig.cut == []
+    rig.clock.advance(0.2)
+    assert rig.cut and "5 seconds" in rig.cut[0]
+
+
+def test_outbox_resume_cancels_the_timeout():
+    """A peer that catches up in time is not cut later."""
+    rig = OutboxRig(slow_timeout=5)
+    rig.outbox.pauseProducing()
+    rig.clock.advance(4)
+    rig.outbox.resumeProducing()
+    rig.clock.advance(100)
+    assert rig.cut == []
+
+
+def test_outbox_stops_sending_when_paused_again_while_draining():
+    """If sending pauses the transport again, the rest waits for the next resume."""
+    rig = OutboxRig()
+    rig.outbox.pauseProducing()
+    rig.outbox.offer(b"a", 1)
+    rig.outbox.offer(b"b", 1)
+    rig.outbox.send = lambda item: (rig.sent.append(item), rig.outbox.pauseProducing())
+    rig.outbox.resumeProducing()
+    assert rig.sent == [b"a"]
+
+
+def test_outbox_needs_a_positive_backlog():
+    """An unbounded backlog is exactly what it exists to prevent."""
+    with pytest.raises(ValueError):
+        OutboxRig(max_backlog=0)
