@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
 
@@ -143,3 +145,79 @@ def test_a_database_in_use_by_another_chathub_exits_1(tmp_path: Path, start: Sta
     assert result.returncode == 1
     lines = chathub_lines(result.stderr)
     assert len(lines) == 1 and "locked" in lines[0]
+
+
+def ws_open(hub: HubProcess, query: str) -> ClientConnection:
+    return ws_connect(f"ws://127.0.0.1:{hub.web}/ws{query}", open_timeout=5)
+
+
+def ws_until(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool]) -> list[Any]:
+    """Every message received up to and including the first one `wanted` accepts."""
+    seen: list[Any] = []
+    while True:
+        try:
+            message = json.loads(ws.recv(timeout=5))
+        except TimeoutError as problem:
+            raise AssertionError(f"never got it; saw {seen!r}") from problem
+        seen.append(message)
+        if wanted(message):
+            return seen
+
+
+def is_history(message: dict[str, Any]) -> bool:
+    return message.get("type") == "history" and message.get("room") == "lobby"
+
+
+def said(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: m.get("type") == "event" and m.get("kind") == "message" and m["text"] == text
+
+
+def stored_ids(messages: list[Any]) -> list[int]:
+    """The ids of the stored events in `messages`, live or replayed, in the order received."""
+    ids: list[int] = []
+    for message in messages:
+        if message.get("type") == "history":
+            ids += [event["id"] for event in message["events"]]
+        elif message.get("type") == "event" and "id" in message:
+            ids.append(message["id"])
+    return ids
+
+
+def test_websocket_reconnect_with_since_gets_exactly_the_missed(start: Start) -> None:
+    """A client that reconnects with ?since=lobby:ID gets the messages it missed, in order."""
+    hub = start()
+    alice = join_as(hub, "alice")
+    with ws_open(hub, "?nick=wendy&rooms=lobby") as ws:
+        alice.send("before the blip")
+        last_seen = ws_until(ws, said("before the blip"))[-1]["id"]
+
+    missed = [f"missed {n}" for n in range(1, 6)]
+    for text in missed:
+        alice.send(text)
+        alice.expect(f"<alice> {text}")
+
+    with ws_open(hub, f"?nick=wendy&rooms=lobby&since=lobby:{last_seen}") as again:
+        replay = ws_until(again, is_history)[-1]
+        assert [e["text"] for e in replay["events"]] == missed
+        assert [e["id"] for e in replay["events"]] == list(range(last_seen + 1, last_seen + 6))
+        alice.send("live again")
+        after = ws_until(again, said("live again"))
+    # No gap and no duplicate: the replay and the live stream join up exactly.
+    assert stored_ids([replay, *after]) == list(range(last_seen + 1, last_seen + 7))
+    alice.close()
+
+
+def test_websocket_reconnect_with_since_across_a_restart(tmp_path: Path, start: Start) -> None:
+    """Ids survive a restart, so since= recovers what was said while the server was away."""
+    db = str(tmp_path / "history.db")
+    first = start(db=db)
+    with ws_open(first, "?nick=wendy&rooms=lobby") as ws:
+        talk(first, "alice", "one", "two")
+        last_seen = ws_until(ws, said("two"))[-1]["id"]
+        assert first.stop(signal.SIGTERM) == 0
+
+    second = start(db=db)
+    talk(second, "alice", "three", "four")
+    with ws_open(second, f"?nick=wendy&rooms=lobby&since=lobby:{last_seen}") as again:
+        replay = ws_until(again, is_history)[-1]
+    assert [(e["id"], e["text"]) for e in replay["events"]] == [(3, "three"), (4, "four")]
