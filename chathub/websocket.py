@@ -21,13 +21,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
+from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 
 from chathub.commands import Command, Ref, json_ref, parse_json
 from chathub.events import (
@@ -74,6 +74,16 @@ class WebSocketSettings:
 # --- options ----------------------------------------------------------------------------------
 
 
+class Clock(Protocol):
+    """What this module needs of a reactor: the time, and timers."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> IDelayedCall: ...
+
+
 class _ReactorTimer:
     """Autobahn's timer seam (`call_later`) on an injected reactor instead of the global one.
 
@@ -81,12 +91,13 @@ class _ReactorTimer:
     test's Clock never sees; a plain `callLater` per timer is cheap at chat scale.
     """
 
-    def __init__(self, reactor: IReactorTime) -> None:
+    def __init__(self, reactor: Clock) -> None:
         self.reactor = reactor
 
-    def call_later(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        call: IDelayedCall = self.reactor.callLater(delay, func, *args, **kw)
-        return call
+    def call_later(
+        self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any
+    ) -> IDelayedCall:
+        return self.reactor.callLater(delay, func, *args, **kw)
 
 
 def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettings) -> None:
@@ -100,7 +111,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
         # keep ~100 KB of zlib state per connection for the life of the connection.
         for offer in offers:
             if isinstance(offer, PerMessageDeflateOffer):
-                return PerMessageDeflateOfferAccept(
+                return PerMessageDeflateOfferAccept(  # type: ignore[no-untyped-call]
                     offer,
                     request_no_context_takeover=offer.accept_no_context_takeover,
                     request_max_window_bits=(
@@ -113,7 +124,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
                 )
         return None
 
-    factory.setProtocolOptions(
+    factory.setProtocolOptions(  # type: ignore[no-untyped-call]
         versions=[13],  # RFC 6455 only; the Hixie/Hybi drafts are long gone from browsers
         webStatus=False,  # a plain GET on /ws is refused (426), not given Autobahn's page
         utf8validateIncoming=True,  # invalid UTF-8 in a text frame closes with 1007
@@ -137,15 +148,14 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
         trustXForwardedFor=0,
     )
     factory.server = "chathub"  # the Server header: no library version for the curious
-    factory.allowed_origins = settings.allowed_origins  # read by `check_origin`
+    factory.allowed_origins = settings.allowed_origins  # type: ignore[attr-defined]  # check_origin
     factory._batched_timer = _ReactorTimer(factory.reactor)
 
 
 def _smaller_window(bits: int, offer: PerMessageDeflateOffer) -> int:
     # The server may always compress with a smaller window than the client allows.
-    if offer.request_max_window_bits:
-        return min(bits, offer.request_max_window_bits)
-    return bits
+    offered = int(offer.request_max_window_bits)
+    return min(bits, offered) if offered else bits
 
 
 # --- origins ----------------------------------------------------------------------------------
@@ -185,9 +195,9 @@ def check_origin(protocol: WebSocketServerProtocol, request: ConnectionRequest) 
     """Refuse the opening handshake with 403 unless the origin policy allows `request`."""
     secure = ISSLTransport.providedBy(protocol.transport)
     host = request.headers.get("host", "")
-    allowed = protocol.factory.allowed_origins
+    allowed: Sequence[str] = getattr(protocol.factory, "allowed_origins", ())
     if not origin_allowed(request.origin, host, secure, allowed):
-        raise ConnectionDeny(403, "origin not allowed")
+        raise ConnectionDeny(403, "origin not allowed")  # type: ignore[no-untyped-call]
 
 
 # --- the connect query ------------------------------------------------------------------------
@@ -199,7 +209,7 @@ class ConnectQuery:
 
     nick: str | None = None
     rooms: tuple[str, ...] = ("lobby",)
-    since: Mapping[str, int] | None = None
+    since: dict[str, int] | None = None
     problems: tuple[Error, ...] = ()
 
 
@@ -360,7 +370,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         message = message_for(item, self.factory.reactor.seconds())
         if ref is not None:
             message["ref"] = ref
-        self.sendMessage(encode(message))
+        self.sendMessage(encode(message))  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         if self._open:
@@ -378,12 +388,12 @@ class WebSocketFactory(WebSocketServerFactory):
     """Makes a `WebSocketConnection` per handshake, all sharing one hub; mount it with
     `WebSocketResource` (see `web.make_root`)."""
 
-    protocol = WebSocketConnection
+    protocol = WebSocketConnection  # type: ignore[assignment]  # Autobahn's stubs are loose
 
     def __init__(
-        self, hub: Hub, reactor: IReactorTime, settings: WebSocketSettings = WebSocketSettings()
+        self, hub: Hub, reactor: Clock, settings: WebSocketSettings = WebSocketSettings()
     ) -> None:
-        super().__init__(reactor=reactor)
+        super().__init__(reactor=reactor)  # type: ignore[no-untyped-call]
         self.hub = hub
         self.settings = settings
         configure_factory(self, settings)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from autobahn.twisted.resource import WebSocketResource
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ISSLTransport
@@ -737,3 +739,37 @@ def test_random_frames_never_raise(factory, hub):
         peer.conn.dataReceived(data)
         peer.lose()
     assert hub.sessions == {}
+
+
+# --- properties -------------------------------------------------------------------------------
+
+OPS = ["say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "quit", "fly"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=8,
+)
+field_values = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=6) | json_values
+ops = st.fixed_dictionaries(
+    {"op": st.sampled_from(OPS) | field_values, "ref": st.integers(0, 9) | st.text(max_size=4)},
+    optional={name: field_values for name in ("room", "text", "nick", "to", "since", "limit")},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ops | json_values, min_size=1, max_size=5))
+def test_any_json_gets_one_reply_per_ref_and_never_closes(messages):
+    """Any JSON sent keeps the connection open; an op with a ref gets exactly one reply with it."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    factory = WebSocketFactory(hub, clock)
+    connect(factory, "?nick=other")
+    peer = connect(factory, "?nick=prop")
+    peer.messages()
+    for message in messages:
+        peer.send(json.dumps(message))
+        replies = peer.messages()
+        assert all(isinstance(reply.get("type"), str) for reply in replies)
+        if isinstance(message, dict) and isinstance(message.get("ref"), int | str):
+            assert [r.get("ref") for r in replies].count(message["ref"]) == 1
+    assert peer.close_code() is None and not peer.transport.disconnecting
