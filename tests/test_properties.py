@@ -1,0 +1,448 @@
+"""Property tests (hypothesis) for every parser and for the hub as a whole.
+
+What holds for any input: no parser raises; a byte stream parses the same however it is split
+into reads; cleaned text holds no control character or escape sequence; and no sequence of
+commands from several clients leaves the hub inconsistent (see `HubMachine`).
+"""
+
+import dataclasses
+import json
+import unicodedata
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    rule,
+)
+from twisted.internet.testing import StringTransport
+
+from chathub import commands as cmd
+from chathub.commands import json_ref, parse_json, parse_line
+from chathub.events import Error, Event
+from chathub.hub import Hub, Session
+from chathub.line import TOO_LONG, LineFactory, LineSplitter, LineTooLong
+from chathub.store import MemoryStore
+from chathub.telnet import IAC, TelnetFilter
+from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
+from tests.recording import RecordingClient
+
+# Shared machines are slow and busy: no per-example deadline, which would only make flakes.
+settings.register_profile("chathub", deadline=None)
+settings.load_profile("chathub")
+
+# Bytes that matter to the parsers, mixed into random bytes so that they are common.
+_SPECIAL = [b"\xff", b"\xff\xff", b"\xff\xfa", b"\xff\xf0", b"\xff\xfb\x01", b"\xff\xfd\x03"]
+_SPECIAL += [b"\n", b"\r\n", b"\r", b"\x1b[31m", b"\x00", b"\xc3", b"\xa9", b"/", b"/nick "]
+stream_bytes = st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(_SPECIAL))).map(b"".join)
+
+
+@st.composite
+def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """`data` cut into consecutive pieces (some of them empty) at random places."""
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=len(data) + 2)))
+    pieces, start = [], 0
+    for cut in cuts:
+        pieces.append(data[start:cut])
+        start = cut
+    pieces.append(data[start:])
+    return pieces
+
+
+@st.composite
+def stream_and_pieces(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    data = draw(stream_bytes)
+    return data, draw(splits(data))
+
+
+# --- telnet.TelnetFilter ------------------------------------------------------------------------
+
+
+def _filter_all(pieces: list[bytes]) -> tuple[bytes, bytes]:
+    telnet = TelnetFilter()
+    data, replies = b"", b""
+    for piece in pieces:
+        out, answer = telnet.feed(piece)
+        data += out
+        replies += answer
+    return data, replies
+
+
+@given(stream_and_pieces())
+def test_telnet_filter_output_is_the_same_however_the_stream_is_split(
+    case: tuple[bytes, list[bytes]],
+) -> None:
+    """Data and replies do not depend on how the bytes were cut into reads."""
+    data, pieces = case
+    assert _filter_all(pieces) == _filter_all([data])
+
+
+@given(stream_bytes)
+def test_telnet_filter_replies_are_only_refusals(data: bytes) -> None:
+    """Every reply is IAC DONT x or IAC WONT x: we never agree to an option."""
+    _, replies = TelnetFilter().feed(data)
+    assert len(replies) % 3 == 0
+    for start in range(0, len(replies), 3):
+        assert replies[start] == IAC
+        assert replies[start + 1] in (0xFE, 0xFC)
+
+
+@given(st.binary().filter(lambda data: b"\xff" not in data))
+def test_telnet_filter_passes_data_without_iac_untouched(data: bytes) -> None:
+    """Bytes without IAC are application data, unchanged, and need no reply."""
+    assert TelnetFilter().feed(data) == (data, b"")
+
+
+# --- line.LineSplitter --------------------------------------------------------------------------
+
+
+def _split_all(max_length: int, pieces: list[bytes]) -> list[bytes | LineTooLong]:
+    splitter = LineSplitter(max_length)
+    lines: list[bytes | LineTooLong] = []
+    for piece in pieces:
+        lines += splitter.feed(piece)
+    return lines
+
+
+@given(st.integers(1, 12), stream_and_pieces())
+def test_line_splitter_output_is_the_same_however_the_stream_is_split(
+    max_length: int, case: tuple[bytes, list[bytes]]
+) -> None:
+    """The lines (and too-long markers) do not depend on how the bytes were cut into reads."""
+    data, pieces = case
+    assert _split_all(max_length, pieces) == _split_all(max_length, [data])
+
+
+@given(st.integers(1, 12), stream_bytes)
+def test_line_splitter_lines_are_short_and_unbroken(max_length: int, data: bytes) -> None:
+    """No line it yields is longer than the limit or holds a line ending."""
+    for line in LineSplitter(max_length).feed(data):
+        if line is not TOO_LONG:
+            assert isinstance(line, bytes)
+            assert len(line) <= max_length
+            assert b"\n" not in line
+
+
+@given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"").rstrip(b"\r"))))
+def test_line_splitter_returns_each_short_line_as_sent(lines: list[bytes]) -> None:
+    """Lines within the limit come back exactly, one per line ending."""
+    data = b"".join(line + b"\r\n" for line in lines)
+    assert LineSplitter(20).feed(data) == lines
+
+
+# --- the whole telnet input path: filter, split, decode, parse -------------------------------
+
+
+def _commands(pieces: list[bytes], max_length: int) -> list[object]:
+    telnet, splitter = TelnetFilter(), LineSplitter(max_length)
+    parsed: list[object] = []
+    for piece in pieces:
+        data, _ = telnet.feed(piece)
+        for line in splitter.feed(data):
+            if isinstance(line, LineTooLong):
+                parsed.append(line)
+            else:
+                parsed.append(parse_line(line.decode("utf-8", "replace")))
+    return parsed
+
+
+@given(st.integers(1, 40), stream_and_pieces())
+def test_telnet_input_parses_to_the_same_commands_however_it_is_split(
+    max_length: int, case: tuple[bytes, list[bytes]]
+) -> None:
+    """Bytes to commands is independent of the reads, IAC and UTF-8 split across them included."""
+    data, pieces = case
+    assert _commands(pieces, max_length) == _commands([data], max_length)
+
+
+class _Terminal:
+    """A LineConnection on a StringTransport, connected to its own hub."""
+
+    def __init__(self) -> None:
+        hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="hi")
+        self.connection = LineFactory(hub, 64).buildProtocol(None)
+        self.transport = StringTransport()
+        self.connection.makeConnection(self.transport)
+
+
+@given(stream_and_pieces())
+def test_telnet_connection_answers_the_same_however_input_is_split(
+    case: tuple[bytes, list[bytes]],
+) -> None:
+    """A LineConnection writes the same bytes for the same input, whole or in pieces."""
+    data, pieces = case
+    assume(data.count(b"\n") <= 10)  # stay under the rate limit's burst
+    whole, split = _Terminal(), _Terminal()
+    whole.connection.dataReceived(data)
+    for piece in pieces:
+        split.connection.dataReceived(piece)
+    assert split.transport.value() == whole.transport.value()
+
+
+# --- commands.parse_line and parse_json --------------------------------------------------------
+
+
+@given(st.text())
+def test_parse_line_never_raises_and_returns_a_command_an_error_or_nothing(line: str) -> None:
+    """Any text parses to a command, an Error, or None for a blank line."""
+    result = parse_line(line)
+    assert result is None or isinstance(result, Error | cmd.Command)
+    assert (result is None) == (not line.strip())
+
+
+@given(st.text().filter(lambda line: not line.startswith("/") and line.strip()))
+def test_parse_line_plain_text_is_said_as_typed(line: str) -> None:
+    """A line that is not a command is a message with exactly that text."""
+    assert parse_line(line) == cmd.Say(line)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=12,
+)
+_OPS = ["say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "bogus"]
+_FIELDS = ["text", "room", "nick", "to", "since", "limit", "reason", "ref"]
+json_messages = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(_OPS) | json_values},
+        optional={name: json_values for name in _FIELDS},
+    ),
+)
+
+
+@given(json_messages)
+def test_parse_json_never_raises_and_returns_a_command_or_an_error(message: Any) -> None:
+    """Any decoded JSON value parses to a command or an Error."""
+    assert isinstance(parse_json(message), Error | cmd.Command)
+
+
+@given(json_messages)
+def test_parse_json_keeps_a_valid_ref_on_the_command(message: Any) -> None:
+    """A command parsed from a message carries the message's ref, so its reply can echo it."""
+    result = parse_json(message)
+    if not isinstance(result, Error):
+        assert result.ref == json_ref(message)
+
+
+@given(json_messages)
+def test_parse_json_is_the_same_after_a_round_trip_through_json_text(message: Any) -> None:
+    """Parsing the object a client's JSON text decodes to gives the same result every time."""
+    try:
+        text = json.dumps(message, allow_nan=False)
+    except ValueError:
+        assume(False)
+    assert parse_json(json.loads(text)) == parse_json(message)
+
+
+# --- text.clean_text and normalize_room --------------------------------------------------------
+
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+hostile_text = st.lists(
+    st.one_of(
+        st.text(max_size=6),
+        st.sampled_from(
+            [
+                "\x1b[31m",
+                "\x1b]0;title\x07",
+                "\x1b]8;;http://x\x1b\\",
+                "\x1bP1$r\x1b\\",
+                "\x9b2J",
+                "\x1b",
+                "\x1b[",
+                "\x07",
+                "\x00",
+                "\r",
+                "\n",
+                "\t",
+                "\x7f",
+                "\u202e",
+                "\u2066",
+                "\u200b",
+            ]
+        ),
+    )
+).map("".join)
+
+
+@given(hostile_text)
+def test_clean_text_leaves_no_control_characters(text: str) -> None:
+    """No C0/C1 control (ESC included), DEL or bidi override/isolate survives cleaning."""
+    cleaned = clean_text(text)
+    for character in cleaned:
+        assert unicodedata.category(character) != "Cc", repr(cleaned)
+        assert character not in _BIDI_CONTROLS, repr(cleaned)
+
+
+@given(hostile_text)
+def test_clean_text_is_idempotent(text: str) -> None:
+    """Cleaning clean text changes nothing: removing one sequence never forms another."""
+    cleaned = clean_text(text)
+    assert clean_text(cleaned) == cleaned
+
+
+@given(st.text().filter(str.isprintable))
+def test_clean_text_keeps_printable_text(text: str) -> None:
+    """Printable text comes through unchanged."""
+    assert clean_text(text) == text
+
+
+@given(st.text(max_size=40))
+def test_normalize_room_gives_a_valid_name_or_none(name: str) -> None:
+    """A normalized room is 1-32 of a-z 0-9 _ -, and normalizing it again keeps it."""
+    room = normalize_room(name)
+    if room is not None:
+        assert 1 <= len(room) <= ROOM_MAX
+        assert all(character in "abcdefghijklmnopqrstuvwxyz0123456789_-" for character in room)
+        assert normalize_room(room) == room
+        assert normalize_room("#" + room) == room
+
+
+@given(st.text(max_size=30))
+def test_valid_nicks_are_ascii_with_no_invisible_characters(nick: str) -> None:
+    """A nick the hub accepts is plain ASCII: no zero-width or bidi character can spoof one."""
+    if is_valid_nick(nick):
+        assert nick.isascii() and nick.isprintable() and " " not in nick
+
+
+# --- the hub: random command sequences from several clients ------------------------------------
+
+nicks = st.sampled_from(["alice", "Alice", "bob", "_c", "guest-1", "guest-2", "bad nick", ""])
+rooms = st.sampled_from(["lobby", "dev", "#Dev", "DEV", "ops", "bad room", "", "x" * 33])
+texts = st.one_of(st.sampled_from(["hi", "", "  ", "\x1b[31mred", "/x"]), st.text(max_size=8))
+optional_rooms = st.none() | rooms
+
+hub_commands = st.one_of(
+    st.builds(cmd.Say, texts, optional_rooms),
+    st.builds(cmd.Me, texts, optional_rooms),
+    st.builds(cmd.Join, rooms),
+    st.builds(cmd.Part, optional_rooms, texts),
+    st.builds(cmd.Nick, nicks),
+    st.builds(cmd.Who, optional_rooms),
+    st.builds(cmd.Rooms),
+    st.builds(
+        cmd.History,
+        optional_rooms,
+        st.none() | st.integers(-2, 30),
+        st.none() | st.integers(-2, 30),
+    ),
+    st.builds(cmd.Msg, nicks, texts),
+    st.builds(cmd.Help),
+    st.builds(cmd.Quit, texts),
+)
+
+
+class HubMachine(RuleBasedStateMachine):
+    """Several recording clients connect, send any commands, and leave, in any order.
+
+    After every step: the nick table and the room member lists agree with each other, every
+    command with a ref got exactly one reply with it, and the message ids each client saw live
+    are strictly increasing within each room.
+    """
+
+    clients = Bundle("clients")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1700000000.0
+        self.hub = Hub(MemoryStore(), clock=lambda: self.now)
+        self.live: dict[int, tuple[Session, RecordingClient]] = {}
+        self.recorders: list[RecordingClient] = []
+        self.next_ref = 0
+        self.refs_sent: dict[int, RecordingClient] = {}
+
+    @rule(
+        target=clients,
+        nick=st.none() | nicks,
+        joined=st.lists(rooms, max_size=3),
+        since=st.none() | st.dictionaries(rooms, st.integers(-1, 30), max_size=2),
+    )
+    def connect(self, nick: str | None, joined: list[str], since: dict[str, int] | None) -> Any:
+        client = RecordingClient()
+        session = self.hub.connect(client, nick, joined or ("lobby",), since)
+        self.live[id(session)] = (session, client)
+        self.recorders.append(client)
+        return session
+
+    @rule(session=clients, command=hub_commands, with_ref=st.booleans())
+    def send(self, session: Session, command: cmd.Command, with_ref: bool) -> None:
+        if id(session) not in self.live:
+            return  # it has left; adapters stop calling the hub for it
+        client = self.live[id(session)][1]
+        if with_ref:
+            self.next_ref += 1
+            command = dataclasses.replace(command, ref=self.next_ref)
+            self.refs_sent[self.next_ref] = client
+        self.hub.handle(session, command)
+        if isinstance(command, cmd.Quit):
+            assert client.closed
+            del self.live[id(session)]
+
+    @rule(session=clients, line=st.text(max_size=20))
+    def type_line(self, session: Session, line: str) -> None:
+        """A telnet line goes through parse_line first, as LineConnection does."""
+        if id(session) not in self.live:
+            return
+        command = parse_line(line)
+        if command is not None and not isinstance(command, Error):
+            self.hub.handle(session, command)
+            if isinstance(command, cmd.Quit):
+                del self.live[id(session)]
+
+    @precondition(lambda self: bool(self.live))
+    @rule(session=consumes(clients))
+    def leave(self, session: Session) -> None:
+        self.hub.disconnect(session)
+        self.hub.disconnect(session)  # twice is harmless
+        self.live.pop(id(session), None)
+
+    @rule(seconds=st.floats(0, 120))
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+
+    @invariant()
+    def nick_table_matches_sessions(self) -> None:
+        live_sessions = {id(session) for session, _ in self.live.values()}
+        assert {id(session) for session in self.hub.sessions.values()} == live_sessions
+        for key, session in self.hub.sessions.items():
+            assert key == nick_key(session.nick)
+            assert is_valid_nick(session.nick)
+
+    @invariant()
+    def members_match_rooms(self) -> None:
+        for room, members in self.hub.members.items():
+            assert members, f"empty member list kept for {room}"
+            assert normalize_room(room) == room
+            for session in members:
+                assert self.hub.sessions.get(nick_key(session.nick)) is session
+                assert room in session.rooms
+        for session in self.hub.sessions.values():
+            assert len(set(session.rooms)) == len(session.rooms)
+            for room in session.rooms:
+                assert session in self.hub.members[room]
+
+    @invariant()
+    def every_ref_got_exactly_one_reply(self) -> None:
+        for ref, client in self.refs_sent.items():
+            replies = [item for item, got in client.received if got == ref]
+            assert len(replies) == 1, (ref, replies)
+
+    @invariant()
+    def live_ids_increase_within_each_room(self) -> None:
+        for client in self.recorders:
+            last: dict[str, int] = {}
+            for item, _ in client.received:
+                if isinstance(item, Event) and item.id is not None:
+                    assert item.room is not None
+                    assert item.id > last.get(item.room, 0), (item, last)
+                    last[item.room] = item.id
+
+
+HubMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+test_no_command_sequence_breaks_the_hub = HubMachine.TestCase
