@@ -2,6 +2,7 @@
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -112,6 +113,31 @@ def test_kill_9_keeps_what_was_said_a_second_before(tmp_path: Path, start: Start
     carol.send("/since 15")
     assert carol.expect("#16]")[-1] == "[lobby #16] <carol> after the crash"
     carol.close()
+
+
+def rows_in(db: str) -> int:
+    connection = sqlite3.connect(db)
+    try:
+        return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_retain_messages_bounds_history_and_the_file(tmp_path: Path, start: Start) -> None:
+    """With --retain-messages 3 only the newest 3 are served and kept; ids still go on."""
+    db = str(tmp_path / "history.db")
+    first = start("--retain-messages", "3", db=db)
+    talk(first, "alice", *[f"m{n}" for n in range(1, 7)])
+    events = get_json(first, "/api/rooms/lobby/messages?since=0")["events"]
+    assert [e["id"] for e in events] == [4, 5, 6]
+    assert first.stop(signal.SIGTERM) == 0
+
+    second = start("--retain-messages", "3", db=db)
+    talk(second, "alice", "m7")
+    events = get_json(second, "/api/rooms/lobby/messages?since=0")["events"]
+    assert [e["id"] for e in events] == [5, 6, 7]
+    assert second.stop(signal.SIGTERM) == 0
+    assert rows_in(db) == 4  # 4-6 were kept by the pruning at start-up; m7 came after it
 
 
 def run_chathub(tmp_path: Path, db: str) -> subprocess.CompletedProcess[str]:
