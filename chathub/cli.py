@@ -138,8 +138,86 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest WebSocket message (and frame) accepted; a larger one closes the "
         "connection with code 1009",
     )
+    add_limit_arguments(parser)
     parser.add_argument("--version", action="version", version=f"chathub {__version__}")
     return parser
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the limits (README, "Limits"); 0 turns each off unless it says otherwise."""
+    limits = parser.add_argument_group("limits", "0 turns a limit off, unless said otherwise")
+    limits.add_argument(
+        "--max-connections",
+        type=natural_int,
+        default=DEFAULTS.max_connections,
+        metavar="N",
+        help="chat connections (telnet and WebSocket) in total; past it a new one is refused",
+    )
+    limits.add_argument(
+        "--max-per-ip",
+        type=natural_int,
+        default=DEFAULTS.max_per_ip,
+        metavar="N",
+        help="chat connections from one IP address",
+    )
+    limits.add_argument(
+        "--max-rate",
+        type=non_negative_float,
+        default=DEFAULTS.max_rate,
+        metavar="N",
+        help="messages one connection may send a second, after its burst; faster input is "
+        "slowed down (the connection is not read until it may send again)",
+    )
+    limits.add_argument(
+        "--burst",
+        type=positive_int,
+        default=DEFAULTS.burst,
+        metavar="N",
+        help="messages a connection may send at once before --max-rate applies",
+    )
+    limits.add_argument(
+        "--max-backlog",
+        type=positive_int,
+        default=DEFAULTS.max_backlog,
+        metavar="BYTES",
+        help="output held for a client that is not reading; past it, room messages are "
+        "skipped for that client (it is told how to catch up); cannot be turned off",
+    )
+    limits.add_argument(
+        "--slow-timeout",
+        type=non_negative_float,
+        default=DEFAULTS.slow_timeout,
+        metavar="SECONDS",
+        help="a client that reads nothing for this long while output waits is disconnected",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=non_negative_float,
+        default=DEFAULTS.idle_timeout,
+        metavar="SECONDS",
+        help="a connection that sends nothing for this long is closed, with a notice",
+    )
+    limits.add_argument(
+        "--nick-changes-per-minute",
+        type=natural_int,
+        default=DEFAULTS.nicks_per_minute,
+        metavar="N",
+        help="nick changes one connection may make in any minute",
+    )
+    limits.add_argument(
+        "--joins-per-minute",
+        type=natural_int,
+        default=DEFAULTS.joins_per_minute,
+        metavar="N",
+        help="room joins one connection may make in any minute",
+    )
+    limits.add_argument(
+        "--max-rooms",
+        type=natural_int,
+        default=DEFAULTS.max_rooms,
+        metavar="N",
+        help="rooms one connection may be in at once",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -155,6 +233,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
         retain_days=args.retain_days,
         allow_origin=tuple(args.allow_origin),
         ws_max_message=args.ws_max_message,
+        max_connections=args.max_connections,
+        max_per_ip=args.max_per_ip,
+        max_rate=args.max_rate,
+        burst=args.burst,
+        max_backlog=args.max_backlog,
+        slow_timeout=args.slow_timeout,
+        idle_timeout=args.idle_timeout,
+        nicks_per_minute=args.nick_changes_per_minute,
+        joins_per_minute=args.joins_per_minute,
+        max_rooms=args.max_rooms,
     )
 
 

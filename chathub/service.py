@@ -22,6 +22,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 
+from chathub.flow import FlowLimits
 from chathub.hub import Hub, Limits
 from chathub.line import DEFAULT_MAX_LINE, LineFactory
 from chathub.sqlite import SqliteStore
@@ -53,6 +54,38 @@ class Config:
     retain_days: float = DEFAULT_RETAIN_DAYS  # 0: no age limit
     allow_origin: tuple[str, ...] = ()  # WebSocket origins allowed besides the page's own
     ws_max_message: int = DEFAULT_MAX_MESSAGE
+    # Limits (README, "Limits"); 0 turns each off, except the backlog, which is always bounded.
+    max_connections: int = Limits.max_connections
+    max_per_ip: int = Limits.max_per_ip
+    max_rate: float = FlowLimits.max_rate  # messages a second per connection
+    burst: int = FlowLimits.burst
+    max_backlog: int = FlowLimits.max_backlog  # bytes
+    slow_timeout: float = FlowLimits.slow_timeout  # seconds
+    idle_timeout: float = FlowLimits.idle_timeout  # seconds
+    nicks_per_minute: int = Limits.nicks_per_minute
+    joins_per_minute: int = Limits.joins_per_minute
+    max_rooms: int = Limits.rooms_max
+
+    def limits(self) -> Limits:
+        """The hub's limits."""
+        return Limits(
+            replay=self.replay,
+            nicks_per_minute=self.nicks_per_minute,
+            joins_per_minute=self.joins_per_minute,
+            rooms_max=self.max_rooms,
+            max_connections=self.max_connections,
+            max_per_ip=self.max_per_ip,
+        )
+
+    def flow(self) -> FlowLimits:
+        """The per-connection limits every stream adapter applies."""
+        return FlowLimits(
+            max_rate=self.max_rate,
+            burst=self.burst,
+            max_backlog=self.max_backlog,
+            slow_timeout=self.slow_timeout,
+            idle_timeout=self.idle_timeout,
+        )
 
 
 class BindError(Exception):
@@ -116,10 +149,11 @@ class ChathubService(MultiService):
             self.store,
             clock=reactor.seconds,
             motd=config.motd,
-            limits=Limits(replay=config.replay),
+            limits=config.limits(),
         )
+        telnet = LineFactory(self.hub, config.max_line, config.flow(), reactor)
         self.listeners = [
-            ListenerService("telnet", config.telnet, LineFactory(self.hub, config.max_line)),
+            ListenerService("telnet", config.telnet, telnet),
             ListenerService("web", config.web, make_site(self.hub, self._websocket_factory())),
         ]
         for listener in self.listeners:

@@ -57,6 +57,7 @@ class HealthResource(Resource):
             "clients": len(self.hub.sessions),
             "rooms": len(self.hub.members),
             "store": {"ok": store.ok, "pending": store.pending, "error": store.error},
+            "limits": dict(self.hub.counters),  # how often each limit refused or cut something
         }
         return _send_json(request, status, 200 if store.ok else 503)
 
