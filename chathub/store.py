@@ -17,7 +17,7 @@ Rules:
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from chathub.events import Event
@@ -117,7 +117,8 @@ class MemoryStore:
         room = event.room
         next_id = self._last_id.get(room, 0) + 1
         self._last_id[room] = next_id
-        stored = replace(event, id=next_id)
+        # The constructor, not dataclasses.replace: several times faster on this hot path.
+        stored = Event(event.room, event.kind, event.nick, event.text, event.ts, next_id, event.old)
         self._window(room).append(stored)  # the deque's maxlen drops the oldest
         return stored
 
