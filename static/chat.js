@@ -76,10 +76,12 @@
     return el("span", "visually-hidden", text);
   }
 
+  // Ten hues far enough apart to tell nicks apart at a glance; FNV-1a picks one per nick.
+  const HUES = [0, 25, 45, 130, 165, 195, 215, 255, 285, 320];
   function nickHue(nick) {
-    let hash = 0;
-    for (const ch of nick.toLowerCase()) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-    return hash % 360;
+    let hash = 0x811c9dc5;
+    for (const ch of nick.toLowerCase()) hash = Math.imul(hash ^ ch.codePointAt(0), 0x01000193) >>> 0;
+    return HUES[hash % HUES.length];
   }
 
   function nickEl(nick) {
@@ -91,7 +93,7 @@
 
   function timeEl(ts) {
     const when = new Date((ts || Date.now() / 1000) * 1000);
-    const node = el("time", "", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    const node = el("time", "", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }));
     node.dateTime = when.toISOString();
     node.title = when.toLocaleString();
     return node;
@@ -405,6 +407,7 @@
       const names = [...state.rooms.keys()];
       showRoom(names.includes(initialRoom()) ? initialRoom() : names[names.length - 1] ?? null);
     }
+    if (!again && data.motd) systemLine(data.motd, "notice motd");
     for (const name of state.rooms.keys()) send({ op: "who", room: name }, { show: false });
     send({ op: "rooms" }, { show: false });
     clearInterval(state.pollTimer);
