@@ -687,6 +687,12 @@
     if (state.current) send({ op: "part", room: state.current });
   });
 
+  // The skip link moves focus without touching location.hash (which names the room on screen).
+  document.querySelector(".skip")?.addEventListener("click", (event) => {
+    event.preventDefault();
+    ui.messageInput.focus();
+  });
+
   ui.retry.addEventListener("click", () => connect());
   window.addEventListener("online", () => state.socket || connect());
   document.addEventListener("visibilitychange", () => {

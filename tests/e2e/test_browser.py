@@ -250,3 +250,40 @@ def test_page_screenshot_of_a_conversation(chat, connect):
     phone = chat.screenshot("screenshot-phone.png")
     assert path.read_bytes()[:8] == phone.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert chat.dialogs == []
+
+
+def test_page_works_by_keyboard_alone(chat, connect):
+    """Tab reaches the skip link, Enter sends, and Alt+Down moves to the next room."""
+    gina: TelnetClient = connect("gina")
+    page = chat.page
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#message-input")).to_be_focused()
+    page.keyboard.type("typed without a mouse")
+    page.keyboard.press("Enter")
+    gina.expect("typed without a mouse")
+    page.keyboard.type("/join dev")
+    page.keyboard.press("Enter")
+    expect(page.locator("#room-title")).to_have_text("#dev", timeout=WAIT_MS)
+    page.keyboard.press("Alt+ArrowDown")
+    expect(page.locator("#room-title")).to_have_text("#lobby")
+    expect(page.locator("#message-input")).to_be_focused()
+
+
+def test_room_page_reads_without_javascript(browser, hub, connect):
+    """With JavaScript off, /rooms/lobby shows the members and the messages as plain HTML."""
+    henry: TelnetClient = connect("henry")
+    henry.send("<b>not bold</b> and plain")
+    henry.expect("[lobby] <henry> <b>not bold</b> and plain")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(hub.base_url + "/")
+    expect(page.locator("noscript, .noscript").first).to_be_attached()
+    page.goto(hub.base_url + "/rooms/lobby")
+    expect(page.locator(".member-inline")).to_contain_text("henry")
+    line = page.locator(".transcript li.message")
+    expect(line).to_have_count(1)
+    expect(line.locator(".text")).to_have_text("<b>not bold</b> and plain")
+    assert page.locator(".transcript b").count() == 0
+    context.close()
