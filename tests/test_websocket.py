@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
@@ -28,6 +29,7 @@ from chathub.websocket import (
     WebSocketConnection,
     WebSocketFactory,
     WebSocketSettings,
+    configure_factory,
     origin_allowed,
     parse_query,
 )
@@ -621,6 +623,19 @@ def test_factory_options_close_autobahns_open_defaults(factory):
     assert (factory.autoPingInterval, factory.autoPingTimeout) == (30.0, 15.0)
     assert (factory.openHandshakeTimeout, factory.closeHandshakeTimeout) == (10.0, 5.0)
     assert factory.failByDrop is False and factory.webStatus is False
+
+
+def test_configure_factory_sets_up_any_autobahn_server_factory(clock):
+    """A bare Autobahn factory (such as an echo endpoint) gets the limits and clock timers."""
+    factory = WebSocketServerFactory(reactor=clock)
+    factory.protocol = WebSocketServerProtocol
+    configure_factory(factory, WebSocketSettings(max_message=100, ping_interval=7))
+    peer = Peer(factory).open(handshake())
+    assert peer.status == 101
+    clock.advance(7)
+    assert [frame[0] for frame in peer.poll()] == [PING]
+    peer.send("x" * 101)
+    assert peer.close_code() == 1009
 
 
 def test_make_root_mounts_the_websocket_resource_at_ws(hub, factory):
