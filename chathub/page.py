@@ -131,7 +131,7 @@ class RoomResource(Resource):
         self.messages = messages
 
     def render_GET(self, request: Request) -> bytes:
-        path = [segment for segment in request.postpath if segment]
+        path = [segment for segment in request.postpath or () if segment]
         if not path:
             return render_html(request, self.environment, "rooms.html", rooms=self.hub.room_list())
         if len(path) > 1:
@@ -188,7 +188,7 @@ class StaticResource(File):
         self.restat(False)
         if self.isdir():
             # `File` would redirect `/static` to `/static/` and then list it.
-            return self.childNotFound.render(request)
+            return self.directoryListing().render(request)
         request.setHeader(b"cache-control", STATIC_CACHE_CONTROL)
         request.setHeader(b"x-content-type-options", b"nosniff")
         return super().render_GET(request)

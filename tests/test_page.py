@@ -1,5 +1,6 @@
 """The chat page, the room pages and the static files, rendered over treq's in-memory HTTP."""
 
+import importlib.resources
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,10 @@ def test_static_head_has_headers_and_no_body(tree):
     assert code == 200
     assert headers[b"Cache-Control"] == [b"public, max-age=86400"]
     assert body == b""
+
+
+def test_packaged_assets_are_preferred_to_the_checkout(tmp_path, monkeypatch):
+    """An installed wheel's chathub/static is used when it exists."""
+    (tmp_path / "static").mkdir()
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path)
+    assert asset_dir("static") == tmp_path / "static"
