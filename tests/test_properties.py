@@ -20,7 +20,9 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from twisted.internet.testing import StringTransport
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 
 from chathub import commands as cmd
 from chathub.commands import json_ref, parse_json, parse_line
@@ -30,6 +32,7 @@ from chathub.line import TOO_LONG, LineFactory, LineSplitter, LineTooLong
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
 from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.websocket import WebSocketFactory, WebSocketSettings, parse_query
 from tests.recording import RecordingClient
 
 # Shared machines are slow and busy: no per-example deadline, which would only make flakes.
@@ -40,6 +43,13 @@ settings.load_profile("chathub")
 _SPECIAL = [b"\xff", b"\xff\xff", b"\xff\xfa", b"\xff\xf0", b"\xff\xfb\x01", b"\xff\xfd\x03"]
 _SPECIAL += [b"\n", b"\r\n", b"\r", b"\x1b[31m", b"\x00", b"\xc3", b"\xa9", b"/", b"/nick "]
 stream_bytes = st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(_SPECIAL))).map(b"".join)
+
+
+# Names and texts for commands: valid, invalid and colliding ones.
+nicks = st.sampled_from(["alice", "Alice", "bob", "_c", "guest-1", "guest-2", "bad nick", ""])
+rooms = st.sampled_from(["lobby", "dev", "#Dev", "DEV", "ops", "bad room", "", "x" * 33])
+texts = st.one_of(st.sampled_from(["hi", "", "  ", "\x1b[31mred", "/x"]), st.text(max_size=8))
+optional_rooms = st.none() | rooms
 
 
 @st.composite
@@ -311,12 +321,112 @@ def test_valid_nicks_are_ascii_with_no_invisible_characters(nick: str) -> None:
         assert nick.isascii() and nick.isprintable() and " " not in nick
 
 
+# --- websocket.WebSocketConnection: frames in, frames out ------------------------------------
+
+_WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+_WS_MASK = b"\x0a\x0b\x0c\x0d"
+
+
+def _ws_handshake(query: str) -> bytes:
+    return (
+        f"GET /ws{query} HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {_WS_KEY}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _ws_frame(payload: bytes, opcode: int, fin: bool = True) -> bytes:
+    """A masked client frame (RFC 6455: clients mask)."""
+    size = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if size < 126:
+        head += bytes([0x80 | size])
+    else:
+        head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    masked = bytes(byte ^ _WS_MASK[i % 4] for i, byte in enumerate(payload))
+    return head + _WS_MASK + masked
+
+
+_json_ops = st.fixed_dictionaries(
+    {"op": st.sampled_from(_OPS), "ref": st.integers(0, 5)},
+    optional={"room": rooms, "text": texts, "nick": nicks, "to": nicks},
+).map(lambda message: json.dumps(message).encode())
+_ws_payloads = st.one_of(_json_ops, st.binary(max_size=40), st.text(max_size=20).map(str.encode))
+
+
+@st.composite
+def ws_streams(draw: st.DrawFn) -> bytes:
+    """A client's side of a connection: the handshake, then text frames (some fragmented, some
+    pings), sometimes followed by a binary frame or raw garbage."""
+    data = _ws_handshake(draw(st.sampled_from(["", "?nick=prop", "?rooms=dev,%23ops&since=dev:1"])))
+    for payload in draw(st.lists(_ws_payloads, max_size=6)):
+        match draw(st.sampled_from(["whole", "fragments", "ping"])):
+            case "whole":
+                data += _ws_frame(payload, 0x1)
+            case "fragments":
+                cut = draw(st.integers(0, len(payload)))
+                data += _ws_frame(payload[:cut], 0x1, fin=False) + _ws_frame(payload[cut:], 0x0)
+            case _:
+                data += _ws_frame(payload[:125], 0x9)
+    return data + draw(st.sampled_from([b"", _ws_frame(b"\x01", 0x2)]) | st.binary(max_size=30))
+
+
+@st.composite
+def ws_stream_and_pieces(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    data = draw(ws_streams())
+    return data, draw(splits(data))
+
+
+class _TcpLikeTransport(StringTransport):
+    """A StringTransport that, like TCP, lets Autobahn unregister a producer it never had."""
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+
+def _ws_session(pieces: list[bytes]) -> tuple[bytes, Hub]:
+    """Feed `pieces` to a fresh WebSocketConnection; what it wrote, and its hub."""
+    clock = MemoryReactorClock()
+    hub = Hub(MemoryStore(), clock=clock.seconds)
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=4096))
+    transport = _TcpLikeTransport()
+    connection = factory.buildProtocol(transport.getPeer())
+    connection.makeConnection(transport)
+    for piece in pieces:
+        connection.dataReceived(piece)
+    connection.connectionLost(Failure(ConnectionDone()))
+    return transport.value(), hub
+
+
+@given(ws_stream_and_pieces())
+def test_websocket_connection_answers_the_same_however_input_is_split(
+    case: tuple[bytes, list[bytes]],
+) -> None:
+    """A WebSocketConnection writes the same bytes for the same input, whole or in pieces."""
+    data, pieces = case
+    assert _ws_session(pieces)[0] == _ws_session([data])[0]
+
+
+@given(ws_streams())
+def test_websocket_input_never_raises_and_leaves_no_session(data: bytes) -> None:
+    """Any frames (and garbage after them) are handled without raising; when the connection
+    ends the hub has forgotten it."""
+    output, hub = _ws_session([data])
+    assert output.startswith(b"HTTP/1.1 101 ")
+    assert hub.sessions == {}
+    assert hub.members == {}
+
+
+@given(st.dictionaries(st.sampled_from(["nick", "rooms", "since", "x"]), st.lists(st.text())))
+def test_parse_query_never_raises(params: dict[str, list[str]]) -> None:
+    """Any connect query is read into a nick, rooms and since, with problems reported."""
+    query = parse_query(params)
+    assert all(isinstance(problem, Error) for problem in query.problems)
+    assert all(normalize_room(room) == room for room in (query.since or {}))
+
+
 # --- the hub: random command sequences from several clients ------------------------------------
 
-nicks = st.sampled_from(["alice", "Alice", "bob", "_c", "guest-1", "guest-2", "bad nick", ""])
-rooms = st.sampled_from(["lobby", "dev", "#Dev", "DEV", "ops", "bad room", "", "x" * 33])
-texts = st.one_of(st.sampled_from(["hi", "", "  ", "\x1b[31mred", "/x"]), st.text(max_size=8))
-optional_rooms = st.none() | rooms
 
 hub_commands = st.one_of(
     st.builds(cmd.Say, texts, optional_rooms),

@@ -1,6 +1,7 @@
 """TLS on the real process: telnet over TLS, https and wss with a throwaway self-signed certificate,
 and a clear start-up error for a bad certificate."""
 
+import json
 import ssl
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.certs import write_pair
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
@@ -81,6 +83,23 @@ def test_counter_over_https(tls_hub: HubProcess, context: ssl.SSLContext) -> Non
     with urllib.request.urlopen(url, context=context, timeout=10) as response:
         assert response.status == 200
         assert response.read().decode().startswith("I am request #")
+
+
+def test_websocket_over_wss(tls_hub: HubProcess, context: ssl.SSLContext) -> None:
+    """A wss client is welcomed and its message comes back as an event with an id."""
+    uri = f"wss://localhost:{tls_hub.web}/ws?nick=carol"
+    with ws_connect(uri, ssl=context, open_timeout=10) as ws:
+        welcome = json.loads(ws.recv(timeout=10))
+        assert welcome["type"] == "welcome"
+        assert welcome["nick"] == "carol"
+        ws.send(json.dumps({"op": "say", "room": "lobby", "text": "hi over wss", "ref": 1}))
+        while True:
+            reply = json.loads(ws.recv(timeout=10))
+            if reply.get("ref") == 1:
+                break
+        assert reply["type"] == "event"
+        assert reply["text"] == "hi over wss"
+        assert isinstance(reply["id"], int)
 
 
 def run_chathub(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
