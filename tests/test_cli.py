@@ -33,3 +33,29 @@ def test_bad_numbers_are_refused_with_a_message(flags, capsys):
         build_parser().parse_args(flags)
     assert exit_info.value.code == 2
     assert flags[0] in capsys.readouterr().err
+
+
+def test_retention_flags_default_to_10000_messages_and_no_age_limit():
+    """--retain-messages defaults to 10000 per room and --retain-days to 0 (no age limit)."""
+    config = config_from_args(build_parser().parse_args([]))
+    assert (config.retain_messages, config.retain_days) == (10_000, 0.0)
+    config = config_from_args(build_parser().parse_args(["--retain-days", "0.5"]))
+    assert config.retain_days == 0.5
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--retain-messages", "0"],
+        ["--retain-days", "-1"],
+        ["--retain-days", "nan"],
+        ["--retain-days", "inf"],
+        ["--retain-days", "week"],
+    ],
+)
+def test_bad_retention_is_refused_with_a_message(flags, capsys):
+    """Retention must keep at least one message and an age that is a finite number, 0 or more."""
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(flags)
+    assert exit_info.value.code == 2
+    assert flags[0] in capsys.readouterr().err
