@@ -215,3 +215,15 @@ def test_a_working_store_reports_healthy(make_store: MakeStore) -> None:
     store = make_store()
     say(store, "dev", "a")
     assert store.health().ok
+
+
+def test_since_finds_its_place_when_ids_have_gaps() -> None:
+    """Restored history with missing ids (rows lost to a failed disk) still pages correctly."""
+    store = MemoryStore()
+    events = [Event("dev", "message", "a", f"m{n}", START, n) for n in (2, 5, 9, 10)]
+    store.restore("dev", 10, events)
+    assert ids(store.since("dev", 4, 10)) == [5, 9, 10]
+    assert ids(store.since("dev", 5, 1)) == [9]
+    assert ids(store.since("dev", 0, 2)) == [2, 5]
+    assert store.since("dev", 10, 5) == []
+    assert say(store, "dev", "next").id == 11
