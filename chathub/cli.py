@@ -14,7 +14,7 @@ from chathub import __version__
 from chathub.line import DEFAULT_MAX_LINE
 from chathub.service import BindError, ChathubService, Config
 from chathub.store import StoreError
-from chathub.websocket import parse_origin
+from chathub.origins import parse_origin
 
 DEFAULTS = Config()
 

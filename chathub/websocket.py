@@ -10,9 +10,8 @@ Rules:
 - Encode once: a room event delivered without `ref` is JSON-encoded and framed once
   (`prepareMessage`) and the same prepared frame goes to every recipient. A delivery with `ref`
   is encoded for its one recipient, because only that copy carries the `ref`.
-- The origin policy: no `Origin` header (a non-browser client) or the page's own origin (the
-  scheme of this connection, the host and port of its `Host` header) is allowed, and so is any
-  origin in `--allow-origin` (`*`: all); anything else is refused with HTTP 403.
+- The origin policy (`origins.py`: no `Origin`, the page's own, or `--allow-origin`) is checked
+  before the handshake completes; a refused origin gets HTTP 403 and no connection.
 - Timers (handshake timeouts, keepalive pings) run on the factory's reactor, so tests move them
   with a `Clock` and a process has one reactor.
 """
@@ -22,7 +21,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
@@ -43,6 +41,7 @@ from chathub.events import (
     Who,
 )
 from chathub.hub import Hub, Session
+from chathub.origins import origin_allowed
 from chathub.text import normalize_room
 
 DEFAULT_MAX_MESSAGE = 64 * 1024
@@ -51,7 +50,6 @@ DEFAULT_MAX_MESSAGE = 64 * 1024
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -60,8 +58,8 @@ class WebSocketSettings:
     """The WebSocket options the command line can set; the defaults are the documented ones."""
 
     max_message: int = DEFAULT_MAX_MESSAGE  # bytes in one message (and one frame)
-    ping_interval: float = 30.0  # seconds of quiet before the server pings
-    ping_timeout: float = 15.0  # seconds to wait for the pong before dropping the connection
+    ping_interval: float = 30.0  # seconds between keepalive pings
+    ping_timeout: float = 15.0  # seconds for a pong (or any frame) before dropping the peer
     open_timeout: float = 10.0  # seconds for the opening handshake
     close_timeout: float = 5.0  # seconds for the closing handshake
     allowed_origins: tuple[str, ...] = ()  # besides the page's own; "*" allows every origin
@@ -159,36 +157,6 @@ def _smaller_window(bits: int, offer: PerMessageDeflateOffer) -> int:
 
 
 # --- origins ----------------------------------------------------------------------------------
-
-Origin = tuple[str, str, int | None]
-
-
-def parse_origin(text: str) -> Origin | None:
-    """`scheme://host[:port]` as (scheme, host, port), the port filled in; None if malformed."""
-    try:
-        parts = urlsplit(text.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if not scheme or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme)
-
-
-def origin_allowed(origin: str, host: str, secure: bool, allowed: Sequence[str]) -> bool:
-    """Whether a handshake with this `Origin` header may go on (see the module's rules)."""
-    if not origin or "*" in allowed:
-        return True
-    if origin.strip().lower() == "null":  # sandboxed frames and file: pages: opaque
-        return "null" in allowed
-    wanted = parse_origin(origin)
-    if wanted is None:
-        return False
-    page = parse_origin(("https://" if secure else "http://") + host)
-    if wanted == page:
-        return True
-    return any(parse_origin(entry) == wanted for entry in allowed if entry != "null")
 
 
 def check_origin(protocol: WebSocketServerProtocol, request: ConnectionRequest) -> None:
