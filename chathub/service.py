@@ -168,7 +168,9 @@ class ChathubService(MultiService):
             max_message=self.config.ws_max_message,
             allowed_origins=tuple(self.config.allow_origin),
         )
-        return WebSocketFactory(self.hub, self.reactor, settings)
+        factory = WebSocketFactory(self.hub, self.reactor, settings)
+        factory.flow = self.config.flow()
+        return factory
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""

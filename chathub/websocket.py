@@ -14,8 +14,14 @@ Rules:
   before the handshake completes; a refused origin gets HTTP 403 and no connection.
 - Timers (handshake timeouts, keepalive pings) run on the factory's reactor, so tests move them
   with a `Clock` and a process has one reactor.
+- Limits (`flow.py`, the factory's `flow`): the hub admits the connection in the handshake
+  (HTTP 503 when the server is full, 429 past the per-address limit); messages pass a
+  `Throttle`; output goes through an `Outbox` registered as the transport's producer (taking
+  over from twisted.web's channel), so a peer that stops reading costs a bounded backlog; no
+  input at all (pongs count) for `--idle-timeout` closes with an `idle` error and code 1000.
 """
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +46,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
+from chathub.flow import UNTIMED, FlowLimits, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.origins import origin_allowed
 from chathub.text import normalize_room
@@ -47,6 +54,7 @@ from chathub.text import normalize_room
 DEFAULT_MAX_MESSAGE = 64 * 1024
 
 # RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
+CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 
@@ -288,14 +296,21 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.session: Session | None = None
         self.query = ConnectQuery()
         self._open = False
+        self.peer = ""
+        self._admitted = False
+        self._outbox: Outbox[Any] | None = None
+        self._throttle: Throttle[tuple[bytes, bool]] | None = None
+        self._idle: IDelayedCall | None = None
 
     # --- what Autobahn calls ------------------------------------------------------------------
 
     def onConnect(self, request: ConnectionRequest) -> None:
         check_origin(self, request)
         self.query = parse_query(request.params)
+        self._admit()
 
     def onOpen(self) -> None:
+        self._start_flow()
         self._open = True
         query = self.query
         self.session = self.factory.hub.connect(self, query.nick, query.rooms, query.since)
@@ -303,6 +318,21 @@ class WebSocketConnection(WebSocketServerProtocol):
             self.deliver(problem)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._idle_input()
+        if self._throttle is not None:
+            self._throttle.push((payload, isBinary))
+        else:
+            self._handle_message((payload, isBinary))
+
+    def onPing(self, payload: bytes) -> None:
+        self._idle_input()
+        super().onPing(payload)  # which answers with the pong
+
+    def onPong(self, payload: bytes) -> None:
+        self._idle_input()
+
+    def _handle_message(self, message: tuple[bytes, bool]) -> None:
+        payload, isBinary = message
         if not self._open or self.session is None:
             return
         if isBinary:
@@ -324,6 +354,9 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._open = False
+        if self.localCloseCode == 1009:  # Autobahn refused a message over --ws-max-message
+            self.factory.hub.counters["line_too_long"] += 1
+        self._stop_flow()
         if self.session is not None:
             self.factory.hub.disconnect(self.session)
 
@@ -347,16 +380,114 @@ class WebSocketConnection(WebSocketServerProtocol):
         if not self._open:
             return
         if ref is None and type(item) is Event:
-            self.sendPreparedMessage(self.factory.prepared_event(item))
+            prepared = self.factory.prepared_event(item)
+            self._offer(prepared, len(prepared.payloadHybi), item.room, item.id)
             return
         message = message_for(item, self.factory.reactor.seconds())
         if ref is not None:
             message["ref"] = ref
-        self.sendMessage(encode(message))  # type: ignore[no-untyped-call]
+        data = encode(message)
+        self._offer(data, len(data))
 
     def close(self) -> None:
         if self._open:
+            if self._outbox is not None and self._outbox.behind:
+                # A peer that is not reading would never answer a closing handshake.
+                self._open = False
+                self.dropConnection(abort=True)  # type: ignore[no-untyped-call]
+                return
             self._close_with(CLOSE_GOING_AWAY, "server shutting down")
+
+    # --- limits -------------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        """Count this connection with the hub, or refuse the handshake (503 full, 429 per IP)."""
+        peer = self.transport.getPeer()
+        self.peer = str(getattr(peer, "host", None) or "local")
+        refusal = self.factory.hub.admit(self.peer)
+        if refusal is not None:
+            status = 503 if refusal.code == "server-full" else 429
+            raise ConnectionDeny(status, refusal.message)  # type: ignore[no-untyped-call]
+        self._admitted = True
+
+    def _start_flow(self) -> None:
+        factory = self.factory
+        flow = factory.flow
+        self._outbox = Outbox(
+            factory.reactor,  # type: ignore[arg-type]  # seconds and callLater are all it uses
+            self._send,
+            self.deliver,
+            self._too_slow,
+            factory.hub.counters,
+            flow.max_backlog,
+            flow.slow_timeout,
+        )
+        # twisted.web's channel registered itself as the producer; the socket is ours now.
+        with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
+            self.transport.unregisterProducer()
+        self.transport.registerProducer(self._outbox, True)
+        if flow.max_rate > 0:
+            self._throttle = Throttle(
+                factory.reactor,  # type: ignore[arg-type]
+                self.transport,
+                flow.max_rate,
+                flow.burst,
+                self._handle_message,
+                self.deliver,
+                factory.hub.counters,
+            )
+        if flow.idle_timeout > 0:
+            self._idle = factory.reactor.callLater(flow.idle_timeout, self._idle_out)
+
+    def _stop_flow(self) -> None:
+        if self._throttle is not None:
+            self._throttle.stop()
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        if self._admitted:
+            self._admitted = False
+            self.factory.hub.release(self.peer)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        super().connectionLost(reason)
+        self._stop_flow()  # also when the handshake never finished and onClose did not run
+
+    def _idle_input(self) -> None:
+        """A message, ping or pong shows the peer is there: restart the idle timer."""
+        if self._idle is not None and self._idle.active():
+            self._idle.reset(self.factory.flow.idle_timeout)
+
+    def _offer(
+        self, item: Any, size: int, room: str | None = None, event_id: int | None = None
+    ) -> None:
+        if self._outbox is None:
+            self._send(item)
+        else:
+            self._outbox.offer(item, size, room, event_id)
+
+    def _send(self, item: Any) -> None:
+        if isinstance(item, bytes):
+            self.sendMessage(item)  # type: ignore[no-untyped-call]
+        else:
+            self.sendPreparedMessage(item)
+
+    def _idle_out(self) -> None:
+        if not self._open:
+            return
+        hub = self.factory.hub
+        hub.counters["idle_closed"] += 1
+        seconds = f"{self.factory.flow.idle_timeout:g}"
+        self.deliver(Error("idle", f"no input for {seconds} seconds; closing the connection"))
+        if self.session is not None:
+            hub.disconnect(self.session, "idle")
+        self._close_with(CLOSE_NORMAL, "idle")
+
+    def _too_slow(self, reason: str) -> None:
+        """The outbox gave up on this peer: it is cut off at once, its output discarded."""
+        if self.session is not None:
+            self.factory.hub.disconnect(self.session, "too slow")
+        self._open = False
+        self.dropConnection(abort=True)  # type: ignore[no-untyped-call]
 
     def _close_with(self, code: int, reason: str) -> None:
         # `sendClose` takes only the application codes (1000, 3000-4999); 1001 and 1003 are
@@ -371,6 +502,7 @@ class WebSocketFactory(WebSocketServerFactory):
     `WebSocketResource` (see `web.make_root`)."""
 
     protocol = WebSocketConnection  # type: ignore[assignment]  # Autobahn's stubs are loose
+    flow: FlowLimits = UNTIMED  # per-connection limits; the service sets the configured ones
 
     def __init__(
         self, hub: Hub, reactor: Clock, settings: WebSocketSettings = WebSocketSettings()

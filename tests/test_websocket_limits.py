@@ -1,0 +1,119 @@
+"""The WebSocket adapter's limits: admission, rate, idle and slow readers, without sockets."""
+
+from twisted.internet.testing import MemoryReactorClock
+
+from chathub.flow import FlowLimits
+from chathub.hub import Hub, Limits
+from chathub.websocket import WebSocketFactory, WebSocketSettings
+from tests.test_websocket import Peer, connect, handshake
+
+QUIET = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
+
+
+def make_factory(
+    flow: FlowLimits = QUIET, **limits: int
+) -> tuple[WebSocketFactory, Hub, MemoryReactorClock]:
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds, limits=Limits(**limits))
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=4096, ping_interval=0))
+    factory.flow = flow
+    return factory, hub, clock
+
+
+def test_handshake_past_the_total_is_refused_with_503():
+    """Past --max-connections the opening handshake gets HTTP 503 and no session."""
+    factory, hub, _ = make_factory(max_connections=1)
+    connect(factory)
+    refused = Peer(factory).open(handshake("/ws"))
+    assert refused.status == 503
+    assert len(hub.sessions) == 1
+    assert hub.counters["connections_refused"] == 1
+
+
+def test_handshake_past_the_per_address_limit_is_refused_with_429():
+    """Past --max-per-ip from one address the handshake gets HTTP 429."""
+    factory, hub, _ = make_factory(max_per_ip=1)
+    connect(factory)
+    assert Peer(factory).open(handshake("/ws")).status == 429
+    assert hub.counters["connections_refused_per_ip"] == 1
+
+
+def test_a_closed_websocket_frees_its_place():
+    """Once the TCP connection is gone, its address may connect again."""
+    factory, hub, _ = make_factory(max_per_ip=1)
+    connect(factory).hang_up()
+    assert hub.connections.total == 0
+    connect(factory)
+
+
+def test_over_the_rate_messages_wait_and_the_client_gets_one_error():
+    """Past the burst: the rest waits for the bucket, and one rate-limited error says so."""
+    factory, hub, clock = make_factory(
+        FlowLimits(max_rate=10, burst=2, slow_timeout=0, idle_timeout=0)
+    )
+    peer = connect(factory)
+    peer.messages()
+    for n in range(3):
+        peer.send({"op": "say", "room": "lobby", "text": f"m{n}"})
+    got = peer.messages()
+    assert [m.get("text") for m in got if m["type"] == "event"] == ["m0", "m1"]
+    assert [m["code"] for m in got if m["type"] == "error"] == ["rate-limited"]
+    assert peer.transport.producerState == "paused"
+    clock.advance(0.1)
+    assert [m.get("text") for m in peer.messages()] == ["m2"]
+    assert peer.transport.producerState == "producing"
+    assert hub.counters["rate_limited"] == 1
+
+
+def test_a_websocket_reader_that_falls_behind_is_told_what_it_skipped():
+    """While the transport has paused us, events past the backlog are skipped, then reported."""
+    factory, hub, _ = make_factory(FlowLimits(max_rate=0, max_backlog=300, idle_timeout=0))
+    slow = connect(factory)
+    talker = connect(factory, "?nick=talker")
+    slow.messages()
+    slow.conn._outbox.pauseProducing()  # what the TCP transport does when its buffer fills
+    for n in range(20):
+        talker.send({"op": "say", "room": "lobby", "text": f"message {n}"})
+    assert slow.messages() == []
+    slow.conn._outbox.resumeProducing()
+    got = slow.messages()
+    events = [m for m in got if m["type"] == "event"]
+    assert events[0]["text"] == "message 0"
+    notice = got[-1]
+    assert notice["type"] == "error" and notice["code"] == "skipped"
+    skipped = 20 - len(events)
+    assert skipped > 0
+    assert notice["message"] == (
+        f"skipped {skipped} messages in lobby; /since {len(events)} lobby to catch up"
+    )
+    assert hub.counters["skipped"] == skipped
+
+
+def test_a_websocket_reader_behind_past_the_slow_timeout_is_dropped():
+    """Behind for --slow-timeout seconds: the TCP connection is aborted, the others see a part."""
+    factory, hub, clock = make_factory(FlowLimits(max_rate=0, slow_timeout=10, idle_timeout=0))
+    slow = connect(factory, "?nick=slow")
+    other = connect(factory, "?nick=other")
+    other.messages()
+    slow.conn._outbox.pauseProducing()
+    clock.advance(11)
+    assert slow.transport.disconnecting
+    parts = [m for m in other.messages() if m.get("kind") == "part"]
+    assert parts and parts[0]["nick"] == "slow" and parts[0]["text"] == "too slow"
+    assert hub.counters["slow_closed"] == 1
+
+
+def test_an_idle_websocket_gets_an_error_and_close_code_1000():
+    """No message, ping or pong for --idle-timeout seconds: an idle error, then close 1000."""
+    factory, hub, clock = make_factory(FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=100))
+    peer = connect(factory)
+    peer.messages()
+    clock.advance(50)
+    peer.send({"op": "rooms"})
+    clock.advance(60)
+    assert peer.close_code() is None
+    clock.advance(50)
+    errors = [m for m in peer.messages() if m["type"] == "error"]
+    assert errors and errors[0]["code"] == "idle"
+    assert peer.close_code() == 1000
+    assert hub.counters["idle_closed"] == 1
