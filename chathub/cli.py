@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from chathub import __version__
 from chathub.line import DEFAULT_MAX_LINE
+from chathub.origins import parse_origin
 from chathub.service import BindError, ChathubService, Config
 from chathub.store import StoreError
-from chathub.origins import parse_origin
 
 DEFAULTS = Config()
 
