@@ -2,10 +2,14 @@
 
 Pure functions, no I/O. Every transport passes user text through `clean_text` (via the hub) so
 that nothing one user types can move another user's cursor, recolour their terminal, set their
-window title, or reorder the characters they see.
+window title, or reorder the characters they see. What survives has no character of the Unicode
+categories Cc (controls), Cf (invisible format characters: bidi marks, zero-width spaces, BOM,
+tag characters), Zl/Zp (line and paragraph separators) or Cs (lone surrogates), except the
+zero-width joiner and non-joiner that emoji and several scripts need.
 """
 
 import re
+import unicodedata
 
 DEFAULT_ROOM = "lobby"
 ROOM_MAX = 32
@@ -27,6 +31,9 @@ _ESCAPES = re.compile(
 # isolates (U+202A-U+202E, U+2066-U+2069) that can make text display in another order than it
 # was typed ("Trojan Source"). Zero-width joiners stay: emoji sequences need them.
 _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Removed by category after the escapes and controls above (see the module's rules).
+_INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def normalize_room(name: str) -> str | None:
@@ -53,4 +60,12 @@ def clean_text(text: str) -> str:
         return text
     text = text.replace("\t", " ")
     text = _ESCAPES.sub("", text)
-    return _CONTROLS.sub("", text)
+    text = _CONTROLS.sub("", text)
+    if text.isprintable():
+        return text
+    # Still unusual (other spaces, private use, format characters...): a slower, exact pass.
+    return "".join(
+        char
+        for char in text
+        if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
+    )
