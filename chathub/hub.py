@@ -8,11 +8,15 @@ Rules:
   to the client whose command caused it carries that command's `ref`; so does every direct reply.
   A command with a `ref` gets exactly one reply with it.
 - User text is cleaned (`clean_text`) once, here, so every transport shows the same safe text.
+- Fan-out: inside `batch()` (an adapter wraps one read in it) room messages are queued and sent
+  at its end, the same tuple of events to every member (`deliver_events` where a client has
+  it); anything else the hub does first sends what is queued, so order is never changed.
 """
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -109,6 +113,9 @@ class Hub:
         self.connections = ConnectionCounter(limits.max_connections, limits.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
+        # Inside `batch()`: room messages waiting to be fanned out, per room, in order.
+        self._batching = 0
+        self._queued: dict[str, list[tuple[Event, Session, Ref | None]]] = {}
 
     # --- what adapters call -------------------------------------------------------------------
 
@@ -124,6 +131,8 @@ class Hub:
         `since` maps a room to the last id the client has seen: it gets exactly the newer
         messages instead of the usual replay (recovery after a reconnect).
         """
+        if self._queued:
+            self.flush()
         problems: list[Error] = []
         if nick is not None and (error := self._nick_problem(nick, None)):
             problems.append(error)
@@ -153,9 +162,33 @@ class Hub:
             self._join(session, room, None, (since or {}).get(room))
         return session
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commands handled inside fan their room messages out once, at the end, several per
+        recipient at a time. Adapters wrap one read's worth of input in it: a busy hub writes
+        each recipient once per read instead of once per message, an idle one adds no delay.
+        Anything else the hub does (a reply, a join, a part) first sends what is queued, so
+        every client still sees everything in order."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self.flush()
+
+    def flush(self) -> None:
+        """Fan out the room messages queued by `batch()`."""
+        while self._queued:
+            queued, self._queued = self._queued, {}
+            for room, items in queued.items():
+                self._fan_out(room, items)
+
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client."""
         ref = command.ref
+        if self._queued and not isinstance(command, cmd.Say | cmd.Me):
+            self.flush()
         match command:
             case cmd.Say(text, room) | cmd.Me(text, room):
                 kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"
@@ -200,6 +233,8 @@ class Hub:
 
     def disconnect(self, session: Session, reason: str = "connection closed") -> None:
         """Forget a client that has gone; its rooms are told it left. Safe to call twice."""
+        if self._queued:
+            self.flush()
         if self.sessions.get(nick_key(session.nick)) is not session:
             return
         del self.sessions[nick_key(session.nick)]
@@ -235,6 +270,7 @@ class Hub:
 
     def shutdown(self) -> None:
         """Tell every client the server is going away and ask each connection to close."""
+        self.flush()
         for session in list(self.sessions.values()):
             session.client.deliver(Notice("server shutting down"))
             session.client.close()
@@ -302,13 +338,13 @@ class Hub:
         """The room a command is about, which `session` must be in; None after an error reply."""
         if room is None:
             if session.current_room is None:
-                session.client.deliver(_no_room(), ref)
+                self._reply(session, _no_room(), ref)
             return session.current_room
         name = normalize_room(room)
         if name is None:
-            session.client.deliver(_bad_room(room), ref)
+            self._reply(session, _bad_room(room), ref)
         elif name not in session.rooms:
-            session.client.deliver(Error("not-in-room", f"you are not in {name}"), ref)
+            self._reply(session, Error("not-in-room", f"you are not in {name}"), ref)
             return None
         return name
 
@@ -330,6 +366,31 @@ class Hub:
             else:
                 member.client.deliver(event)
 
+    def _reply(self, session: Session, item: Outgoing, ref: Ref | None) -> None:
+        """A direct answer, after whatever messages are queued (the sender's included)."""
+        if self._queued:
+            self.flush()
+        session.client.deliver(item, ref)
+
+    def _fan_out(self, room: str, items: list[tuple[Event, Session, Ref | None]]) -> None:
+        """Queued messages of one room to its members: the same tuple of events to each, so
+        an adapter encodes it once; only a sender whose command carried a `ref` gets its
+        messages one by one, its own with the ref."""
+        events = tuple(event for event, _, _ in items)
+        replied = {sender for _, sender, ref in items if ref is not None}
+        for member in tuple(self.members.get(room, ())):
+            client = member.client
+            if member in replied:
+                for event, sender, ref in items:
+                    client.deliver(event, ref if sender is member else None)
+                continue
+            deliver_events = getattr(client, "deliver_events", None)
+            if deliver_events is not None:
+                deliver_events(events)
+            else:
+                for event in events:
+                    client.deliver(event)
+
     def _say(
         self, session: Session, kind: EventKind, text: str, room: str | None, ref: Ref | None
     ) -> None:
@@ -338,15 +399,20 @@ class Hub:
             return
         text = clean_text(text)
         if not text.strip():
-            session.client.deliver(Error("empty", "nothing to send"), ref)
+            self._reply(session, Error("empty", "nothing to send"), ref)
             return
         if len(text) > self.limits.text_max:
-            session.client.deliver(
-                Error("too-long", f"messages are at most {self.limits.text_max} characters"), ref
+            self._reply(
+                session,
+                Error("too-long", f"messages are at most {self.limits.text_max} characters"),
+                ref,
             )
             return
         event = self.store.append(Event(target, kind, session.nick, text, self.clock()))
-        self._broadcast(target, event, session, ref)
+        if self._batching:
+            self._queued.setdefault(target, []).append((event, session, ref))
+        else:
+            self._broadcast(target, event, session, ref)
 
     def _join(self, session: Session, room: str, ref: Ref | None, since: int | None) -> None:
         session.rooms.append(room)

@@ -6,7 +6,9 @@ Rules:
   invalid UTF-8 is replaced. A line longer than `max_line` bytes is discarded with one `! ` line
   and the lines after it work as usual, however the bytes were split into reads.
 - A room event is rendered once and the same bytes are written to every member (a one-entry
-  cache: the hub delivers one event to all members before the next).
+  cache: the hub delivers one event to all members before the next). One read's lines are
+  handled inside `Hub.batch()`, so the messages they cause reach each member as one write
+  (`deliver_events`, one encoding per batch); a reply goes out after what was queued before it.
 - Limits (`flow.py`): a connection is admitted by the hub first (`! ` line and close when
   refused); its commands pass a `Throttle` (`--max-rate`); its output goes through an `Outbox`
   registered as the transport's producer, so a peer that stops reading costs a bounded backlog;
@@ -159,6 +161,10 @@ class LineConnection(Protocol):
         self._idle: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
+        # Lines are small and latency matters: no Nagle delay (Autobahn does the same for /ws).
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         peer = self.transport.getPeer()
         self.peer = str(getattr(peer, "host", None) or "local")  # unix: sockets have no host
         refusal = self.hub.admit(self.peer)
@@ -198,7 +204,11 @@ class LineConnection(Protocol):
         data, replies = self._telnet.feed(data)
         if replies:
             self.transport.write(replies)
-        for line in self._lines.feed(data):
+        with self.hub.batch():  # one read's messages go out together (see Hub.batch)
+            self._lines_received(self._lines.feed(data))
+
+    def _lines_received(self, lines: list[bytes | LineTooLong]) -> None:
+        for line in lines:
             if not self._open or self.session is None:
                 return  # after /quit: the rest of the input is ignored
             if isinstance(line, LineTooLong):
@@ -261,11 +271,24 @@ class LineConnection(Protocol):
             data = _encoded_event(item)
             self._outbox.offer(data, len(data), item.room, item.id)
             return
+        self.hub.flush()  # a reply or warning goes after the room messages queued before it
         nick = self.session.nick if self.session is not None else ""
         lines = render(item, nick)
         if lines:
             data = "".join(line + "\r\n" for line in lines).encode("utf-8")
             self._outbox.offer(data, len(data))
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        """Room events fanned out together (`Hub.batch`): the same bytes for every member."""
+        outbox = self._outbox
+        if not self._open or outbox is None:
+            return
+        if outbox.behind:  # skipping and the backlog count event by event
+            for event in events:
+                self.deliver(event)
+            return
+        data = _encoded_events(events)
+        outbox.offer(data, len(data), events[0].room, events[0].id)
 
     def _write(self, data: bytes) -> None:
         self.transport.write(data)
@@ -292,6 +315,23 @@ def _encoded_event(event: Event) -> bytes:
         _last_bytes = (render_event(event) + "\r\n").encode("utf-8")
         _last_event = event
     return _last_bytes
+
+
+# The same for a batch of events: the hub hands one tuple to every member.
+_last_events: tuple[Event, ...] | None = None
+_last_events_bytes = b""
+
+
+def _encoded_events(events: tuple[Event, ...]) -> bytes:
+    global _last_events, _last_events_bytes
+    if events is not _last_events:
+        if len(events) == 1:
+            _last_events_bytes = _encoded_event(events[0])
+        else:
+            text = "".join(render_event(event) + "\r\n" for event in events)
+            _last_events_bytes = text.encode("utf-8")
+        _last_events = events
+    return _last_events_bytes
 
 
 class LineFactory(Factory):

@@ -9,7 +9,9 @@ Rules:
   frame, 1007 invalid UTF-8, 1009 too big); never a traceback, and nobody else notices.
 - Encode once: a room event delivered without `ref` is JSON-encoded and framed once
   (`prepareMessage`) and the same prepared frame goes to every recipient. A delivery with `ref`
-  is encoded for its one recipient, because only that copy carries the `ref`.
+  is encoded for its one recipient, because only that copy carries the `ref`. One read's
+  frames are handled inside `Hub.batch()`: the messages they cause reach each member as one
+  write of their prepared frames (`deliver_events`), and replies keep their order.
 - The origin policy (`origins.py`: no `Origin`, the page's own, or `--allow-origin`) is checked
   before the handshake completes; a refused origin gets HTTP 403 and no connection.
 - Timers (handshake timeouts, keepalive pings) run on the factory's reactor, so tests move them
@@ -352,6 +354,11 @@ class WebSocketConnection(WebSocketServerProtocol):
             command = _scrubbed(command)
         self.factory.hub.handle(self.session, command)
 
+    def dataReceived(self, data: bytes) -> None:
+        # One read's messages fan out together (see Hub.batch).
+        with self.factory.hub.batch():
+            super().dataReceived(data)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._open = False
         if self.localCloseCode == 1009:  # Autobahn refused a message over --ws-max-message
@@ -374,6 +381,16 @@ class WebSocketConnection(WebSocketServerProtocol):
         else:
             self.trafficStats.preopenOutgoingOctetsWireLevel += len(data)
 
+    def sendPong(self, payload: bytes | None = None) -> None:
+        # A pong or close answers a frame that came after any message queued in this read
+        # (Hub.batch): those go first, so the output does not depend on how input was split.
+        self.factory.hub.flush()
+        super().sendPong(payload)  # type: ignore[no-untyped-call]
+
+    def sendCloseFrame(self, *args: Any, **kwargs: Any) -> None:
+        self.factory.hub.flush()
+        super().sendCloseFrame(*args, **kwargs)
+
     # --- the hub's seam -----------------------------------------------------------------------
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
@@ -383,11 +400,25 @@ class WebSocketConnection(WebSocketServerProtocol):
             prepared = self.factory.prepared_event(item)
             self._offer(prepared, len(prepared.payloadHybi), item.room, item.id)
             return
+        self.factory.hub.flush()  # a reply goes after the room messages queued before it
         message = message_for(item, self.factory.reactor.seconds())
         if ref is not None:
             message["ref"] = ref
         data = encode(message)
         self._offer(data, len(data))
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        """Room events fanned out together (`Hub.batch`): their prepared frames in one write,
+        the same bytes for every member. One by one when compressing, or when the peer is
+        behind (the outbox skips and counts event by event)."""
+        if not self._open:
+            return
+        outbox = self._outbox
+        if self._perMessageCompress is not None or (outbox is not None and outbox.behind):
+            for event in events:
+                self.deliver(event)
+            return
+        self.sendData(self.factory.prepared_frames(events))
 
     def close(self) -> None:
         if self._open:
@@ -515,6 +546,8 @@ class WebSocketFactory(WebSocketServerFactory):
         # member in a row, so this one entry turns N encodings into one.
         self._last_event: Event | None = None
         self._last_prepared: Any = None
+        self._last_events: tuple[Event, ...] | None = None
+        self._last_frames = b""
 
     def prepared_event(self, event: Event) -> Any:
         """The prepared frame of a room event without `ref`, made once per event."""
@@ -523,3 +556,14 @@ class WebSocketFactory(WebSocketServerFactory):
             self._last_prepared = self.prepareMessage(encode(message))
             self._last_event = event
         return self._last_prepared
+
+    def prepared_frames(self, events: tuple[Event, ...]) -> bytes:
+        """The uncompressed frames of a batch of room events, made once per batch."""
+        if events is not self._last_events:
+            if len(events) == 1:
+                frames = self.prepared_event(events[0]).payloadHybi
+            else:
+                frames = b"".join(self.prepared_event(event).payloadHybi for event in events)
+            self._last_frames = frames
+            self._last_events = events
+        return self._last_frames
