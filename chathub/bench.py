@@ -31,6 +31,7 @@ from chathub.bench_report import Report, Trial, summary_line, trial_line
 
 START_TIMEOUT = 20.0
 TARGETS = ("chathub", "baseline", "redis")
+UNLIMITED = ("--max-rate", "--max-per-ip", "--max-connections")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,8 +168,12 @@ def start_target(args: argparse.Namespace) -> Target:
         command += ["--telnet", "tcp:0:interface=127.0.0.1:backlog=1024"]
         command += ["--web", "tcp:0:interface=127.0.0.1:backlog=1024"]
         command += ["--ports-file", str(ports_file)]
-        if "--max-rate" in chathub_flags():
-            command += ["--max-rate", "0"]  # a bench publisher is far over any user's limit
+        # A bench publisher is far over any user's rate, and its connections share one address
+        # and may number more than the default total: turn those limits off where they exist.
+        flags = chathub_flags()
+        for flag in UNLIMITED:
+            if flag in flags:
+                command += [flag, "0"]
         command += args.hub_arg
     with open(log, "wb") as output:
         process = subprocess.Popen(
