@@ -299,7 +299,12 @@
   }
 
   function initialRoom() {
-    const asked = normalizeRoom(decodeURIComponent(location.hash.slice(1)));
+    let asked = "";
+    try {
+      asked = normalizeRoom(decodeURIComponent(location.hash.slice(1)));
+    } catch {
+      // a malformed %-escape in the address: fall back to the default room
+    }
     return ROOM_NAME.test(asked) ? asked : defaultRoom;
   }
 
