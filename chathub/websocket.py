@@ -28,9 +28,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from pprint import pformat
 from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall, ISSLTransport
@@ -61,6 +63,25 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _LazyFormat:
+    """Stands in for `pprint.pformat` in Autobahn's protocol module: Autobahn pretty-prints
+    every option of every new connection for a debug line that is normally filtered out,
+    a quarter of a WebSocket handshake's cost (py-spy, `chathub bench --duration 0`). The
+    text is made only if the line is written."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format(pformat(self.value), spec)
+
+    def __str__(self) -> str:
+        return pformat(self.value)
+
+
+autobahn_protocol.pformat = _LazyFormat  # type: ignore[assignment,attr-defined]
 
 
 @dataclass(frozen=True)

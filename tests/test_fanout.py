@@ -1,4 +1,5 @@
-"""The batched fan-out (`Hub.batch`): one read's messages go to each member together, in order."""
+"""The hot path: the batched fan-out (`Hub.batch`), where one read's messages go to each member
+together and in order, and the WebSocket handshake's deferred debug formatting."""
 
 from twisted.internet.testing import StringTransport
 
@@ -215,3 +216,17 @@ def test_websocket_frames_of_one_read_are_one_write_per_member() -> None:
     assert len(writes) == 2 and writes[0] is writes[1]
     assert [m["text"] for m in peers[1].messages()] == ["m0", "m1", "m2"]
     assert [m["text"] for m in peers[0].messages()] == ["m0", "m1", "m2"]
+
+
+def test_autobahn_option_dump_is_formatted_only_when_asked_and_reads_the_same() -> None:
+    """Autobahn's per-connection option dump is a lazy stand-in with pprint's text."""
+    from pprint import pformat
+
+    from autobahn.websocket import protocol as autobahn_protocol
+
+    from chathub.websocket import _LazyFormat
+
+    options = [("openHandshakeTimeout", 10.0, "WebSocketFactory")] * 3
+    lazy = autobahn_protocol.pformat(options)
+    assert isinstance(lazy, _LazyFormat)
+    assert f"{lazy}" == str(lazy) == pformat(options)
