@@ -31,6 +31,7 @@ from chathub.bench_report import Report, Trial, summary_line, trial_line
 
 START_TIMEOUT = 20.0
 TARGETS = ("chathub", "baseline", "redis")
+FD_WANTED = 200_000
 UNLIMITED = ("--max-rate", "--max-per-ip", "--max-connections")
 
 
@@ -106,9 +107,15 @@ class Target:
 
 
 def _raise_fd_limit() -> None:
+    """As many descriptors as allowed: root may go past the hard limit (50,000 connections
+    need that many on each side)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        wanted = max(hard, FD_WANTED)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _pinned(command: list[str], cpu: str | None) -> list[str]:

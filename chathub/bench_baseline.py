@@ -31,6 +31,10 @@ class ChatLine(LineReceiver):
         self.name = name
 
     def connectionMade(self) -> None:
+        # Not in the tutorial, but chathub does it and Autobahn does it for the WebSocket side:
+        # without it Nagle's algorithm and delayed ACKs, not the code, would set the latency.
+        transport: Any = self.transport
+        transport.setTcpNoDelay(True)
         self.clients.add(self)
         self.sendLine(f"* welcome, {self.name}".encode())  # type: ignore[no-untyped-call]
 

@@ -35,9 +35,9 @@ SWEEP_SECONDS = 0.02
 CONNECT_WINDOW = 200
 QUIET_SECONDS = 0.3
 SETTLE_LIMIT = 60.0
-DRAIN_STALL = 2.0  # a drain gives up after this long without a new delivery
+DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 READ_SIZE = 1 << 18
-MAX_WINDOW_MESSAGES = 200  # in flight when publishing as fast as possible
+MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
 
 Counter = LineCounter | PatternCounter | FrameCounter
 
@@ -346,8 +346,22 @@ class Load:
             raise RuntimeError("no publisher is connected")
         fanout = [self.per_room[conn.room] for conn in self.publishers]
         base = sum(conn.delivered for conn in self.subscribers)
-        window = MAX_WINDOW_MESSAGES * max(1, max(fanout))
+        # As fast as possible means a window of messages in flight, judged by the sampled
+        # subscribers (read at once, so the window reopens without waiting for a sweep).
+        sampled = [conn for conn in self.subscribers if conn.sampler is not None]
+        seen_before = [conn.sampler.seen for conn in sampled if conn.sampler is not None]
+        per_room_published = dict.fromkeys(self.per_room, 0)
         published = expected = delivered = 0
+
+        def in_flight() -> int:
+            if not sampled:
+                return (expected - delivered) // max(1, max(fanout))
+            return max(
+                per_room_published[conn.room] - (conn.sampler.seen - before)
+                for conn, before in zip(sampled, seen_before, strict=True)
+                if conn.sampler is not None
+            )
+
         sample()  # starts the target's CPU clock
         start = time.monotonic()
         own_start = time.process_time()
@@ -359,11 +373,12 @@ class Load:
             now = time.monotonic()
             if now < end:
                 due = int((now - start) * rate) + 1 if rate is not None else sys.maxsize
-                while published < due and (rate is not None or expected - delivered < window):
+                while published < due and (rate is not None or in_flight() < MAX_WINDOW_MESSAGES):
                     index = published % len(self.publishers)
                     self.publishers[index].pending += self._message(index)
                     published += 1
                     expected += fanout[index]
+                    per_room_published[self.publishers[index].room] += 1
                 self._flush()
             elif any(conn.pending for conn in self.publishers):
                 self._flush()

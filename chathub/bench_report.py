@@ -70,6 +70,14 @@ class Trial:
     def messages_per_second(self) -> float:
         return self.published / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def deliveries_per_cpu_second(self) -> float | None:
+        """Deliveries per second of the target's own CPU time: on a shared machine, what it
+        would do with a whole core (its share of the core varies; this does much less)."""
+        if not self.hub_cpu:
+            return None
+        return self.deliveries_per_second / (self.hub_cpu / 100.0)
+
     def passes(self, p99_limit_ms: float) -> bool:
         """Every message arrived, and p99 latency is within the limit."""
         return self.lost == 0 and self.latency.samples > 0 and self.latency.p99 <= p99_limit_ms
@@ -79,6 +87,8 @@ class Trial:
         out["lost"] = self.lost
         out["deliveries_per_second"] = round(self.deliveries_per_second, 1)
         out["messages_per_second"] = round(self.messages_per_second, 1)
+        per_cpu = self.deliveries_per_cpu_second
+        out["deliveries_per_cpu_second"] = None if per_cpu is None else round(per_cpu, 1)
         return out
 
 
@@ -156,6 +166,9 @@ def trial_line(trial: Trial) -> str:
     )
     if trial.hub_cpu is not None:
         line += f", hub cpu {trial.hub_cpu:.0f}%"
+        per_cpu = trial.deliveries_per_cpu_second
+        if per_cpu is not None:
+            line += f" ({format_rate(per_cpu)} deliveries/cpu-s)"
     if trial.hub_rss_kib is not None:
         line += f" rss {trial.hub_rss_kib / 1024:.1f} MiB"
     if trial.bench_cpu is not None:

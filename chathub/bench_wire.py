@@ -41,6 +41,7 @@ class LatencySampler:
 
     def __init__(self) -> None:
         self.latencies_ns: list[int] = []
+        self.seen = 0  # markers found, ever
         self.last_seq: dict[int, int] = {}  # publisher -> highest sequence seen
         self._tail = b""
 
@@ -58,6 +59,7 @@ class LatencySampler:
                 last_seq[publisher] = seq
             end = match.end()
             found += 1
+        self.seen += found
         rest = len(buffer) - end
         self._tail = bytes(buffer[len(buffer) - min(rest, _MARKER_MAX) :]) if rest else b""
         return found

@@ -212,3 +212,10 @@ def test_bench_refuses_a_running_target_without_ports() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--transport", "ws"])
     assert exit_info.value.code == 2
+
+
+def test_deliveries_per_cpu_second_scale_by_the_targets_share_of_a_core() -> None:
+    """At 50% of a core, 100,000 deliveries/s is 200,000 per CPU-second; unknown CPU is None."""
+    trial = Trial(10, 1.0, 10, 100_000, 100_000, hub_cpu=50.0)
+    assert trial.deliveries_per_cpu_second == 200_000.0
+    assert Trial(10, 1.0, 10, 100_000, 100_000).deliveries_per_cpu_second is None
