@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint clean
+.PHONY: run test lint conformance clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check chathub tests
 	$(BIN)/ruff format --check chathub tests
 	$(BIN)/mypy
+
+# WebSocket conformance (Autobahn|Testsuite, on pyenv's Python 2.7) against /ws's options;
+# about 12 minutes on 2 cores. See scripts/conformance.
+conformance: $(BIN)/.installed
+	PYTHON=$(BIN)/python scripts/conformance
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
