@@ -519,7 +519,14 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def _send(self, item: Any) -> None:
         if isinstance(item, bytes):
-            self.sendMessage(item)  # type: ignore[no-untyped-call]
+            # --ws-max-message bounds what a client sends. The hub's own answers may be larger
+            # (a replay of 50 long messages), and Autobahn applies the same limit to sending,
+            # raising in the middle of a delivery: lift it for our own messages.
+            limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+            try:
+                self.sendMessage(item)  # type: ignore[no-untyped-call]
+            finally:
+                self.maxMessagePayloadSize = limit
         else:
             self.sendPreparedMessage(item)
 

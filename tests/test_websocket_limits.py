@@ -117,3 +117,14 @@ def test_an_idle_websocket_gets_an_error_and_close_code_1000():
     assert errors and errors[0]["code"] == "idle"
     assert peer.close_code() == 1000
     assert hub.counters["idle_closed"] == 1
+
+
+def test_a_history_larger_than_the_message_limit_is_still_delivered():
+    """--ws-max-message bounds what clients send, not the hub's own (long) replay."""
+    factory, _, _ = make_factory()
+    talker = connect(factory, "?nick=talker")
+    for n in range(10):
+        talker.send({"op": "say", "room": "lobby", "text": f"{n} " + "z" * 1000})
+    newcomer = connect(factory)
+    (history,) = [m for m in newcomer.messages() if m["type"] == "history"]
+    assert len(history["events"]) == 10  # about 10 KB of JSON, over the 4096-byte limit
