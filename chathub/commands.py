@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chathub.events import Error
+from chathub.text import clean_text
 
 # A client's label for a request, echoed in the one reply to it.
 Ref = str | int
@@ -164,7 +165,9 @@ def parse_line(line: str) -> Command | Error | None:
         case "quit" | "exit":
             return Quit(rest)
         case _:
-            return Error("unknown-command", f"unknown command /{name[:32]}; type /help")
+            # Quoted back to a terminal: cleaned, or "/\x1b[2J" would clear the sender's screen.
+            shown = clean_text(name[:64])[:32]
+            return Error("unknown-command", f"unknown command /{shown}; type /help")
 
 
 _TEXT = "text"

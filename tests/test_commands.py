@@ -74,6 +74,12 @@ def test_unknown_commands_are_an_error_naming_the_command():
     assert result == Error("unknown-command", "unknown command /frobnicate; type /help")
 
 
+def test_unknown_command_is_quoted_back_without_escapes_or_controls():
+    """`/\x1b[2J` is named in the error without the escape, which would clear the screen."""
+    result = cmd.parse_line("/\x1b[2Jx\u202e\x00 now")
+    assert result == Error("unknown-command", "unknown command /x; type /help")
+
+
 @pytest.mark.parametrize(
     ("message", "command"),
     [

@@ -7,6 +7,7 @@ commands from several clients leaves the hub inconsistent (see `HubMachine`).
 
 import dataclasses
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -28,7 +29,7 @@ from chathub import commands as cmd
 from chathub.commands import json_ref, parse_json, parse_line
 from chathub.events import Error, Event
 from chathub.hub import Hub, Session
-from chathub.line import TOO_LONG, LineFactory, LineSplitter, LineTooLong
+from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
 from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
@@ -179,19 +180,27 @@ class _Terminal:
         self.transport = StringTransport()
         self.connection.makeConnection(self.transport)
 
+    def output(self) -> tuple[bytes, list[bytes]]:
+        """The text written, and the telnet replies (IAC x y) apart from it: a read's replies
+        go out before its lines, so where they fall in the text depends on the reads, and
+        0xFF never occurs in the UTF-8 text."""
+        written = self.transport.value()
+        return re.sub(rb"\xff..", b"", written, flags=re.S), re.findall(rb"\xff..", written, re.S)
+
 
 @given(stream_and_pieces())
 def test_telnet_connection_answers_the_same_however_input_is_split(
     case: tuple[bytes, list[bytes]],
 ) -> None:
-    """A LineConnection writes the same bytes for the same input, whole or in pieces."""
+    """A LineConnection writes the same lines and replies for the same input, whole or in
+    pieces."""
     data, pieces = case
     assume(data.count(b"\n") <= 10)  # stay under the rate limit's burst
     whole, split = _Terminal(), _Terminal()
     whole.connection.dataReceived(data)
     for piece in pieces:
         split.connection.dataReceived(piece)
-    assert split.transport.value() == whole.transport.value()
+    assert split.output() == whole.output()
 
 
 # --- commands.parse_line and parse_json --------------------------------------------------------
@@ -556,3 +565,47 @@ class HubMachine(RuleBasedStateMachine):
 
 HubMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 test_no_command_sequence_breaks_the_hub = HubMachine.TestCase
+
+
+# --- what reaches a terminal ------------------------------------------------------------------
+
+
+def _terminal_text(output: bytes) -> list[str]:
+    """The lines a telnet client was sent, without their `\\r\\n` endings."""
+    assert output == b"" or output.endswith(b"\r\n")
+    return output.decode("utf-8").split("\r\n")[:-1]
+
+
+_LINE_TOKENS = [b"/", b"/nick ", b"/join ", b"/part ", b"/msg ", b"/me ", b"/who ", b"/since "]
+_LINE_TOKENS += [
+    b"/quit ",
+    b"/history ",
+    b"#",
+    b" ",
+    b"lobby",
+    b"bob",
+    b"\x1b[31m",
+    b"\x1b]0;t\x07",
+]
+_LINE_TOKENS += [b"\x1b", b"\x07", b"\x00", b"\x7f", b"\t", b"\r", b"\xe2\x80\xae", b"\xc2\x9b"]
+terminal_input = st.lists(
+    st.lists(st.sampled_from(_LINE_TOKENS) | st.binary(max_size=4), max_size=6).map(b"".join),
+    max_size=8,
+).map(lambda lines: b"".join(line + b"\r\n" for line in lines))
+
+
+@given(terminal_input | stream_bytes)
+def test_no_input_puts_a_control_character_on_any_terminal(data: bytes) -> None:
+    """Whatever one telnet user sends, no control character or escape reaches a terminal:
+    not the sender's, not a room mate's."""
+    hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="hi")
+    watcher, watcher_out = LineConnection(hub, 64), StringTransport()
+    watcher.makeConnection(watcher_out)
+    watcher.dataReceived(b"/nick bob\r\n")
+    sender, sender_out = LineConnection(hub, 64), StringTransport()
+    sender.makeConnection(sender_out)
+    sender.dataReceived(data.replace(b"\xff", b""))  # telnet replies are bytes, not text
+    for line in _terminal_text(sender_out.value()) + _terminal_text(watcher_out.value()):
+        for character in line:
+            assert unicodedata.category(character) != "Cc", repr(line)
+            assert character not in _BIDI_CONTROLS, repr(line)
