@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from chathub import fastpath
 from chathub.commands import Command, Ref, parse_line
 from chathub.events import (
     Error,
@@ -291,7 +292,7 @@ class LineConnection(Protocol):
         outbox.offer(data, len(data), events[0].room, events[0].id)
 
     def _write(self, data: bytes) -> None:
-        self.transport.write(data)
+        fastpath.write(self.transport, data)
 
     def close(self) -> None:
         if self._open:

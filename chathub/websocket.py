@@ -37,6 +37,7 @@ from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflat
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 
+from chathub import fastpath
 from chathub.commands import Command, Ref, json_ref, parse_json
 from chathub.events import (
     Error,
@@ -396,7 +397,7 @@ class WebSocketConnection(WebSocketServerProtocol):
             super().sendData(data, sync, chopsize)
             return
         transport: Any = self.transport  # zope interfaces confuse mypy about `write`
-        transport.write(data)
+        fastpath.write(transport, data)
         if self.state == self.STATE_OPEN:
             self.trafficStats.outgoingOctetsWireLevel += len(data)
         else:
