@@ -25,6 +25,7 @@ from chathub.bench_wire import (
     LineCounter,
     PatternCounter,
     make_payload,
+    marker_counter,
     resp_command,
     resp_counter,
     ws_handshake,
@@ -182,6 +183,8 @@ class Load:
                 conn = self._new(next_spec, wire, room, publisher)
                 if not publisher and next_spec % sample_every == 0:
                     conn.sampler = LatencySampler()
+                elif wire == "ws" and not publisher:
+                    conn.counter = marker_counter()
                 waiting[conn.fd] = conn
                 connecting.register(conn.fd, select.EPOLLOUT)
                 next_spec += 1

@@ -3,11 +3,12 @@
 Rules:
 - Counting is done on whole receive buffers with C-speed scans (`bytes.count`), never by
   splitting a buffer into messages in Python: a telnet delivery is a line ending, a Redis
-  delivery is the fixed header of a `message` push. WebSocket frames carry their length, so
-  `FrameCounter` walks frame headers only, jumping over payloads without reading them.
+  delivery is the fixed header of a `message` push, a WebSocket delivery read in a batch is a
+  marker's `MARKER_TAG`. The few sampled WebSocket subscribers are counted by `FrameCounter`,
+  which walks frame headers, jumping over payloads, so the two methods check each other.
 - Every counter keeps just enough state to count correctly however the stream was split
   into reads (a header cut in two, a payload spread over many reads).
-- A bench payload carries a marker `~PUB.SEQ.TIME_NS~` (publisher, sequence, send time in
+- A bench payload carries a marker `~~~~PUB.SEQ.TIME_NS~` (publisher, sequence, send time in
   nanoseconds since the epoch); only the few sampled subscribers look for it, to measure latency.
 """
 
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 # --- payloads and latency ------------------------------------------------------------------
 
-_MARKER = re.compile(rb"~(\d+)\.(\d+)\.(\d{19})~")
+_MARKER = re.compile(rb"~~~~(\d+)\.(\d+)\.(\d{19})~")
 # A marker is at most this long; a partial one can only be in the last this many bytes.
 _MARKER_MAX = 48
 
@@ -28,7 +29,7 @@ _MARKER_MAX = 48
 def make_payload(publisher: int, seq: int, size: int, now_ns: int | None = None) -> bytes:
     """A message of `size` bytes (or the marker alone, if longer) stamped with its send time."""
     stamp = time.time_ns() if now_ns is None else now_ns
-    marker = b"~%d.%d.%d~" % (publisher, seq, stamp)
+    marker = b"~~~~%d.%d.%d~" % (publisher, seq, stamp)
     return marker + b"x" * (size - len(marker)) if size > len(marker) else marker
 
 
@@ -91,6 +92,19 @@ class PatternCounter:
             count += (self._tail + data[:keep]).count(self.pattern)
         self._tail = bytes(data[-keep:]) if len(data) >= keep else (self._tail + data)[-keep:]
         return count
+
+
+# A bench message's marker starts with this; nothing else a hub sends can hold it (nicks and
+# rooms have no `~`), and no WebSocket frame header can either: a header is 0x81, then at most
+# three bytes that may be `~` (0x7E: the 16-bit length flag, then the length), then the
+# payload's `{`. So WebSocket subscribers read in batches count this tag with one C-speed scan
+# per read, where walking frame headers in Python would make the generator the bottleneck
+# past a million frames a second.
+MARKER_TAG = b"~~~~"
+
+
+def marker_counter() -> "PatternCounter":
+    return PatternCounter(MARKER_TAG)
 
 
 # A Redis pub/sub delivery: `*3\r\n$7\r\nmessage\r\n$<len>\r\n<channel>\r\n$<len>\r\n<data>\r\n`.

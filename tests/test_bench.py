@@ -14,6 +14,7 @@ from chathub.bench_wire import (
     LineCounter,
     PatternCounter,
     make_payload,
+    marker_counter,
     resp_command,
     resp_counter,
     ws_client_frame,
@@ -104,7 +105,7 @@ def test_payload_has_the_asked_size_and_a_marker() -> None:
     """A payload is exactly `size` bytes and starts with its marker."""
     payload = make_payload(3, 42, 64, now_ns=1_700_000_000_123_456_789)
     assert len(payload) == 64
-    assert payload.startswith(b"~3.42.1700000000123456789~")
+    assert payload.startswith(b"~~~~3.42.1700000000123456789~")
 
 
 def test_latency_sampler_measures_markers_split_across_reads() -> None:
@@ -219,3 +220,17 @@ def test_deliveries_per_cpu_second_scale_by_the_targets_share_of_a_core() -> Non
     trial = Trial(10, 1.0, 10, 100_000, 100_000, hub_cpu=50.0)
     assert trial.deliveries_per_cpu_second == 200_000.0
     assert Trial(10, 1.0, 10, 100_000, 100_000).deliveries_per_cpu_second is None
+
+
+def test_marker_counter_counts_bench_messages_in_frames_however_split() -> None:
+    """Marker tags count bench messages, not greetings, whatever the frame length encoding."""
+    greeting = server_frame(b'{"type":"welcome","motd":"hi ~ there"}')
+    frames = b"".join(
+        server_frame(
+            json.dumps({"type": "event", "text": make_payload(0, i, size).decode()}).encode()
+        )
+        for i, size in enumerate([64, 200, 32_000, 32_300, 70_000] * 5)
+    )
+    for parts in splits(greeting + frames, 8):
+        counter = marker_counter()
+        assert sum(counter.feed(part) for part in parts) == 25
