@@ -16,6 +16,9 @@ from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
 
 Launch = Callable[..., HubProcess]
 
+# The sync client's plain `connect()` (without `with`) warns; these tests close what they open.
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning")
+
 
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Launch]:
@@ -165,3 +168,22 @@ def test_an_idle_websocket_gets_an_error_and_close_code_1000(launch):
             messages.append(json.loads(ws.recv(timeout=10)))
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
     assert messages[-1]["type"] == "error" and messages[-1]["code"] == "idle"
+
+
+def test_over_max_rate_a_websocket_gets_a_rate_limited_error(launch):
+    """--max-rate 5 --burst 3 on /ws: a burst of 10 messages gets a `rate-limited` error."""
+    hub = launch("--max-rate", "5", "--burst", "3")
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws", open_timeout=5)
+    for n in range(10):
+        ws.send(json.dumps({"op": "say", "room": "lobby", "text": f"m{n}"}))
+    texts = []
+    while True:
+        message = json.loads(ws.recv(timeout=5))
+        if message["type"] == "event" and message["kind"] == "message":
+            texts.append(message["text"])
+        if message["type"] == "error":
+            assert message["code"] == "rate-limited"
+            break
+    assert texts == ["m0", "m1", "m2"][: len(texts)]
+    assert health(hub)["limits"]["rate_limited"] >= 1
+    ws.close()

@@ -5,6 +5,7 @@ Figures (latency, memory) are printed for the record (`pytest -s`), never assert
 """
 
 import contextlib
+import json
 import re
 import select
 import socket
@@ -13,6 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
 
@@ -249,6 +253,44 @@ def test_a_client_behind_for_the_slow_timeout_is_disconnected(tmp_path: Path):
         except ConnectionResetError:
             pass
         assert hub.process.poll() is None
+    finally:
+        hub.process.kill()
+        hub.process.wait()
+
+
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning")
+def test_a_websocket_that_never_reads_is_told_what_it_skipped(tmp_path: Path):
+    """A /ws client that reads nothing while 30 MB flow gets, once it reads, the `skipped`
+    error with the id to catch up from."""
+    hub = start_hub(tmp_path, "--max-rate", "0", "--slow-timeout", "600", db=":memory:")
+    try:
+        # No compression (1 KB of "x" would shrink to almost nothing) and a one-message queue,
+        # so the client library stops reading the socket at once.
+        sleeper = ws_connect(
+            f"ws://127.0.0.1:{hub.web}/ws?nick=wsleeper",
+            open_timeout=5,
+            compression=None,
+            max_queue=1,
+        )
+        sender = greeted(hub, "sender")
+        echoed: list[int] = []
+        Reader(sender.sock, lambda line: echoed.append(1) if b"<sender> " in line else None)
+        sender.sock.settimeout(None)
+        count, padding = 30_000, "w" * 1000
+        for first in range(0, count, 1000):
+            chunk = "".join(f"{n} {padding}\r\n" for n in range(first, first + 1000))
+            sender.sock.sendall(chunk.encode())
+        assert wait_for(lambda: len(echoed) >= count, 60)
+        while True:
+            message = json.loads(sleeper.recv(timeout=30))
+            if message["type"] == "error":
+                break
+        assert message["code"] == "skipped"
+        assert re.fullmatch(
+            r"skipped \d+ messages in lobby; /since \d+ lobby to catch up", message["message"]
+        )
+        assert hub.process.poll() is None
+        sleeper.close()
     finally:
         hub.process.kill()
         hub.process.wait()
