@@ -21,14 +21,28 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
-
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from typing import Any, Generic, Protocol, TypeVar
 
 from chathub.events import Error
 from chathub.limits import TokenBucket
 
 T = TypeVar("T")
+
+
+class Timer(Protocol):
+    """What is used of a Twisted `IDelayedCall` (typed here: zope interfaces are not)."""
+
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What is used of the reactor (`IReactorTime`): the time and timers."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, callable: Callable[..., Any], *args: Any) -> Timer: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class Throttle(Generic[T]):
 
     def __init__(
         self,
-        clock: IReactorTime,
+        clock: Clock,
         transport: Any,
         rate: float,
         burst: int,
@@ -77,7 +91,7 @@ class Throttle(Generic[T]):
         self.warn = warn
         self.counters = counters
         self._pending: deque[T] = deque()
-        self._wake: IDelayedCall | None = None
+        self._wake: Timer | None = None
         self._reading_paused = False
         self._last_warning = -math.inf
         self._stopped = False
@@ -148,7 +162,7 @@ class Outbox(Generic[T]):
 
     def __init__(
         self,
-        clock: IReactorTime,
+        clock: Clock,
         send: Callable[[T], None],
         tell: Callable[[Error], None],
         too_slow: Callable[[str], None],
@@ -173,7 +187,7 @@ class Outbox(Generic[T]):
         # ask /since for). While any room is skipping, every room event is skipped, so that
         # what the client gets after its catch-up is gap-free.
         self._skipped: dict[str, list[int]] = {}
-        self._timer: IDelayedCall | None = None
+        self._timer: Timer | None = None
         self._stopped = False
 
     @property
