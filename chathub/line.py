@@ -203,8 +203,10 @@ class LineConnection(Protocol):
         if self._idle is not None and self._idle.active():
             self._idle.reset(self.flow.idle_timeout)
         data, replies = self._telnet.feed(data)
-        if replies:
-            self.transport.write(replies)
+        if replies and self._outbox is not None:
+            # Through the outbox: a peer that sends negotiation and never reads the refusals
+            # must not grow our buffer without bound.
+            self._outbox.offer(replies, len(replies))
         with self.hub.batch():  # one read's messages go out together (see Hub.batch)
             self._lines_received(self._lines.feed(data))
 

@@ -161,3 +161,15 @@ def test_over_long_lines_are_counted():
     term = Terminal(hub, clock)
     term.type(b"x" * 3000 + b"\n")
     assert hub.counters["line_too_long"] == 1
+
+
+def test_telnet_refusals_to_a_peer_that_does_not_read_are_bounded():
+    """Negotiation answered into a full buffer counts against the backlog; past it, cut."""
+    hub, clock = make_hub(), Clock()
+    term = Terminal(hub, clock, FlowLimits(max_rate=0, max_backlog=300, idle_timeout=0))
+    term.connection._outbox.pauseProducing()
+    term.type(b"\xff\xfb\x01" * 99)  # 297 bytes of refusals: within twice the backlog
+    assert not term.transport.disconnecting
+    term.type(b"\xff\xfb\x01" * 200)
+    assert term.transport.disconnecting
+    assert hub.counters["slow_closed"] == 1
