@@ -350,6 +350,10 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def onPing(self, payload: bytes) -> None:
         self._idle_input()
+        if self._outbox is not None and self._outbox.behind:
+            # A peer that pings and never reads must not grow our buffer with pongs; RFC 6455
+            # lets us answer only the latest ping, and it will ping again once it reads.
+            return
         super().onPing(payload)  # which answers with the pong
 
     def onPong(self, payload: bytes) -> None:

@@ -5,7 +5,7 @@ from twisted.internet.testing import MemoryReactorClock
 from chathub.flow import FlowLimits
 from chathub.hub import Hub, Limits
 from chathub.websocket import WebSocketFactory, WebSocketSettings
-from tests.test_websocket import Peer, connect, handshake
+from tests.test_websocket import PING, PONG, Peer, connect, handshake
 
 QUIET = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
 
@@ -128,3 +128,18 @@ def test_a_history_larger_than_the_message_limit_is_still_delivered():
     newcomer = connect(factory)
     (history,) = [m for m in newcomer.messages() if m["type"] == "history"]
     assert len(history["events"]) == 10  # about 10 KB of JSON, over the 4096-byte limit
+
+
+def test_pings_from_a_peer_that_does_not_read_get_no_pongs_until_it_catches_up():
+    """While the peer is behind, pings are not answered (pongs would pile up unread)."""
+    factory, _, _ = make_factory()
+    peer = connect(factory)
+    peer.poll()
+    peer.send(b"1", PING)
+    assert [op for op, _, _ in peer.poll()] == [PONG]
+    peer.conn._outbox.pauseProducing()
+    peer.send(b"2", PING)
+    assert peer.poll() == []
+    peer.conn._outbox.resumeProducing()
+    peer.send(b"3", PING)
+    assert [payload for _, _, payload in peer.poll()] == [b"3"]
