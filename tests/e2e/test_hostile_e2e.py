@@ -280,3 +280,20 @@ def test_10_mb_of_random_bytes_and_escapes_into_websocket(hub):
     attacker.close()
     web.ws.close()
     others_still_chat(hub)
+
+
+def test_nicks_with_invisible_or_lookalike_characters_are_refused_everywhere(hub):
+    """Zero-width, bidi-override and lookalike nicks are refused on telnet and on /ws, so
+    nobody can appear as another user."""
+    real = greeted(hub, "bob")
+    client = greeted(hub, "mallory")
+    for nick in ["bo\u200bb", "\u202ebob", "b\u043eb", "bob\u200d"]:
+        client.send(f"/nick {nick}")
+        client.expect("is not a valid nick")
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws?nick=b%E2%80%AEob", open_timeout=5)
+    first = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
+    assert first[0]["type"] == "welcome" and first[0]["nick"].startswith("guest-")
+    assert first[1]["type"] == "error" and first[1]["code"] == "bad-nick"
+    ws.close()
+    real.close()
+    client.close()

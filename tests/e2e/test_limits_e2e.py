@@ -187,3 +187,15 @@ def test_over_max_rate_a_websocket_gets_a_rate_limited_error(launch):
     assert texts == ["m0", "m1", "m2"][: len(texts)]
     assert health(hub)["limits"]["rate_limited"] >= 1
     ws.close()
+
+
+def test_a_websocket_message_over_ws_max_message_closes_with_1009_and_is_counted(launch):
+    """--ws-max-message 1000: a larger message closes with 1009 and bumps line_too_long."""
+    hub = launch("--ws-max-message", "1000")
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws", open_timeout=5, compression=None)
+    ws.send(json.dumps({"op": "say", "room": "lobby", "text": "x" * 2000}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    wait_for(lambda: health(hub)["limits"]["line_too_long"] == 1)
