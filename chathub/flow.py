@@ -135,7 +135,7 @@ class Throttle(Generic[T]):
                 Error(
                     "rate-limited",
                     f"you are sending too fast: at most {self.rate:g} messages a second; "
-                    f"your input is slowed down, and lines past {self.bucket.burst} waiting "
+                    f"your input is slowed down, and messages past {self.bucket.burst} waiting "
                     "are dropped",
                 )
             )
