@@ -181,7 +181,8 @@ class Outbox(Generic[T]):
         self.hard_limit = 2 * max_backlog
         self.slow_timeout = slow_timeout
         self.paused = False
-        self._backlog: deque[tuple[T, int]] = deque()
+        # Made when first needed: most peers keep up, and an empty deque costs ~600 bytes.
+        self._backlog: deque[tuple[T, int]] | None = None
         self._queued = 0  # bytes in the backlog
         # Per room, in order of the first skip: (messages skipped, events skipped, the id to
         # ask /since for). While any room is skipping, every room event is skipped, so that
@@ -210,6 +211,8 @@ class Outbox(Generic[T]):
         if self._queued + size > self.hard_limit:
             self._cut(f"more than {self.hard_limit} bytes of output waiting")
             return
+        if self._backlog is None:
+            self._backlog = deque()
         self._backlog.append((item, size))
         self._queued += size
 
@@ -277,7 +280,7 @@ class Outbox(Generic[T]):
 
     def stopProducing(self) -> None:
         self._stopped = True
-        self._backlog.clear()
+        self._backlog = None
         self._queued = 0
         if self._timer is not None and self._timer.active():
             self._timer.cancel()

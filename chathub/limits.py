@@ -8,7 +8,6 @@ Rules:
 - Memory is bounded by the limit, never by how hard a client pushes.
 """
 
-from collections import deque
 from dataclasses import dataclass, field
 
 # Token counts are floats: a refill that lands a hair under 1.0 still counts as a whole token.
@@ -68,11 +67,13 @@ class MinuteCounter:
         if limit < 0:
             raise ValueError("limit must be 0 or more")
         self.limit = limit
-        self._times: deque[float] = deque(maxlen=limit or 1)
+        # A list, not a deque: every connection has two of these, and an empty deque costs
+        # ~600 bytes against a list's 56 (the limits are small, so pop(0) is cheap).
+        self._times: list[float] = []
 
     def _expire(self, now: float) -> None:
         while self._times and self._times[0] <= now - self.WINDOW:
-            self._times.popleft()
+            self._times.pop(0)
 
     def allow(self, now: float) -> bool:
         """Count one event at `now` if the limit allows it; False counts nothing."""

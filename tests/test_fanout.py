@@ -230,3 +230,18 @@ def test_autobahn_option_dump_is_formatted_only_when_asked_and_reads_the_same() 
     lazy = autobahn_protocol.pformat(options)
     assert isinstance(lazy, _LazyFormat)
     assert f"{lazy}" == str(lazy) == pformat(options)
+
+
+def test_websocket_connections_read_their_factorys_options_from_their_class() -> None:
+    """Options live on a class per factory, not in each connection; functions stay functions."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from chathub.websocket import WebSocketFactory, WebSocketSettings
+    from tests.test_websocket import connect
+
+    clock = MemoryReactorClock()
+    factory = WebSocketFactory(Hub(clock=clock.seconds), clock, WebSocketSettings())
+    conn = connect(factory).conn
+    assert "openHandshakeTimeout" not in vars(conn)
+    assert conn.openHandshakeTimeout == factory.openHandshakeTimeout
+    assert conn.perMessageCompressionAccept == factory.perMessageCompressionAccept
