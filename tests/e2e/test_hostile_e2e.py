@@ -297,3 +297,19 @@ def test_nicks_with_invisible_or_lookalike_characters_are_refused_everywhere(hub
     ws.close()
     real.close()
     client.close()
+
+
+def test_a_very_long_unbroken_word_arrives_whole_and_one_longer_is_refused(hub):
+    """A 4000-character word from /ws reaches a terminal intact; 4001 is refused; chat goes on."""
+    observer = greeted(hub, "observer")
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws?nick=wordy", open_timeout=5)
+    word = "".join(random.Random(4).choice("abcdefghij") for _ in range(4000))
+    ws.send(json.dumps({"op": "say", "room": "lobby", "text": word}))
+    assert observer.expect("<wordy> ")[-1] == f"[lobby] <wordy> {word}"
+    ws.send(json.dumps({"op": "say", "room": "lobby", "text": word + "k", "ref": 1}))
+    while (reply := json.loads(ws.recv(timeout=5))).get("ref") != 1:
+        pass
+    assert reply["type"] == "error" and reply["code"] == "too-long"
+    ws.send(json.dumps({"op": "say", "room": "lobby", "text": "still here"}))
+    observer.expect("[lobby] <wordy> still here")
+    ws.close()
