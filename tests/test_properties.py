@@ -30,9 +30,11 @@ from chathub.commands import json_ref, parse_json, parse_line
 from chathub.events import Error, Event
 from chathub.hub import Hub, Session
 from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
+from chathub.origins import origin_allowed, parse_origin
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
 from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.tls import split_endpoint, tls_files
 from chathub.websocket import WebSocketFactory, WebSocketSettings, parse_query
 from tests.recording import RecordingClient
 
@@ -609,3 +611,50 @@ def test_no_input_puts_a_control_character_on_any_terminal(data: bytes) -> None:
         for character in line:
             assert unicodedata.category(character) != "Cc", repr(line)
             assert character not in _BIDI_CONTROLS, repr(line)
+
+
+# --- small parsers: origins and endpoint strings ------------------------------------------------
+
+origins = st.one_of(
+    st.text(max_size=30),
+    st.builds(
+        "{}://{}{}".format,
+        st.sampled_from(["http", "https", "HTTP", "ws", "file", ""]),
+        st.sampled_from(["chat.example", "CHAT.example", "[::1]", "127.0.0.1", "", "a b"]),
+        st.sampled_from(["", ":8080", ":443", ":0", ":99999", ":x", ":"]),
+    ),
+)
+
+
+@given(origins)
+def test_parse_origin_never_raises_and_fills_in_the_port(origin: str) -> None:
+    """Any Origin header parses to (scheme, host, port) in lower case, or None."""
+    parsed = parse_origin(origin)
+    if parsed is not None:
+        scheme, host, port = parsed
+        assert scheme == scheme.lower() and host == host.lower()
+        assert port is None or 0 <= port <= 65535
+
+
+@given(origins, st.sampled_from(["chat.example:8080", "chat.example", "", "x:y"]), st.booleans())
+def test_origin_allowed_never_raises_and_allows_a_missing_origin(
+    origin: str, host: str, secure: bool
+) -> None:
+    """Any Origin and Host give an answer; no Origin at all (a script) is always allowed."""
+    assert isinstance(origin_allowed(origin, host, secure, ()), bool)
+    assert origin_allowed("", host, secure, ())
+
+
+@given(st.text(max_size=60))
+def test_tls_files_never_raises(description: str) -> None:
+    """Any endpoint string is either not ssl: (None) or names a key and a certificate file."""
+    files = tls_files(description)
+    if files is not None:
+        assert all(isinstance(path, str) for path in files)
+
+
+@given(st.lists(st.text(alphabet="ab\\:=", max_size=6), min_size=1, max_size=5))
+def test_split_endpoint_inverts_twisted_quoting(fields: list[str]) -> None:
+    """Fields quoted with `\\` (backslash and colon escaped) and joined by `:` split back."""
+    quoted = [field.replace("\\", "\\\\").replace(":", "\\:") for field in fields]
+    assert split_endpoint(":".join(quoted)) == fields
