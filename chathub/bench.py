@@ -279,6 +279,14 @@ def find_capacity(
         verdict = "pass" if trial.passes(args.p99_limit) else "FAIL"
         log(f"{verdict} {trial_line(trial)}")
         load.settle()
+        if not trial.passes(args.p99_limit):
+            # On a shared machine one stall of the target fails a p99: a rate fails only
+            # if a second trial at it fails too.
+            trial = load.trial(rate, args.duration, sampler, progress=not args.quiet)
+            trials.append(trial)
+            verdict = "pass" if trial.passes(args.p99_limit) else "FAIL"
+            log(f"{verdict} (again) {trial_line(trial)}")
+            load.settle()
         if trial.passes(args.p99_limit):
             if best is None or trial.deliveries_per_second > best.deliveries_per_second:
                 best = trial

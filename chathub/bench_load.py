@@ -28,6 +28,7 @@ from chathub.bench_wire import (
     marker_counter,
     resp_command,
     resp_counter,
+    ws_client_frame,
     ws_handshake,
     ws_say,
 )
@@ -38,6 +39,8 @@ QUIET_SECONDS = 0.3
 SETTLE_LIMIT = 60.0
 DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 READ_SIZE = 1 << 18
+KEEPALIVE_SECONDS = 10.0
+PONG = ws_client_frame(b"", opcode=0xA)
 MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
 
 Counter = LineCounter | PatternCounter | FrameCounter
@@ -140,6 +143,7 @@ class Load:
         self.by_fd: dict[int, Conn] = {}
         self.per_room = {name: 0 for name in plan.room_names}
         self.seq = 0
+        self._next_keepalive = time.monotonic() + KEEPALIVE_SECONDS
 
     # --- connecting ---------------------------------------------------------------------------
 
@@ -249,6 +253,8 @@ class Load:
             data = conn.sock.recv(READ_SIZE)
         except BlockingIOError:
             return 0
+        except OSError:  # reset by the target
+            data = b""
         if not data:
             self._drop(conn)
             return 0
@@ -259,6 +265,23 @@ class Load:
         count = conn.counter.feed(data)
         conn.delivered += count
         return count
+
+    def keepalive(self) -> None:
+        """Every `KEEPALIVE_SECONDS`, an unsolicited pong from each WebSocket subscriber: they
+        never answer pings (they do not parse frames), and a server that counts any traffic
+        as a sign of life (chathub does) then keeps them."""
+        now = time.monotonic()
+        if now < self._next_keepalive:
+            return
+        self._next_keepalive = now + KEEPALIVE_SECONDS
+        for conn in list(self.subscribers):
+            if conn.wire == "ws":
+                try:
+                    conn.sock.send(PONG)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._drop(conn)
 
     def _drop(self, conn: Conn) -> None:
         self.log(f"bench: the target closed a {conn.wire} connection")
@@ -292,6 +315,9 @@ class Load:
                     sent = conn.sock.send(conn.pending)
                 except BlockingIOError:
                     continue
+                except OSError:
+                    self._drop(conn)
+                    return
                 conn.pending = conn.pending[sent:]
 
     def settle(self) -> None:
@@ -301,6 +327,7 @@ class Load:
             now = time.monotonic()
             if now - last > QUIET_SECONDS or now - started > SETTLE_LIMIT:
                 break
+            self.keepalive()
             got = 0
             for poller in (self.eager, self.batch):
                 for fd, _ in poller.poll(0.05, len(self.by_fd) + 1):
@@ -311,6 +338,8 @@ class Load:
                         data = conn.sock.recv(READ_SIZE)
                     except BlockingIOError:
                         continue
+                    except OSError:
+                        data = b""
                     if not data:
                         self._drop(conn)
                         continue
@@ -398,11 +427,12 @@ class Load:
             if got:
                 delivered += got
                 last_delivery = time.monotonic()
-            if progress and now >= next_progress:
-                elapsed = now - start
-                self.log(
-                    progress_line(elapsed, delivered, delivered / elapsed, expected - delivered)
-                )
+            if now >= next_progress:
+                self.keepalive()
+                if progress:
+                    elapsed = now - start
+                    behind = expected - delivered
+                    self.log(progress_line(elapsed, delivered, delivered / elapsed, behind))
                 next_progress += 1.0
         cpu, rss = sample()
         own = 100.0 * (time.process_time() - own_start) / max(1e-9, time.monotonic() - start)
