@@ -11,6 +11,7 @@ Rules:
   join events and replays are never counted as deliveries.
 """
 
+import contextlib
 import select
 import socket
 import sys
@@ -40,7 +41,7 @@ SETTLE_LIMIT = 60.0
 DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 READ_SIZE = 1 << 18
 KEEPALIVE_SECONDS = 10.0
-PONG = ws_client_frame(b"", opcode=0xA)
+KEEPALIVE = ws_client_frame(b'{"op":"rooms"}')
 MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
 
 Counter = LineCounter | PatternCounter | FrameCounter
@@ -264,20 +265,29 @@ class Load:
             conn.sampler.feed(data)
         count = conn.counter.feed(data)
         conn.delivered += count
+        if isinstance(conn.counter, FrameCounter) and conn.counter.pings:
+            self._pong(conn, conn.counter)
         return count
 
+    def _pong(self, conn: Conn, counter: FrameCounter) -> None:
+        """A sampled WebSocket subscriber walks frames, so it answers pings as a client must."""
+        pongs = b"".join(ws_client_frame(payload, opcode=0xA) for payload in counter.pings)
+        counter.pings.clear()
+        with contextlib.suppress(OSError):  # full or closed: the next ping or read will tell
+            conn.sock.send(pongs)
+
     def keepalive(self) -> None:
-        """Every `KEEPALIVE_SECONDS`, an unsolicited pong from each WebSocket subscriber: they
-        never answer pings (they do not parse frames), and a server that counts any traffic
-        as a sign of life (chathub does) then keeps them."""
+        """Every `KEEPALIVE_SECONDS`, a small request from each WebSocket subscriber read in
+        batches: they cannot answer pings (they do not parse frames), and Autobahn takes any
+        data frame from the peer as an answer. Its reply carries no marker, so is not counted."""
         now = time.monotonic()
         if now < self._next_keepalive:
             return
         self._next_keepalive = now + KEEPALIVE_SECONDS
         for conn in list(self.subscribers):
-            if conn.wire == "ws":
+            if conn.wire == "ws" and not isinstance(conn.counter, FrameCounter):
                 try:
-                    conn.sock.send(PONG)
+                    conn.sock.send(KEEPALIVE)
                 except BlockingIOError:
                     pass
                 except OSError:

@@ -117,11 +117,13 @@ def resp_counter() -> PatternCounter:
 
 class FrameCounter:
     """WebSocket, server to client (unmasked): counts complete data messages (final frames of
-    text, binary or continuation); control frames (ping, pong, close) are skipped."""
+    text, binary or continuation); control frames are not deliveries, but the payload of each
+    ping is kept in `pings`, for the client to answer."""
 
     def __init__(self) -> None:
         self._skip = 0  # payload bytes of the current frame still to come
-        self._head = b""  # a frame header cut short by the end of a read
+        self._head = b""  # a frame header (or a whole ping) cut short by the end of a read
+        self.pings: list[bytes] = []
 
     def feed(self, data: bytes) -> int:
         if self._head:
@@ -151,6 +153,10 @@ class FrameCounter:
             # FIN set and a data opcode (0 continuation, 1 text, 2 binary) ends one message.
             if first & 0x80 and (first & 0x0F) < 3:
                 count += 1
+            elif first & 0x0F == 9:  # a ping (at most 125 bytes): wait for all of it
+                if start + length > size:
+                    break
+                self.pings.append(bytes(data[start : start + length]))
             i = start + length
         if i >= size:
             self._skip = i - size

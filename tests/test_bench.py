@@ -234,3 +234,12 @@ def test_marker_counter_counts_bench_messages_in_frames_however_split() -> None:
     for parts in splits(greeting + frames, 8):
         counter = marker_counter()
         assert sum(counter.feed(part) for part in parts) == 25
+
+
+def test_frame_counter_keeps_each_ping_payload_however_split() -> None:
+    """A ping's payload is kept whole for the answer, even when a read ends inside it."""
+    stream = server_frame(b"x") + server_frame(b"ping-1234567", opcode=9) + server_frame(b"y")
+    for parts in splits(stream, 9):
+        counter = FrameCounter()
+        assert feed_all(counter, parts) == 2
+        assert counter.pings == [b"ping-1234567"]
