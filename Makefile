@@ -25,7 +25,7 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 
 # WebSocket conformance (Autobahn|Testsuite, on pyenv's Python 2.7) against /ws's options;
-# about 12 minutes on 2 cores. See scripts/conformance.
+# 5 to 12 minutes on 2 cores, depending on load. See scripts/conformance.
 conformance: $(BIN)/.installed
 	PYTHON=$(BIN)/python scripts/conformance
 

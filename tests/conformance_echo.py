@@ -1,13 +1,18 @@
 """A WebSocket echo endpoint for the Autobahn|Testsuite (`scripts/conformance`); test-only.
 
 Rules:
-- Built with `chathub.websocket.configure_factory`, the one options function of `/ws`, and
-  mounted the way `web.make_root` mounts `/ws` (a `WebSocketResource` at `/ws` of a twisted.web
-  Site), with the same origin check; only `onMessage` differs: it echoes instead of chatting.
+- It is chathub's own `/ws` stack with the chat taken out: a `WebSocketFactory` (so
+  `configure_factory`, the one options function, sets it up) making `WebSocketConnection`s, the
+  origin check, admission, output fast path, ping handling and closing handshake included,
+  mounted the way `web.make_root` mounts `/ws`. Only the message handling differs: a message is
+  sent back as it came (text as text, binary as binary) instead of going to the hub, and what
+  the hub sends (the welcome, join events) is not sent.
 - Never part of the real Site: the real `/ws` speaks JSON and refuses binary messages, which
   the testsuite's echo cases need.
-- `--max-message` is the one setting changed from `/ws`'s defaults (as `--ws-max-message` does
-  for the real process): the testsuite's case 9 sends messages of up to 16 MiB.
+- Two settings differ from `/ws`'s defaults, as the command line can make them differ:
+  `--max-message` (`--ws-max-message`; the testsuite's case 9 sends messages of up to 16 MiB),
+  and no message rate limit (`--max-rate 0`; cases 9 and 12 send thousands of messages in a
+  row, and slowing them is chat policy, not protocol).
 
 Run: `python -m tests.conformance_echo --ports-file PATH [--max-message BYTES]`; it listens on
 127.0.0.1 port 0 and writes `{"web": PORT}` to PATH once listening.
@@ -21,34 +26,42 @@ from collections.abc import Sequence
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.types import ConnectionRequest
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from chathub.commands import Ref
+from chathub.events import Event, Outgoing
+from chathub.hub import Hub
 from chathub.websocket import (
     DEFAULT_MAX_MESSAGE,
+    WebSocketConnection,
+    WebSocketFactory,
     WebSocketSettings,
-    check_origin,
-    configure_factory,
 )
 
 
-class EchoConnection(WebSocketServerProtocol):  # type: ignore[misc]
-    """Sends every message back as it came, text as text and binary as binary."""
+class EchoConnection(WebSocketConnection):
+    """A `WebSocketConnection` that echoes every message and shows nothing from the hub."""
 
-    def onConnect(self, request: ConnectionRequest) -> None:
-        check_origin(self, request)
+    def _handle_message(self, message: tuple[bytes, bool]) -> None:
+        payload, is_binary = message
+        if self._open:
+            self.sendMessage(payload, is_binary)
 
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self.sendMessage(payload, isBinary)
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+        pass  # the welcome and the lobby's join events would be unexpected messages
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        pass
+
+
+class EchoFactory(WebSocketFactory):
+    protocol = EchoConnection
 
 
 def make_echo_site(reactor: Any, settings: WebSocketSettings) -> Site:
-    """A Site with the echo endpoint at `/ws`, its factory set up by `configure_factory`."""
-    factory = WebSocketServerFactory(reactor=reactor)
-    factory.protocol = EchoConnection
-    configure_factory(factory, settings)
+    """A Site with the echo endpoint at `/ws`, on a hub of its own."""
+    factory = EchoFactory(Hub(clock=reactor.seconds), reactor, settings)
     root = Resource()
     root.putChild(b"ws", WebSocketResource(factory))
     return Site(root)
