@@ -185,7 +185,13 @@ class Load:
         while done + result.failed < len(specs):
             while next_spec < len(specs) and len(waiting) < CONNECT_WINDOW:
                 wire, room, publisher = specs[next_spec]
-                conn = self._new(next_spec, wire, room, publisher)
+                try:
+                    conn = self._new(next_spec, wire, room, publisher)
+                except OSError as problem:  # out of descriptors or ports: stop opening
+                    self.log(f"bench: cannot open more connections: {problem}")
+                    result.failed += len(specs) - next_spec
+                    next_spec = len(specs)
+                    break
                 if not publisher and next_spec % sample_every == 0:
                     conn.sampler = LatencySampler()
                 elif wire == "ws" and not publisher:
