@@ -41,7 +41,7 @@ SETTLE_LIMIT = 60.0
 DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 READ_SIZE = 1 << 18
 KEEPALIVE_SECONDS = 10.0
-KEEPALIVE = ws_client_frame(b'{"op":"rooms"}')
+KEEPALIVE = ws_client_frame(b"-")
 MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
 
 Counter = LineCounter | PatternCounter | FrameCounter
@@ -144,7 +144,8 @@ class Load:
         self.by_fd: dict[int, Conn] = {}
         self.per_room = {name: 0 for name in plan.room_names}
         self.seq = 0
-        self._next_keepalive = time.monotonic() + KEEPALIVE_SECONDS
+        self._next_keepalive = time.monotonic() + 1.0
+        self._keepalive_turn = 0
 
     # --- connecting ---------------------------------------------------------------------------
 
@@ -283,21 +284,29 @@ class Load:
             conn.sock.send(pongs)
 
     def keepalive(self) -> None:
-        """Every `KEEPALIVE_SECONDS`, a small request from each WebSocket subscriber read in
-        batches: they cannot answer pings (they do not parse frames), and Autobahn takes any
-        data frame from the peer as an answer. Its reply carries no marker, so is not counted."""
+        """Once a second, a tenth of the WebSocket subscribers read in batches each send one
+        frame the hub cannot parse (the cheapest thing it answers): they cannot answer pings
+        (they do not parse frames), and Autobahn takes any data frame from the peer as an
+        answer. Spread out, so the target never gets a thousand at once; the replies carry no
+        marker, so they are not counted."""
         now = time.monotonic()
         if now < self._next_keepalive:
             return
-        self._next_keepalive = now + KEEPALIVE_SECONDS
-        for conn in list(self.subscribers):
-            if conn.wire == "ws" and not isinstance(conn.counter, FrameCounter):
-                try:
-                    conn.sock.send(KEEPALIVE)
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    self._drop(conn)
+        self._next_keepalive = now + 1.0
+        quiet = [
+            conn
+            for conn in self.subscribers
+            if conn.wire == "ws" and not isinstance(conn.counter, FrameCounter)
+        ]
+        turns = int(KEEPALIVE_SECONDS)  # each subscriber once in this many seconds
+        self._keepalive_turn = (self._keepalive_turn + 1) % turns
+        for conn in quiet[self._keepalive_turn :: turns]:
+            try:
+                conn.sock.send(KEEPALIVE)
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop(conn)
 
     def _drop(self, conn: Conn) -> None:
         self.log(f"bench: the target closed a {conn.wire} connection")
