@@ -26,6 +26,7 @@ Rules:
 import contextlib
 import json
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pprint import pformat
@@ -286,6 +287,21 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
     raise TypeError(f"cannot render {item!r}")
 
 
+def deflated_frame(payload: bytes, window_bits: int, mem_level: int) -> bytes:
+    """A final text frame compressed as Autobahn's permessage-deflate compresses a message
+    with no context takeover (RSV1 set; the sync flush's trailing 00 00 ff ff removed)."""
+    compressor = zlib.compressobj(
+        zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits, mem_level
+    )
+    data = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    size = len(data)
+    if size < 126:
+        return bytes((0xC1, size)) + data
+    if size < 65536:
+        return bytes((0xC1, 126)) + size.to_bytes(2, "big") + data
+    return bytes((0xC1, 127)) + size.to_bytes(8, "big") + data
+
+
 def encode(message: dict[str, Any]) -> bytes:
     # "replace": a lone surrogate must never stop a delivery (input is scrubbed, see _scrub).
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
@@ -440,11 +456,20 @@ class WebSocketConnection(WebSocketServerProtocol):
         if not self._open:
             return
         outbox = self._outbox
-        if self._perMessageCompress is not None or (outbox is not None and outbox.behind):
+        deflate = self._perMessageCompress
+        if outbox is not None and outbox.behind:
             for event in events:
                 self.deliver(event)
-            return
-        self.sendData(self.factory.prepared_frames(events))
+        elif deflate is None:
+            self.sendData(self.factory.prepared_frames(events))
+        elif getattr(deflate, "server_no_context_takeover", False):
+            # Each message is compressed on its own (we accept deflate only so): the same
+            # compressed frames serve every connection with the same window and memory level.
+            key = (deflate.server_max_window_bits, deflate.mem_level)
+            self.sendData(self.factory.deflated_frames(events, key))
+        else:
+            for event in events:
+                self.deliver(event)
 
     def close(self) -> None:
         if self._open:
@@ -581,6 +606,8 @@ class WebSocketFactory(WebSocketServerFactory):
         self._last_prepared: Any = None
         self._last_events: tuple[Event, ...] | None = None
         self._last_frames = b""
+        self._deflated_events: tuple[Event, ...] | None = None
+        self._deflated: dict[tuple[int, int], bytes] = {}
 
     def resetProtocolOptions(self) -> None:
         super().resetProtocolOptions()  # type: ignore[no-untyped-call]
@@ -608,6 +635,22 @@ class WebSocketFactory(WebSocketServerFactory):
             self._last_prepared = self.prepareMessage(encode(message))
             self._last_event = event
         return self._last_prepared
+
+    def deflated_frames(self, events: tuple[Event, ...], key: tuple[int, int]) -> bytes:
+        """The permessage-deflate frames (no context takeover) of a batch of room events for
+        one (window bits, memory level), made once per batch and key."""
+        if events is not self._deflated_events:
+            self._deflated_events = events
+            self._deflated = {}
+        frames = self._deflated.get(key)
+        if frames is None:
+            window_bits, mem_level = key
+            frames = b"".join(
+                deflated_frame(self.prepared_event(event).payload, window_bits, mem_level)
+                for event in events
+            )
+            self._deflated[key] = frames
+        return frames
 
     def prepared_frames(self, events: tuple[Event, ...]) -> bytes:
         """The uncompressed frames of a batch of room events, made once per batch."""

@@ -245,3 +245,46 @@ def test_websocket_connections_read_their_factorys_options_from_their_class() ->
     assert "openHandshakeTimeout" not in vars(conn)
     assert conn.openHandshakeTimeout == factory.openHandshakeTimeout
     assert conn.perMessageCompressionAccept == factory.perMessageCompressionAccept
+
+
+def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() -> None:
+    """With permessage-deflate, a batch is compressed once for all peers with the same
+    parameters, byte for byte what Autobahn would send each, and it decompresses right."""
+    import json
+    import zlib
+
+    from twisted.internet.testing import MemoryReactorClock
+
+    from chathub.websocket import WebSocketFactory, WebSocketSettings, deflated_frame
+    from tests.test_websocket import Peer, client_frame, handshake, read_frames
+
+    clock = MemoryReactorClock()
+    factory = WebSocketFactory(Hub(clock=clock.seconds), clock, WebSocketSettings())
+    offer = "permessage-deflate; client_max_window_bits"
+    peers = [Peer(factory).open(handshake(extensions=offer)) for _ in range(3)]
+    for peer in peers:
+        peer.poll()
+    writes: list[bytes] = []
+    for peer in peers[1:]:
+        original = peer.transport.write
+        peer.transport.write = (  # type: ignore[method-assign]
+            lambda data, original=original: writes.append(data) or original(data)
+        )
+    ops = b"".join(client_frame(f'{{"op":"say","text":"m{i}"}}'.encode()) for i in range(2))
+    peers[0].conn.dataReceived(ops)
+    assert len(writes) == 2 and writes[0] is writes[1]
+    frames, rest = read_frames(writes[0])
+    assert rest == b"" and [rsv1 for _, rsv1, _ in frames] == [True, True]
+    texts = [
+        json.loads(zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff"))["text"]
+        for _, _, payload in frames
+    ]
+    assert texts == ["m0", "m1"]
+    # What Autobahn's own compressor makes of the first message, for the same connection:
+    deflate = peers[1].conn._perMessageCompress
+    event = factory._deflated_events[0]
+    payload = factory.prepared_event(event).payload
+    deflate.start_compress_message()
+    own = deflate.compress_message_data(payload) + deflate.end_compress_message()
+    assert frames[0][2] == own
+    assert deflated_frame(payload, deflate.server_max_window_bits, deflate.mem_level)[2:] == own
