@@ -11,7 +11,9 @@ Rules:
   (`prepareMessage`) and the same prepared frame goes to every recipient. A delivery with `ref`
   is encoded for its one recipient, because only that copy carries the `ref`. One read's
   frames are handled inside `Hub.batch()`: the messages they cause reach each member as one
-  write of their prepared frames (`deliver_events`), and replies keep their order.
+  write of their prepared frames (`deliver_events`), and replies keep their order. With
+  permessage-deflate (accepted only without server context takeover) each message is
+  compressed on its own, so those frames too are made once per batch and shared.
 - The origin policy (`origins.py`: no `Origin`, the page's own, or `--allow-origin`) is checked
   before the handshake completes; a refused origin gets HTTP 403 and no connection.
 - Timers (handshake timeouts, keepalive pings) run on the factory's reactor, so tests move them
