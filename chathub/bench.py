@@ -5,7 +5,8 @@ Rules:
   `--redis-port`) or one it starts (`--start`: chathub with `--db :memory:`, the baseline, or
   `redis-server` on a free loopback port), optionally pinned with `taskset` (`--hub-cpu`) while
   the bench pins itself (`--bench-cpu`).
-- The load is in `bench_load.py` (raw sockets, batched reads); figures and their text in
+- The load is in `bench_load.py` (raw sockets, batched reads), connections and their plan in
+  `bench_conn.py`; figures and their text in
   `bench_report.py`; what goes on the wire in `bench_wire.py`.
 - Progress goes to stderr; stdout gets the one-line summary, or with `--json` one JSON object.
 - `--find-capacity` steps the publish rate up by `--step` until a trial loses a message or its
@@ -26,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chathub.bench_load import Endpoint, Load, Plan, say
+from chathub.bench_conn import Endpoint, Plan
+from chathub.bench_load import Load, say
 from chathub.bench_report import Report, Trial, summary_line, trial_line
 
 START_TIMEOUT = 20.0

@@ -17,20 +17,16 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from chathub.bench_conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
 from chathub.bench_report import Connect, Latency, Trial, progress_line
 from chathub.bench_wire import (
     FrameCounter,
     LatencySampler,
-    LineCounter,
-    PatternCounter,
     make_payload,
     marker_counter,
     resp_command,
-    resp_counter,
     ws_client_frame,
-    ws_handshake,
     ws_say,
 )
 
@@ -43,91 +39,6 @@ READ_SIZE = 1 << 18
 KEEPALIVE_SECONDS = 10.0
 KEEPALIVE = ws_client_frame(b"-")
 MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
-
-Counter = LineCounter | PatternCounter | FrameCounter
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where to connect for each wire: telnet and WebSocket for chathub and the baseline,
-    RESP for redis."""
-
-    host: str
-    telnet: int | None = None
-    web: int | None = None
-    redis: int | None = None
-    ws_path: str = "/ws"
-
-
-@dataclass(eq=False)
-class Conn:
-    sock: socket.socket
-    wire: str  # "telnet", "ws" or "redis"
-    room: str
-    publisher: bool
-    counter: Counter
-    sampler: LatencySampler | None = None
-    ready: bool = False
-    pending: bytes = b""  # bytes to send that the kernel has not taken yet
-    delivered: int = 0
-    head: bytes = b""  # before `ready`: what was read of the greeting or handshake
-
-    @property
-    def fd(self) -> int:
-        return self.sock.fileno()
-
-
-@dataclass
-class Plan:
-    subscribers: int
-    publishers: int
-    rooms: int
-    transport: str  # "telnet", "ws", "mix" or "redis"
-    publish_over: str  # "telnet" or "ws" (ignored for redis)
-    size: int
-    sampled: int = 8
-    source_ips: int = 1
-    room_names: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.room_names:
-            self.room_names = ["lobby"] + [f"bench{i}" for i in range(1, self.rooms)]
-
-    def subscriber_wire(self, index: int) -> str:
-        if self.transport == "mix":
-            return "telnet" if index % 2 == 0 else "ws"
-        return self.transport
-
-
-def _counter(wire: str) -> Counter:
-    if wire == "telnet":
-        return LineCounter()
-    if wire == "ws":
-        return FrameCounter()
-    return resp_counter()
-
-
-def _opening(wire: str, room: str, endpoint: Endpoint, publisher: bool) -> bytes:
-    """What a client sends as soon as it is connected."""
-    if wire == "telnet":
-        return b"" if room == "lobby" else f"/join {room}\r\n/part lobby\r\n".encode()
-    if wire == "ws":
-        port = endpoint.web or 0
-        return ws_handshake(endpoint.host, port, endpoint.ws_path, {"rooms": room})
-    return b"" if publisher else resp_command(b"SUBSCRIBE", room.encode())
-
-
-def _is_ready(conn: Conn) -> bool:
-    if conn.wire == "telnet":
-        return b"\n" in conn.head
-    if conn.wire == "ws":
-        if b"\r\n\r\n" not in conn.head:
-            return False
-        status = conn.head.split(b"\r\n", 1)[0]
-        if b" 101 " not in status + b" ":
-            raise ConnectionError(f"WebSocket handshake refused: {status.decode(errors='replace')}")
-        return True
-    return b"subscribe" in conn.head
 
 
 class Load:
@@ -165,7 +76,7 @@ class Load:
             sock.bind((f"127.0.0.{1 + index % self.plan.source_ips}", 0))
         sock.setblocking(False)
         sock.connect_ex((self.endpoint.host, self._port(wire)))
-        return Conn(sock, wire, room, publisher, _counter(wire))
+        return Conn(sock, wire, room, publisher, counter_for(wire))
 
     def open(self, rss: Callable[[], int | None]) -> Connect:
         """Open every connection, in parallel, and wait until all are ready and quiet."""
@@ -207,8 +118,8 @@ class Load:
                         error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                         if error:
                             raise ConnectionError(f"connect failed: errno {error}")
-                        opening = _opening(conn.wire, conn.room, self.endpoint, conn.publisher)
-                        conn.sock.sendall(opening)
+                        first = opening(conn.wire, conn.room, self.endpoint, conn.publisher)
+                        conn.sock.sendall(first)
                         if conn.wire == "redis" and conn.publisher:
                             self._admit(conn, connecting, waiting)  # nothing to wait for
                             done += 1
@@ -219,7 +130,7 @@ class Load:
                     if not data:
                         raise ConnectionError("closed by the target while connecting")
                     conn.head += data
-                    if _is_ready(conn):
+                    if is_ready(conn):
                         self._admit(conn, connecting, waiting)
                         done += 1
                 except (OSError, ConnectionError) as problem:
