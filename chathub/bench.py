@@ -6,11 +6,12 @@ Rules:
   `redis-server` on a free loopback port), optionally pinned with `taskset` (`--hub-cpu`) while
   the bench pins itself (`--bench-cpu`).
 - The load is in `bench_load.py` (raw sockets, batched reads), connections and their plan in
-  `bench_conn.py`; figures and their text in
-  `bench_report.py`; what goes on the wire in `bench_wire.py`.
+  `bench_conn.py`, figures and their text in `bench_report.py`, what goes on the wire in
+  `bench_wire.py`.
 - Progress goes to stderr; stdout gets the one-line summary, or with `--json` one JSON object.
-- `--find-capacity` steps the publish rate up by `--step` until a trial loses a message or its
-  p99 latency exceeds `--p99-limit`, then bisects; the capacity is the best passing trial.
+- `--find-capacity` steps the publish rate up by `--step` until a rate fails twice in a row
+  (a message lost, or p99 latency over `--p99-limit`), then bisects; the capacity is the best
+  passing trial.
 """
 
 import argparse
