@@ -360,7 +360,9 @@ class Hub:
         return name
 
     def _broadcast(self, room: str, event: Event, sender: Session, ref: Ref | None) -> None:
-        for member in self.members.get(room, ()):
+        # A copy: a delivery may end a connection (an outbox cutting off a slow reader), and
+        # its part changes the room while we go through it.
+        for member in tuple(self.members.get(room, ())):
             if member is sender and ref is not None:
                 member.client.deliver(event, ref)
             else:

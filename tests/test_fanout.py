@@ -288,3 +288,37 @@ def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() ->
     own = deflate.compress_message_data(payload) + deflate.end_compress_message()
     assert frames[0][2] == own
     assert deflated_frame(payload, deflate.server_max_window_bits, deflate.mem_level)[2:] == own
+
+
+class _CutOff(RecordingClient):
+    """A client whose first message ends its own session, as a cut-off slow reader does."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.session = None
+
+    def deliver(self, item, ref=None) -> None:  # type: ignore[no-untyped-def]
+        super().deliver(item, ref)
+        if self.session is not None and getattr(item, "kind", None) == "message":
+            session, self.session = self.session, None
+            self.hub.disconnect(session, "too slow")
+
+
+def test_a_member_cut_off_during_a_broadcast_does_not_stop_it() -> None:
+    """A delivery that disconnects its member mid-broadcast: the rest still get the message."""
+    for batched in (False, True):
+        hub = make_hub()
+        alice = hub.connect(RecordingClient())
+        cut = _CutOff(hub)
+        cut.session = hub.connect(cut)
+        last = RecordingClient()
+        hub.connect(last)
+        if batched:
+            with hub.batch():
+                hub.handle(alice, cmd.Say("hi"))
+        else:
+            hub.handle(alice, cmd.Say("hi"))
+        assert texts(last) == ["hi"]
+        # (its part may reach the members after it before the message does)
+        assert sorted(getattr(item, "kind", "") for item in last.items[-2:]) == ["message", "part"]
