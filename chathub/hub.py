@@ -468,8 +468,8 @@ class Hub:
         # Once to the renamed client and once to everyone who shares a room with it.
         session.client.deliver(event, ref)
         told = {session}
-        for room in session.rooms:
-            for member in self.members[room]:
+        for room in tuple(session.rooms):  # copies, as in _broadcast
+            for member in tuple(self.members.get(room, ())):
                 if member not in told:
                     told.add(member)
                     member.client.deliver(event)

@@ -322,3 +322,23 @@ def test_a_member_cut_off_during_a_broadcast_does_not_stop_it() -> None:
         assert texts(last) == ["hi"]
         # (its part may reach the members after it before the message does)
         assert sorted(getattr(item, "kind", "") for item in last.items[-2:]) == ["message", "part"]
+
+
+def test_a_member_cut_off_while_told_of_a_nick_change_does_not_stop_it() -> None:
+    """A nick change still reaches everyone when telling one member ends its session."""
+
+    class CutOnNick(_CutOff):
+        def deliver(self, item, ref=None) -> None:  # type: ignore[no-untyped-def]
+            RecordingClient.deliver(self, item, ref)
+            if self.session is not None and getattr(item, "kind", None) == "nick":
+                session, self.session = self.session, None
+                self.hub.disconnect(session, "too slow")
+
+    hub = make_hub()
+    alice = hub.connect(RecordingClient())
+    cut = CutOnNick(hub)
+    cut.session = hub.connect(cut)
+    last = RecordingClient()
+    hub.connect(last)
+    hub.handle(alice, cmd.Nick("alicia"))
+    assert "nick" in [getattr(item, "kind", None) for item in last.items]
