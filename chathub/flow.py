@@ -56,7 +56,10 @@ class FlowLimits:
     burst: int = 20  # messages let through at once by a full bucket
     max_backlog: int = 256 * 1024  # bytes waiting for a peer that is behind, before skipping
     slow_timeout: float = 60.0  # seconds a peer may stay behind before it is cut off
-    idle_timeout: float = 3600.0  # seconds without input before the connection is closed
+    # Seconds without input before the connection is closed. A day, not an hour: a terminal user
+    # may read a room for hours without typing. Dead peers are found sooner by other means
+    # (TCP keepalive on telnet, ping/pong on /ws).
+    idle_timeout: float = 86400.0
 
     @property
     def needs_clock(self) -> bool:

@@ -184,6 +184,11 @@ class LineConnection(Protocol):
             self.flow.slow_timeout,
         )
         self.transport.registerProducer(self._outbox, True)
+        # Half-open connections (a laptop that slept, a NAT that forgot us) are found by the
+        # kernel's keepalive probes, not by kicking users who only read.
+        keepalive = getattr(self.transport, "setTcpKeepAlive", None)
+        if keepalive is not None:
+            keepalive(True)
         if self.clock is not None and self.flow.max_rate > 0:
             self._throttle = Throttle(
                 self.clock,

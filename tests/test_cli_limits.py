@@ -15,7 +15,7 @@ def test_limit_defaults_are_the_documented_ones():
     """No flags: the defaults of README's limits table."""
     config = parse()
     assert config.flow() == FlowLimits(
-        max_rate=10, burst=20, max_backlog=262144, slow_timeout=60, idle_timeout=3600
+        max_rate=10, burst=20, max_backlog=262144, slow_timeout=60, idle_timeout=86400
     )
     limits = config.limits()
     assert (limits.max_connections, limits.max_per_ip) == (10000, 50)
