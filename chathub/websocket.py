@@ -434,6 +434,10 @@ class WebSocketConnection(WebSocketServerProtocol):
     def sendCloseFrame(self, *args: Any, **kwargs: Any) -> None:
         self.factory.hub.flush()
         super().sendCloseFrame(*args, **kwargs)
+        if self.state != self.STATE_OPEN:
+            # No data frame may follow a close frame (RFC 6455 5.5.1); the session lives on
+            # until the TCP connection ends (onClose), so the hub may still deliver to us.
+            self._open = False
 
     # --- the hub's seam -----------------------------------------------------------------------
 
