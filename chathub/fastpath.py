@@ -22,6 +22,7 @@ def write(transport: Any, data: bytes) -> None:
         and not transport.TLS
         and transport.connected
         and not transport.disconnecting
+        and not transport._aborting  # abortConnection leaves `connected` set until next turn
         and not transport._tempDataLen
         and not transport.dataBuffer
     ):

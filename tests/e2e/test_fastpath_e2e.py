@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from twisted.internet import tcp
 from twisted.internet.protocol import Protocol
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 
 from chathub import fastpath
 
@@ -69,3 +69,19 @@ def test_other_transports_get_an_ordinary_write() -> None:
     transport = StringTransport()
     fastpath.write(transport, b"line\r\n")
     assert transport.value() == b"line\r\n"
+
+
+def test_nothing_is_sent_after_an_abort() -> None:
+    """An aborted connection's output is dropped, as Twisted drops it: nothing reaches the peer."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    transport = tcp.Server(ours, Protocol(), ("127.0.0.1", 1), _Port(), 1, MemoryReactorClock())
+    try:
+        transport.abortConnection()
+        fastpath.write(transport, b"after the abort")
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)
+    finally:
+        ours.close()
+        theirs.close()
