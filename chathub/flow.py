@@ -85,6 +85,7 @@ class Throttle(Generic[T]):
         handle: Callable[[T], None],
         warn: Callable[[Error], None],
         counters: dict[str, int],
+        dropped: Callable[[T], None] | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
@@ -93,6 +94,7 @@ class Throttle(Generic[T]):
         self.handle = handle
         self.warn = warn
         self.counters = counters
+        self.dropped = dropped  # told of each item dropped (a WebSocket op's ref gets its reply)
         self._pending: deque[T] = deque()
         self._wake: Timer | None = None
         self._reading_paused = False
@@ -109,6 +111,8 @@ class Throttle(Generic[T]):
         if len(self._pending) >= self.bucket.burst:
             self.counters["rate_dropped"] += 1
             self._warn()
+            if self.dropped is not None:
+                self.dropped(item)
             return
         self._pending.append(item)
         if self._wake is None:

@@ -523,6 +523,7 @@ class WebSocketConnection(WebSocketServerProtocol):
                 self._handle_message,
                 self.deliver,
                 factory.hub.counters,
+                self._rate_dropped,
             )
         if flow.idle_timeout > 0:
             self._idle = factory.reactor.callLater(flow.idle_timeout, self._idle_out)
@@ -565,6 +566,19 @@ class WebSocketConnection(WebSocketServerProtocol):
                 self.maxMessagePayloadSize = limit
         else:
             self.sendPreparedMessage(item)
+
+    def _rate_dropped(self, message: tuple[bytes, bool]) -> None:
+        """A message the throttle dropped still answers its `ref`: every ref gets one reply."""
+        payload, isBinary = message
+        if isBinary or not self._open:
+            return
+        try:
+            ref = json_ref(json.loads(payload.decode("utf-8")))
+        except (ValueError, RecursionError):
+            return
+        if ref is not None:
+            error = Error("rate-limited", "you are sending too fast; this message was dropped")
+            self.deliver(error, _scrub(ref))
 
     def _idle_out(self) -> None:
         if not self._open:

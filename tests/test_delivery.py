@@ -2,11 +2,14 @@
 
 import struct
 
-from tests.test_websocket import CLOSE, TEXT, clock, connect, factory, hub  # noqa: F401
+from chathub.flow import FlowLimits
+from tests.test_websocket import CLOSE, connect
+from tests.test_websocket_limits import make_factory
 
 
-def test_no_event_frame_follows_the_close_frame_after_the_peer_closes(factory):  # noqa: F811
+def test_no_event_frame_follows_the_close_frame_after_the_peer_closes():
     """Once the server has sent its close frame, room messages are no longer written to it."""
+    factory, _, _ = make_factory()
     alice = connect(factory, "?nick=alice&rooms=dev")
     bob = connect(factory, "?nick=bob&rooms=dev")
     alice.poll(), bob.messages()
@@ -14,3 +17,17 @@ def test_no_event_frame_follows_the_close_frame_after_the_peer_closes(factory): 
     bob.send({"op": "say", "room": "dev", "text": "late"})
     opcodes = [opcode for opcode, _, _ in alice.poll()]
     assert opcodes == [CLOSE]
+
+
+def test_a_message_dropped_by_the_rate_limit_still_gets_one_reply_for_its_ref():
+    """Past the burst waiting, a dropped op with a ref is answered with a rate-limited error."""
+    factory, _, clock = make_factory(FlowLimits(max_rate=10, burst=2, idle_timeout=0))
+    peer = connect(factory)
+    peer.messages()
+    for n in range(6):
+        peer.send({"op": "say", "room": "lobby", "text": f"m{n}", "ref": n})
+    clock.advance(1)
+    replies = [m for m in peer.messages() if "ref" in m]
+    assert sorted(m["ref"] for m in replies) == list(range(6))
+    dropped = [m for m in replies if m["type"] == "error"]
+    assert [m["code"] for m in dropped] == ["rate-limited", "rate-limited"]
