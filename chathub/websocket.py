@@ -439,6 +439,12 @@ class WebSocketConnection(WebSocketServerProtocol):
             # until the TCP connection ends (onClose), so the hub may still deliver to us.
             self._open = False
 
+    def dropConnection(self, abort: bool = False) -> None:
+        # Autobahn drops on its own too (keepalive and closing timeouts); from then on its
+        # sendMessage raises, which would break a hub delivery to everyone after us.
+        self._open = False
+        super().dropConnection(abort)
+
     # --- the hub's seam -----------------------------------------------------------------------
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:

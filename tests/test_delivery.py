@@ -2,7 +2,14 @@
 
 import struct
 
+from twisted.internet.testing import MemoryReactorClock
+
+from chathub import commands as cmd
+from chathub.events import Private
 from chathub.flow import FlowLimits
+from chathub.hub import Hub
+from chathub.websocket import WebSocketFactory, WebSocketSettings
+from tests.recording import RecordingClient
 from tests.test_websocket import CLOSE, connect
 from tests.test_websocket_limits import make_factory
 
@@ -31,3 +38,17 @@ def test_a_message_dropped_by_the_rate_limit_still_gets_one_reply_for_its_ref():
     assert sorted(m["ref"] for m in replies) == list(range(6))
     dropped = [m for m in replies if m["type"] == "error"]
     assert [m["code"] for m in dropped] == ["rate-limited", "rate-limited"]
+
+
+def test_a_pm_to_a_peer_dropped_by_the_keepalive_does_not_raise():
+    """Between Autobahn's drop and the connection's end, a reply to it is dropped, not raised."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ping_interval=30, ping_timeout=15))
+    alice = connect(factory, "?nick=alice")
+    bob = hub.connect(RecordingClient(), "bob")
+    clock.advance(30)
+    clock.advance(15)  # no pong: Autobahn drops the TCP connection, which ends a turn later
+    assert alice.transport.disconnecting
+    hub.handle(bob, cmd.Msg("alice", "still there?"))
+    assert bob.client.of_type(Private)[-1].text == "still there?"
