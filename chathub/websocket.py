@@ -561,17 +561,18 @@ class WebSocketConnection(WebSocketServerProtocol):
             self._outbox.offer(item, size, room, event_id)
 
     def _send(self, item: Any) -> None:
-        if isinstance(item, bytes):
-            # --ws-max-message bounds what a client sends. The hub's own answers may be larger
-            # (a replay of 50 long messages), and Autobahn applies the same limit to sending,
-            # raising in the middle of a delivery: lift it for our own messages.
-            limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
-            try:
+        # --ws-max-message bounds what a client sends. The hub's own messages may be larger (a
+        # replay of 50 long messages; a long message from telnet, compressed for this peer),
+        # and Autobahn applies the same limit to sending, raising in the middle of a delivery:
+        # lift it for our own messages.
+        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+        try:
+            if isinstance(item, bytes):
                 self.sendMessage(item)  # type: ignore[no-untyped-call]
-            finally:
-                self.maxMessagePayloadSize = limit
-        else:
-            self.sendPreparedMessage(item)
+            else:
+                self.sendPreparedMessage(item)
+        finally:
+            self.maxMessagePayloadSize = limit
 
     def _rate_dropped(self, message: tuple[bytes, bool]) -> None:
         """A message the throttle dropped still answers its `ref`: every ref gets one reply."""

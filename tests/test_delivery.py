@@ -1,6 +1,8 @@
 """Delivery paths under review: what reaches a connection that is closing, and in what order."""
 
+import json
 import struct
+import zlib
 
 from twisted.internet.testing import MemoryReactorClock
 
@@ -10,7 +12,7 @@ from chathub.flow import FlowLimits
 from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
 from tests.recording import RecordingClient
-from tests.test_websocket import CLOSE, connect
+from tests.test_websocket import CLOSE, Peer, connect, handshake
 from tests.test_websocket_limits import make_factory
 
 
@@ -52,3 +54,18 @@ def test_a_pm_to_a_peer_dropped_by_the_keepalive_does_not_raise():
     assert alice.transport.disconnecting
     hub.handle(bob, cmd.Msg("alice", "still there?"))
     assert bob.client.of_type(Private)[-1].text == "still there?"
+
+
+def test_a_long_room_message_reaches_a_deflate_peer_despite_a_small_message_limit():
+    """--ws-max-message bounds what peers send; a compressed room event over it is still sent."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=1024))
+    peer = Peer(factory).open(handshake(extensions="permessage-deflate; client_max_window_bits"))
+    peer.poll()
+    telnet = hub.connect(RecordingClient(), "carol")
+    text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))  # compresses badly
+    hub.handle(telnet, cmd.Say(text))
+    _, rsv1, payload = peer.poll()[-1]  # after carol's join
+    event = json.loads(zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff"))
+    assert rsv1 and event["text"] == text
