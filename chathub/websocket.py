@@ -535,6 +535,10 @@ class WebSocketConnection(WebSocketServerProtocol):
             self._idle = factory.reactor.callLater(flow.idle_timeout, self._idle_out)
 
     def _stop_flow(self) -> None:
+        if self._outbox is not None:
+            # Twisted stops its producer when the connection goes, but Autobahn's
+            # dropConnection unregisters it first: its slow timer and backlog would outlive us.
+            self._outbox.stopProducing()
         if self._throttle is not None:
             self._throttle.stop()
         if self._idle is not None and self._idle.active():

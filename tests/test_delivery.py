@@ -69,3 +69,19 @@ def test_a_long_room_message_reaches_a_deflate_peer_despite_a_small_message_limi
     _, rsv1, payload = peer.poll()[-1]  # after carol's join
     event = json.loads(zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff"))
     assert rsv1 and event["text"] == text
+
+
+def test_a_dropped_websocket_that_was_behind_leaves_no_slow_timer():
+    """Autobahn's drop unregisters the outbox: the slow timer must still go with the connection."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ping_interval=30, ping_timeout=15))
+    factory.flow = FlowLimits(max_rate=0, slow_timeout=60, idle_timeout=0)
+    alice = connect(factory)
+    alice.transport.producer.pauseProducing()  # as TCP does when the peer stops reading
+    clock.advance(30)
+    clock.advance(15)  # no pong: dropped
+    alice.lose()
+    assert clock.getDelayedCalls() == []
+    clock.advance(60)
+    assert hub.counters["slow_closed"] == 0
