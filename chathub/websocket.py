@@ -435,9 +435,12 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.factory.hub.flush()
         super().sendCloseFrame(*args, **kwargs)
         if self.state != self.STATE_OPEN:
-            # No data frame may follow a close frame (RFC 6455 5.5.1); the session lives on
-            # until the TCP connection ends (onClose), so the hub may still deliver to us.
+            # No data frame may follow a close frame (RFC 6455 5.5.1): not what the hub
+            # delivers until the TCP connection ends (onClose), nor what waits in the outbox
+            # for a slow reader (the close frame went straight to the transport).
             self._open = False
+            if self._outbox is not None:
+                self._outbox.stopProducing()
 
     def dropConnection(self, abort: bool = False) -> None:
         # Autobahn drops on its own too (keepalive and closing timeouts); from then on its

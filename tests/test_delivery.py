@@ -85,3 +85,16 @@ def test_a_dropped_websocket_that_was_behind_leaves_no_slow_timer():
     assert clock.getDelayedCalls() == []
     clock.advance(60)
     assert hub.counters["slow_closed"] == 0
+
+
+def test_output_waiting_for_a_slow_reader_is_not_sent_after_the_close_frame():
+    """A close frame goes out at once; the backlog behind it is dropped, never sent after it."""
+    factory, hub, _ = make_factory()
+    alice = connect(factory, "?nick=alice")
+    bob = hub.connect(RecordingClient(), "bob")
+    alice.poll()
+    alice.transport.producer.pauseProducing()  # the peer stopped reading
+    hub.handle(bob, cmd.Say("waiting"))
+    alice.send(struct.pack("!H", 1000), CLOSE)
+    alice.conn._outbox.resumeProducing()  # the peer reads again
+    assert [opcode for opcode, _, _ in alice.poll()] == [CLOSE]
