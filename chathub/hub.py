@@ -9,8 +9,8 @@ Rules:
   A command with a `ref` gets exactly one reply with it.
 - User text is cleaned (`clean_text`) once, here, so every transport shows the same safe text.
 - Fan-out: inside `batch()` (an adapter wraps one read in it) room messages are queued and sent
-  at its end, the same tuple of events to every member (`deliver_events` where a client has
-  it); anything else the hub does first sends what is queued, so order is never changed.
+  at its end, the same tuple of events to every member (`deliver_events`); anything else the
+  hub does first sends what is queued, so order is never changed.
 """
 
 import math
@@ -45,6 +45,11 @@ class Client(Protocol):
     """What the hub needs of a connection: somewhere to put output, and a way to end it."""
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None: ...
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        """Room events fanned out together (`Hub.batch`), in order, none with a `ref`: the
+        same tuple goes to every member, so an adapter can encode it once."""
+        ...
 
     def close(self) -> None: ...
 
@@ -386,12 +391,7 @@ class Hub:
                 for event, sender, ref in items:
                     client.deliver(event, ref if sender is member else None)
                 continue
-            deliver_events = getattr(client, "deliver_events", None)
-            if deliver_events is not None:
-                deliver_events(events)
-            else:
-                for event in events:
-                    client.deliver(event)
+            client.deliver_events(events)
 
     def _say(
         self, session: Session, kind: EventKind, text: str, room: str | None, ref: Ref | None

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from chathub.commands import Ref
-from chathub.events import Outgoing
+from chathub.events import Event, Outgoing
 
 
 @dataclass(eq=False)
@@ -13,6 +13,10 @@ class RecordingClient:
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
         self.received.append((item, ref))
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            self.deliver(event)
 
     def close(self) -> None:
         self.closed = True

@@ -107,18 +107,6 @@ def test_the_sender_with_a_ref_gets_its_own_messages_with_the_ref() -> None:
     assert [(item.text, ref) for item, ref in b.received] == [("x", None), ("y", None)]
 
 
-def test_a_client_without_deliver_events_gets_each_event() -> None:
-    """Clients that only implement `deliver` still get every batched message, in order."""
-    hub = make_hub()
-    a, plain = BatchClient(), RecordingClient()
-    alice = hub.connect(a)
-    hub.connect(plain)
-    with hub.batch():
-        hub.handle(alice, cmd.Say("one"))
-        hub.handle(alice, cmd.Say("two"))
-    assert texts(plain) == ["one", "two"]
-
-
 def test_quit_in_a_batch_still_delivers_what_was_queued() -> None:
     """A /quit after messages in the same read: the messages go out before the part."""
     hub = make_hub()

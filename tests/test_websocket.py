@@ -203,6 +203,9 @@ class RecordingClient:
     def deliver(self, item: Any, ref: Any = None) -> None:
         self.items.append(item)
 
+    def deliver_events(self, events: tuple[Any, ...]) -> None:
+        self.items.extend(events)
+
     def close(self) -> None:
         pass
 
