@@ -118,7 +118,7 @@ class Hub:
         self.connections = ConnectionCounter(limits.max_connections, limits.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
-        # Inside `batch()`: room messages waiting to be fanned out, per room, in order.
+        # Inside `batch()`: room messages waiting to be fanned out, in order, all of one room.
         self._batching = 0
         self._queued: dict[str, list[tuple[Event, Session, Ref | None]]] = {}
 
@@ -412,6 +412,9 @@ class Hub:
             return
         event = self.store.append(Event(target, kind, session.nick, text, self.clock()))
         if self._batching:
+            if self._queued and target not in self._queued:
+                # One room at a time: a member of several rooms gets them in the order said.
+                self.flush()
             self._queued.setdefault(target, []).append((event, session, ref))
         else:
             self._broadcast(target, event, session, ref)

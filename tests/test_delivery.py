@@ -7,7 +7,7 @@ import zlib
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub import commands as cmd
-from chathub.events import Private
+from chathub.events import Event, Private
 from chathub.flow import FlowLimits
 from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
@@ -98,3 +98,16 @@ def test_output_waiting_for_a_slow_reader_is_not_sent_after_the_close_frame():
     alice.send(struct.pack("!H", 1000), CLOSE)
     alice.conn._outbox.resumeProducing()  # the peer reads again
     assert [opcode for opcode, _, _ in alice.poll()] == [CLOSE]
+
+
+def test_messages_to_two_rooms_in_one_batch_reach_a_member_of_both_in_order():
+    """A batch keeps the order across rooms too: a member of both sees them as they were said."""
+    hub = Hub(clock=lambda: 1700000000.0)
+    alice = hub.connect(RecordingClient(), "alice", ["a", "b"])
+    both = RecordingClient()
+    hub.connect(both, "carol", ["a", "b"])
+    with hub.batch():
+        for text, room in (("a1", "a"), ("b1", "b"), ("a2", "a")):
+            hub.handle(alice, cmd.Say(text, room))
+    said = [item.text for item in both.of_type(Event) if item.kind == "message"]
+    assert said == ["a1", "b1", "a2"]
