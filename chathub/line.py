@@ -219,13 +219,14 @@ class LineConnection(Protocol):
         for line in lines:
             if not self._open or self.session is None:
                 return  # after /quit: the rest of the input is ignored
+            command: Command | Error | None
             if isinstance(line, LineTooLong):
+                # Answered like a bad command, through the throttle: after the lines before it.
                 self.hub.counters["line_too_long"] += 1
-                self.deliver(
-                    Error("line-too-long", f"line longer than {self.max_line} bytes, discarded")
-                )
-                continue
-            command = parse_line(line.decode("utf-8", "replace"))
+                too_long = f"line longer than {self.max_line} bytes, discarded"
+                command = Error("line-too-long", too_long)
+            else:
+                command = parse_line(line.decode("utf-8", "replace"))
             if command is None:
                 continue  # a blank line does nothing, so it costs nothing
             if self._throttle is not None:

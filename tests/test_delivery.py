@@ -4,6 +4,7 @@ import json
 import struct
 import zlib
 
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub import commands as cmd
@@ -12,6 +13,7 @@ from chathub.flow import FlowLimits
 from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
 from tests.recording import RecordingClient
+from tests.test_line_limits import Terminal
 from tests.test_websocket import CLOSE, Peer, connect, handshake
 from tests.test_websocket_limits import make_factory
 
@@ -111,3 +113,20 @@ def test_messages_to_two_rooms_in_one_batch_reach_a_member_of_both_in_order():
             hub.handle(alice, cmd.Say(text, room))
     said = [item.text for item in both.of_type(Event) if item.kind == "message"]
     assert said == ["a1", "b1", "a2"]
+
+
+def test_a_too_long_telnet_line_is_answered_after_the_slowed_lines_before_it():
+    """While earlier lines wait for the rate limit, the too-long error waits behind them."""
+    hub = Hub(clock=lambda: 1.0, motd="hi")
+    clock = Clock()
+    terminal = Terminal(hub, clock, FlowLimits(max_rate=1, burst=2, slow_timeout=0, idle_timeout=0))
+    terminal.lines()
+    terminal.type(b"one\r\ntwo\r\nthree\r\n" + b"x" * 3000 + b"\r\n")
+    clock.advance(5)
+    lines = [line for line in terminal.lines() if "too fast" not in line]
+    assert lines == [
+        "[lobby] <guest-1> one",
+        "[lobby] <guest-1> two",
+        "[lobby] <guest-1> three",
+        "! line longer than 2048 bytes, discarded",
+    ]
