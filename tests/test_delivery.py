@@ -1,4 +1,4 @@
-"""Delivery paths under review: what reaches a connection that is closing, and in what order."""
+"""Delivery at the edges: closing or slow connections, the rate limit, order across rooms."""
 
 import json
 import struct
