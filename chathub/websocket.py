@@ -615,8 +615,8 @@ class WebSocketConnection(WebSocketServerProtocol):
     def _close_with(self, code: int, reason: str) -> None:
         # `sendClose` takes only the application codes (1000, 3000-4999); 1001 and 1003 are
         # the protocol's own, sent like Autobahn's own failures (a close frame, then a wait of
-        # at most closeHandshakeTimeout for the peer's reply).
-        self._open = False
+        # at most closeHandshakeTimeout for the peer's reply). `sendCloseFrame` first sends the
+        # hub's queued messages (the sender's own replies among them), then stops deliveries.
         self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
 
 

@@ -14,7 +14,7 @@ from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
 from tests.recording import RecordingClient
 from tests.test_line_limits import Terminal
-from tests.test_websocket import CLOSE, Peer, connect, handshake
+from tests.test_websocket import BINARY, CLOSE, TEXT, Peer, client_frame, connect, handshake
 from tests.test_websocket_limits import make_factory
 
 
@@ -130,3 +130,15 @@ def test_a_too_long_telnet_line_is_answered_after_the_slowed_lines_before_it():
         "[lobby] <guest-1> three",
         "! line longer than 2048 bytes, discarded",
     ]
+
+
+def test_a_message_read_before_a_binary_frame_is_answered_before_the_close():
+    """say then a binary frame in one read: the say's event (with its ref) precedes close 1003."""
+    factory, _, _ = make_factory()
+    alice = connect(factory)
+    alice.poll()
+    say = json.dumps({"op": "say", "text": "last words", "ref": "r"}).encode()
+    alice.conn.dataReceived(client_frame(say) + client_frame(b"\x00", BINARY))
+    frames = alice.poll()
+    assert [opcode for opcode, _, _ in frames] == [TEXT, CLOSE]
+    assert json.loads(frames[0][2])["ref"] == "r"
