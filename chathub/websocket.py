@@ -490,7 +490,6 @@ class WebSocketConnection(WebSocketServerProtocol):
         if self._open:
             if self._outbox is not None and self._outbox.behind:
                 # A peer that is not reading would never answer a closing handshake.
-                self._open = False
                 self.dropConnection(abort=True)  # type: ignore[no-untyped-call]
                 return
             self._close_with(CLOSE_GOING_AWAY, "server shutting down")
@@ -609,7 +608,6 @@ class WebSocketConnection(WebSocketServerProtocol):
         """The outbox gave up on this peer: it is cut off at once, its output discarded."""
         if self.session is not None:
             self.factory.hub.disconnect(self.session, "too slow")
-        self._open = False
         self.dropConnection(abort=True)  # type: ignore[no-untyped-call]
 
     def _close_with(self, code: int, reason: str) -> None:
