@@ -23,6 +23,8 @@ Rules:
   `Throttle`; output goes through an `Outbox` registered as the transport's producer (taking
   over from twisted.web's channel), so a peer that stops reading costs a bounded backlog; no
   input at all (pongs count) for `--idle-timeout` closes with an `idle` error and code 1000.
+- Closing: the hub's queued messages go out before our close frame, and nothing after it (RFC
+  6455), nor after a drop; what a slow reader's outbox still holds then is discarded.
 """
 
 import contextlib
