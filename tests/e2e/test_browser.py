@@ -287,3 +287,17 @@ def test_room_page_reads_without_javascript(browser, hub, connect):
     expect(line.locator(".text")).to_have_text("<b>not bold</b> and plain")
     assert page.locator(".transcript b").count() == 0
     context.close()
+
+
+def test_private_message_text_has_the_width_of_the_line_on_a_phone(chat, connect):
+    """At phone width a pm's text sits under its tag and nick, not squeezed into the time column."""
+    ivan: TelnetClient = connect("ivan")
+    chat.set_nick("alice")
+    chat.page.set_viewport_size({"width": 390, "height": 844})
+    ivan.send("/msg alice a private hello that should read as one line")
+    text = chat.page.locator("#log li.pm .text")
+    expect(text).to_have_text("a private hello that should read as one line", timeout=WAIT_MS)
+    tag = chat.page.locator("#log li.pm .tag").bounding_box()
+    box = text.bounding_box()
+    assert tag is not None and box is not None
+    assert box["x"] >= tag["x"] and box["width"] > 200
