@@ -3,7 +3,8 @@
 Rules:
 - Thin: framing, decoding and rendering only; every decision is the hub's.
 - Input lines end in `\\n` or `\\r\\n`; telnet negotiation is filtered out first (`telnet.py`);
-  invalid UTF-8 is replaced. A line longer than `max_line` bytes is discarded with one `! ` line
+  invalid UTF-8 is replaced; a backspace (BS or DEL) erases the character before it, as the
+  typist saw. A line longer than `max_line` bytes is discarded with one `! ` line
   and the lines after it work as usual, however the bytes were split into reads.
 - A room event is rendered once and the same bytes are written to every member (a one-entry
   cache: the hub delivers one event to all members before the next). One read's lines are
@@ -45,6 +46,24 @@ class LineTooLong:
 
 
 TOO_LONG = LineTooLong()
+
+
+def erase_backspaces(text: str) -> str:
+    """`text` as its typist saw it: each backspace (BS or DEL) erases the character before it.
+
+    A client in character mode (Windows telnet, a raw terminal) sends the typing and the
+    corrections; removing only the backspaces would send "helolo" for what read "hello".
+    """
+    if "\x08" not in text and "\x7f" not in text:
+        return text
+    kept: list[str] = []
+    for char in text:
+        if char in "\x08\x7f":
+            if kept:
+                kept.pop()
+        else:
+            kept.append(char)
+    return "".join(kept)
 
 
 class LineSplitter:
@@ -226,7 +245,7 @@ class LineConnection(Protocol):
                 too_long = f"line longer than {self.max_line} bytes, discarded"
                 command = Error("line-too-long", too_long)
             else:
-                command = parse_line(line.decode("utf-8", "replace"))
+                command = parse_line(erase_backspaces(line.decode("utf-8", "replace")))
             if command is None:
                 continue  # a blank line does nothing, so it costs nothing
             if self._throttle is not None:

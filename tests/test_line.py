@@ -96,6 +96,14 @@ def test_invalid_utf8_is_replaced_not_fatal(hub):
     assert term.transport.connected
 
 
+def test_backspaces_erase_the_character_before_them(hub):
+    """A character-mode client's corrections arrive as typed: "helo BS lo" is "hello"."""
+    term = Terminal(hub)
+    term.lines()
+    term.type("helo\x08lo w\U0001f600\x7forld\x08\x08\x08\x08\x08\x08!\n".encode())
+    assert term.lines() == ["[lobby] <guest-1> hello!"]
+
+
 def test_telnet_negotiation_is_refused_and_never_shown(hub):
     """IAC WILL/DO get DONT/WONT; the text around them arrives intact."""
     term = Terminal(hub)
