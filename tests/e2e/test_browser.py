@@ -301,3 +301,18 @@ def test_private_message_text_has_the_width_of_the_line_on_a_phone(chat, connect
     box = text.bounding_box()
     assert tag is not None and box is not None
     assert box["x"] >= tag["x"] and box["width"] > 200
+
+
+def test_room_page_text_has_the_width_of_the_line_on_a_phone(browser, hub, connect):
+    """At phone width /rooms/ROOM puts each message's text under its id, time and nick."""
+    jane: TelnetClient = connect("jane")
+    jane.send("a message long enough to need most of a phone's width")
+    jane.expect("[lobby] <jane> a message long enough")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(hub.base_url + "/rooms/lobby")
+    nick = page.locator(".transcript li.message .nick").bounding_box()
+    text = page.locator(".transcript li.message .text").bounding_box()
+    context.close()
+    assert nick is not None and text is not None
+    assert text["y"] > nick["y"] and text["width"] > 250
