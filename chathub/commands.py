@@ -123,7 +123,8 @@ def parse_line(line: str) -> Command | Error | None:
         return Say(line)
     if line.startswith("//"):
         return Say(line[1:])
-    name, _, rest = line[1:].partition(" ")
+    # Any whitespace ends the name: "/nick<TAB>bob" is /nick, not an unknown "/nick bob".
+    name, _, rest = line[1:].replace("\t", " ").partition(" ")
     name = name.lower()
     rest = rest.strip()
     args = rest.split()

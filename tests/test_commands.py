@@ -36,6 +36,19 @@ def test_parse_line_reads_each_command(line, command):
     assert cmd.parse_line(line) == command
 
 
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("/nick\tbob", cmd.Nick("bob")),
+        ("/join\t#dev", cmd.Join("#dev")),
+        ("/msg\tbob\tare you there?", cmd.Msg("bob", "are you there?")),
+    ],
+)
+def test_a_tab_separates_a_command_and_its_arguments_like_a_space(line, command):
+    """`/nick<TAB>bob` is /nick bob, not an unknown command shown as "/nick bob"."""
+    assert cmd.parse_line(line) == command
+
+
 def test_blank_lines_do_nothing():
     """Empty and whitespace-only lines are not messages."""
     assert cmd.parse_line("") is None
