@@ -93,7 +93,7 @@ commands:
   text                 say text in your current room (//text says /text)
   /nick NAME           change your nick
   /join ROOM           join a room and make it current
-  /part [ROOM] [WHY]   leave a room (default: the current one)
+  /part [ROOM] [REASON] leave a room (default: the current one)
   /rooms               list rooms and their member counts
   /who [ROOM]          list the members of a room
   /me ACTION           act in your current room

@@ -231,8 +231,8 @@ class Hub:
             case cmd.Help():
                 session.client.deliver(Notice(cmd.HELP), ref)
             case cmd.Quit(reason):
-                if ref is not None:
-                    session.client.deliver(Ok(), ref)
+                # The one reply to a ref'd quit is `ok`; a terminal gets a goodbye line instead.
+                session.client.deliver(Ok() if ref is not None else Notice("goodbye"), ref)
                 self.disconnect(session, clean_text(reason) or "quit")
                 session.client.close()
 

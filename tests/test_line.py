@@ -137,8 +137,10 @@ def test_quit_parts_and_closes_the_connection(hub):
     """/quit leaves with the reason, closes, and ignores anything typed after it."""
     alice, bob = Terminal(hub), Terminal(hub)
     bob.lines()
+    alice.lines()
     alice.type(b"/quit bye\nafter quit\n")
     assert alice.transport.disconnecting
+    assert alice.lines() == ["* goodbye"]
     assert bob.lines() == ["[lobby] <- guest-1 left (bye)"]
     alice.connection.connectionLost(None)
     assert bob.lines() == []
