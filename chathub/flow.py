@@ -36,6 +36,8 @@ class Timer(Protocol):
 
     def cancel(self) -> None: ...
 
+    def reset(self, seconds: float) -> None: ...
+
 
 class Clock(Protocol):
     """What is used of the reactor (`IReactorTime`): the time and timers."""
@@ -71,6 +73,34 @@ UNTIMED = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
 
 # The least time between two "too fast" warnings to one connection.
 WARN_INTERVAL = 1.0
+
+
+class IdleTimer:
+    """Calls `on_idle` once the connection has had no input for `timeout` seconds (0: never).
+
+    Adapters `touch()` it on every input (a line, a message, a ping or pong) and `stop()` it when
+    the connection goes.
+    """
+
+    def __init__(self, clock: Clock | None, timeout: float, on_idle: Callable[[], None]) -> None:
+        self.timeout = timeout
+        self._timer: Timer | None = None
+        if timeout > 0:
+            if clock is None:
+                raise ValueError("an idle timeout needs a clock")
+            self._timer = clock.callLater(timeout, on_idle)
+
+    def touch(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self.timeout)
+
+    def stop(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+    def error(self) -> Error:
+        """What the client is told when the timer runs out."""
+        return Error("idle", f"no input for {self.timeout:g} seconds; closing the connection")
 
 
 class Throttle(Generic[T]):

@@ -16,7 +16,7 @@ Rules:
   no input for `--idle-timeout` seconds closes it with a notice.
 """
 
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
@@ -34,7 +34,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
-from chathub.flow import UNTIMED, FlowLimits, Outbox, Throttle
+from chathub.flow import UNTIMED, FlowLimits, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.telnet import TelnetFilter
 
@@ -178,7 +178,7 @@ class LineConnection(Protocol):
         self._admitted = False
         self._outbox: Outbox[bytes] | None = None
         self._throttle: Throttle[Command | Error] | None = None
-        self._idle: IDelayedCall | None = None
+        self._idle: IdleTimer | None = None
 
     def connectionMade(self) -> None:
         # Lines are small and latency matters: no Nagle delay (Autobahn does the same for /ws).
@@ -218,14 +218,13 @@ class LineConnection(Protocol):
                 self.deliver,
                 self.hub.counters,
             )
-        if self.clock is not None and self.flow.idle_timeout > 0:
-            self._idle = self.clock.callLater(self.flow.idle_timeout, self._idle_out)
+        self._idle = IdleTimer(self.clock, self.flow.idle_timeout, self._idle_out)  # type: ignore[arg-type]
         self._open = True
         self.session = self.hub.connect(self)
 
     def dataReceived(self, data: bytes) -> None:
-        if self._idle is not None and self._idle.active():
-            self._idle.reset(self.flow.idle_timeout)
+        if self._idle is not None:
+            self._idle.touch()
         data, replies = self._telnet.feed(data)
         if replies and self._outbox is not None:
             # Through the outbox: a peer that sends negotiation and never reads the refusals
@@ -265,8 +264,8 @@ class LineConnection(Protocol):
         self._open = False
         if self._throttle is not None:
             self._throttle.stop()
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
+        if self._idle is not None:
+            self._idle.stop()
         if self.session is not None:
             self.hub.disconnect(self.session)
         if self._admitted:
@@ -277,8 +276,8 @@ class LineConnection(Protocol):
         if not self._open:
             return
         self.hub.counters["idle_closed"] += 1
-        seconds = f"{self.flow.idle_timeout:g}"
-        self.deliver(Error("idle", f"no input for {seconds} seconds; closing the connection"))
+        assert self._idle is not None  # only its timer calls this
+        self.deliver(self._idle.error())
         if self.session is not None:
             self.hub.disconnect(self.session, "idle")
         self.close()

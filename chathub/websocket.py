@@ -56,7 +56,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
-from chathub.flow import UNTIMED, FlowLimits, Outbox, Throttle
+from chathub.flow import UNTIMED, FlowLimits, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.origins import origin_allowed
 from chathub.text import normalize_room
@@ -344,7 +344,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         self._admitted = False
         self._outbox: Outbox[Any] | None = None
         self._throttle: Throttle[tuple[bytes, bool]] | None = None
-        self._idle: IDelayedCall | None = None
+        self._idle: IdleTimer | None = None
 
     # --- what Autobahn calls ------------------------------------------------------------------
 
@@ -535,8 +535,7 @@ class WebSocketConnection(WebSocketServerProtocol):
                 factory.hub.counters,
                 self._rate_dropped,
             )
-        if flow.idle_timeout > 0:
-            self._idle = factory.reactor.callLater(flow.idle_timeout, self._idle_out)
+        self._idle = IdleTimer(factory.reactor, flow.idle_timeout, self._idle_out)  # type: ignore[arg-type]
 
     def _stop_flow(self) -> None:
         if self._outbox is not None:
@@ -545,8 +544,8 @@ class WebSocketConnection(WebSocketServerProtocol):
             self._outbox.stopProducing()
         if self._throttle is not None:
             self._throttle.stop()
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
+        if self._idle is not None:
+            self._idle.stop()
         if self._admitted:
             self._admitted = False
             self.factory.hub.release(self.peer)
@@ -557,8 +556,8 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def _idle_input(self) -> None:
         """A message, ping or pong shows the peer is there: restart the idle timer."""
-        if self._idle is not None and self._idle.active():
-            self._idle.reset(self.factory.flow.idle_timeout)
+        if self._idle is not None:
+            self._idle.touch()
 
     def _offer(
         self, item: Any, size: int, room: str | None = None, event_id: int | None = None
@@ -600,8 +599,8 @@ class WebSocketConnection(WebSocketServerProtocol):
             return
         hub = self.factory.hub
         hub.counters["idle_closed"] += 1
-        seconds = f"{self.factory.flow.idle_timeout:g}"
-        self.deliver(Error("idle", f"no input for {seconds} seconds; closing the connection"))
+        assert self._idle is not None  # only its timer calls this
+        self.deliver(self._idle.error())
         if self.session is not None:
             hub.disconnect(self.session, "idle")
         self._close_with(CLOSE_NORMAL, "idle")
