@@ -118,9 +118,10 @@ class Hub:
         self.connections = ConnectionCounter(limits.max_connections, limits.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
-        # Inside `batch()`: room messages waiting to be fanned out, in order, all of one room.
+        # Inside `batch()`: room messages waiting to be fanned out, in order, all of one room
+        # (a message to another room sends these first), with their senders and refs.
         self._batching = 0
-        self._queued: dict[str, list[tuple[Event, Session, Ref | None]]] = {}
+        self._queued: list[tuple[Event, Session, Ref | None]] = []
 
     # --- what adapters call -------------------------------------------------------------------
 
@@ -185,9 +186,10 @@ class Hub:
     def flush(self) -> None:
         """Fan out the room messages queued by `batch()`."""
         while self._queued:
-            queued, self._queued = self._queued, {}
-            for room, items in queued.items():
-                self._fan_out(room, items)
+            items, self._queued = self._queued, []
+            room = items[0][0].room
+            assert room is not None  # only room messages are queued
+            self._fan_out(room, items)
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client."""
@@ -412,10 +414,10 @@ class Hub:
             return
         event = self.store.append(Event(target, kind, session.nick, text, self.clock()))
         if self._batching:
-            if self._queued and target not in self._queued:
+            if self._queued and self._queued[0][0].room != target:
                 # One room at a time: a member of several rooms gets them in the order said.
                 self.flush()
-            self._queued.setdefault(target, []).append((event, session, ref))
+            self._queued.append((event, session, ref))
         else:
             self._broadcast(target, event, session, ref)
 
