@@ -9,14 +9,17 @@ Rules:
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from chathub import __version__
-from chathub.line import DEFAULT_MAX_LINE
+from chathub.config import Config, table
 from chathub.origins import parse_origin
-from chathub.service import BindError, ChathubService, Config
+from chathub.service import BindError, ChathubService
 from chathub.store import StoreError
 
 DEFAULTS = Config()
+_LISTEN, _HUB, _FLOW = DEFAULTS.listen, DEFAULTS.hub, DEFAULTS.flow
+_STORE = DEFAULTS.store
 
 
 def positive_int(text: str) -> int:
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--telnet",
-        default=DEFAULTS.telnet,
+        default=_LISTEN.telnet,
         metavar="ENDPOINT",
         help="where the line chat listens: a Twisted endpoint string such as tcp:1025, "
         "tcp:0:interface=127.0.0.1, ssl:1025:privateKey=key.pem:certKey=cert.pem (TLS; certKey "
@@ -72,45 +75,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--web",
-        default=DEFAULTS.web,
+        default=_LISTEN.web,
         metavar="ENDPOINT",
         help="where the web server (page, /ws, /counter, API) listens: a Twisted endpoint string; "
         "ssl:8443:privateKey=key.pem:certKey=cert.pem serves https and wss",
     )
-    parser.add_argument(
-        "--motd", default=DEFAULTS.motd, help="message of the day, shown on connect"
-    )
+    parser.add_argument("--motd", default=_HUB.motd, help="message of the day, shown on connect")
     parser.add_argument(
         "--db",
-        default=DEFAULTS.db,
+        default=_STORE.db,
         metavar="PATH",
         help="the history database file, or :memory: to keep history in memory only",
     )
     parser.add_argument(
         "--max-line",
         type=positive_int,
-        default=DEFAULT_MAX_LINE,
+        default=DEFAULTS.line.max_line,
         metavar="BYTES",
         help="longest telnet input line; longer lines are discarded with an error",
     )
     parser.add_argument(
         "--replay",
         type=natural_int,
-        default=DEFAULTS.replay,
+        default=_HUB.replay,
         metavar="N",
         help="messages replayed to a client when it joins a room",
     )
     parser.add_argument(
         "--retain-messages",
         type=positive_int,
-        default=DEFAULTS.retain_messages,
+        default=_STORE.retain_messages,
         metavar="N",
         help="history kept per room: older messages are deleted (ids are never reused)",
     )
     parser.add_argument(
         "--retain-days",
         type=non_negative_float,
-        default=DEFAULTS.retain_days,
+        default=_STORE.retain_days,
         metavar="DAYS",
         help="delete messages older than this many days (fractions allowed); 0 keeps them "
         "until --retain-messages pushes them out",
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ws-max-message",
         type=positive_int,
-        default=DEFAULTS.ws_max_message,
+        default=DEFAULTS.websocket.ws_max_message,
         metavar="BYTES",
         help="largest WebSocket message (and frame) accepted; a larger one closes the "
         "connection with code 1009",
@@ -149,21 +150,21 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--max-connections",
         type=natural_int,
-        default=DEFAULTS.max_connections,
+        default=_HUB.max_connections,
         metavar="N",
         help="chat connections (telnet and WebSocket) in total; past it a new one is refused",
     )
     limits.add_argument(
         "--max-per-ip",
         type=natural_int,
-        default=DEFAULTS.max_per_ip,
+        default=_HUB.max_per_ip,
         metavar="N",
         help="chat connections from one IP address",
     )
     limits.add_argument(
         "--max-rate",
         type=non_negative_float,
-        default=DEFAULTS.max_rate,
+        default=_FLOW.max_rate,
         metavar="N",
         help="messages one connection may send a second, after its burst; faster input is "
         "slowed down (the connection is not read until it may send again)",
@@ -171,14 +172,14 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--burst",
         type=positive_int,
-        default=DEFAULTS.burst,
+        default=_FLOW.burst,
         metavar="N",
         help="messages a connection may send at once before --max-rate applies",
     )
     limits.add_argument(
         "--max-backlog",
         type=positive_int,
-        default=DEFAULTS.max_backlog,
+        default=_FLOW.max_backlog,
         metavar="BYTES",
         help="output held for a client that is not reading; past it, room messages are "
         "skipped for that client (it is told how to catch up); cannot be turned off",
@@ -186,64 +187,50 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--slow-timeout",
         type=non_negative_float,
-        default=DEFAULTS.slow_timeout,
+        default=_FLOW.slow_timeout,
         metavar="SECONDS",
         help="a client that reads nothing for this long while output waits is disconnected",
     )
     limits.add_argument(
         "--idle-timeout",
         type=non_negative_float,
-        default=DEFAULTS.idle_timeout,
+        default=_FLOW.idle_timeout,
         metavar="SECONDS",
         help="a connection that sends nothing for this long is closed, with a notice",
     )
     limits.add_argument(
         "--nick-changes-per-minute",
         type=natural_int,
-        default=DEFAULTS.nicks_per_minute,
+        default=_HUB.nick_changes_per_minute,
         metavar="N",
         help="nick changes one connection may make in any minute",
     )
     limits.add_argument(
         "--joins-per-minute",
         type=natural_int,
-        default=DEFAULTS.joins_per_minute,
+        default=_HUB.joins_per_minute,
         metavar="N",
         help="room joins one connection may make in any minute",
     )
     limits.add_argument(
         "--max-rooms",
         type=natural_int,
-        default=DEFAULTS.max_rooms,
+        default=_HUB.max_rooms,
         metavar="N",
         help="rooms one connection may be in at once",
     )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The configuration the flags ask for (every flag's dest is its setting's key)."""
+    sections: dict[str, dict[str, object]] = {}
+    for key, (section, _) in table().items():
+        value = getattr(args, key)
+        sections.setdefault(section, {})[key] = tuple(value) if isinstance(value, list) else value
+    defaults = Config()
     return Config(
-        telnet=args.telnet,
-        web=args.web,
-        motd=args.motd,
-        db=args.db,
-        max_line=args.max_line,
-        replay=args.replay,
-        ports_file=args.ports_file,
-        retain_messages=args.retain_messages,
-        retain_days=args.retain_days,
-        allow_origin=tuple(args.allow_origin),
-        ws_max_message=args.ws_max_message,
-        max_connections=args.max_connections,
-        max_per_ip=args.max_per_ip,
-        max_rate=args.max_rate,
-        burst=args.burst,
-        max_backlog=args.max_backlog,
-        slow_timeout=args.slow_timeout,
-        idle_timeout=args.idle_timeout,
-        nicks_per_minute=args.nick_changes_per_minute,
-        joins_per_minute=args.joins_per_minute,
-        max_rooms=args.max_rooms,
-    )
+        **{name: replace(getattr(defaults, name), **values) for name, values in sections.items()}
+    )  # type: ignore[arg-type]
 
 
 def serve(config: Config) -> int:

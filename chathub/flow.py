@@ -20,9 +20,9 @@ Rules:
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from chathub.config import FlowLimits
 from chathub.events import Error
 from chathub.limits import TokenBucket
 
@@ -45,27 +45,6 @@ class Clock(Protocol):
     def seconds(self) -> float: ...
 
     def callLater(self, delay: float, callable: Callable[..., Any], *args: Any) -> Timer: ...
-
-
-@dataclass(frozen=True)
-class FlowLimits:
-    """The per-connection limits every stream adapter applies; the command line sets them.
-
-    The defaults here are the documented command-line defaults; 0 turns a limit off.
-    """
-
-    max_rate: float = 10.0  # messages a second, after the burst
-    burst: int = 20  # messages let through at once by a full bucket
-    max_backlog: int = 256 * 1024  # bytes waiting for a peer that is behind, before skipping
-    slow_timeout: float = 60.0  # seconds a peer may stay behind before it is cut off
-    # Seconds without input before the connection is closed. A day, not an hour: a terminal user
-    # may read a room for hours without typing. Dead peers are found sooner by other means
-    # (TCP keepalive on telnet, ping/pong on /ws).
-    idle_timeout: float = 86400.0
-
-    @property
-    def needs_clock(self) -> bool:
-        return self.max_rate > 0 or self.slow_timeout > 0 or self.idle_timeout > 0
 
 
 # For adapters built without a reactor (unit tests): no rate, no timers, only the backlog bound.

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chathub import commands as cmd
+from chathub.config import HubSettings
 from chathub.events import (
     Error,
     Event,
@@ -69,21 +70,6 @@ class Session:
         return self.rooms[-1] if self.rooms else None
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The numbers the hub applies to every client; the command line sets them."""
-
-    replay: int = 50  # messages replayed on join
-    history_default: int = 20  # /history without N
-    history_max: int = 500  # the most one history request returns
-    text_max: int = 4000  # characters in one message
-    nicks_per_minute: int = 5  # nick changes one connection may make a minute (0: no limit)
-    joins_per_minute: int = 30  # room joins one connection may make a minute (0: no limit)
-    rooms_max: int = 20  # rooms one connection may be in at once (0: no limit)
-    max_connections: int = 10_000  # chat connections in total (0: no limit)
-    max_per_ip: int = 50  # chat connections from one address (0: no limit)
-
-
 # The counters every limit bumps when it refuses or cuts something; /healthz shows them all,
 # zeros included, so an operator sees which limits exist.
 COUNTERS = (
@@ -106,16 +92,14 @@ class Hub:
         self,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
-        motd: str = "Welcome to chathub.",
-        limits: Limits = Limits(),
+        settings: HubSettings = HubSettings(),
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
-        self.motd = motd
-        self.limits = limits
+        self.settings = settings
         self.sessions: dict[str, Session] = {}  # nick_key -> session
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
-        self.connections = ConnectionCounter(limits.max_connections, limits.max_per_ip)
+        self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
         # Inside `batch()`: room messages waiting to be fanned out, in order, all of one room
@@ -146,8 +130,8 @@ class Hub:
         session = Session(
             client,
             nick or self._next_guest_nick(),
-            nick_changes=MinuteCounter(self.limits.nicks_per_minute),
-            joins=MinuteCounter(self.limits.joins_per_minute),
+            nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
+            joins=MinuteCounter(self.settings.joins_per_minute),
         )
         self.sessions[nick_key(session.nick)] = session
 
@@ -161,7 +145,7 @@ class Hub:
                     problems.append(error)
                     break
                 wanted.append(room)
-        client.deliver(Welcome(session.nick, tuple(wanted), self.motd))
+        client.deliver(Welcome(session.nick, tuple(wanted), self.settings.motd))
         for error in problems:
             client.deliver(error)
         for room in wanted:
@@ -259,14 +243,14 @@ class Hub:
                 self.counters["connections_refused"] += 1
                 return Error(
                     "server-full",
-                    f"the server is full ({self.limits.max_connections} connections); "
+                    f"the server is full ({self.settings.max_connections} connections); "
                     "try again later",
                 )
             case "peer":
                 self.counters["connections_refused_per_ip"] += 1
                 return Error(
                     "too-many-connections",
-                    f"too many connections from your address (at most {self.limits.max_per_ip})",
+                    f"too many connections from your address (at most {self.settings.max_per_ip})",
                 )
         self.connections.open(peer)
         return None
@@ -298,8 +282,8 @@ class Hub:
         wants all of it); the newest-first form answers `history_default`.
         """
         if limit is None:
-            limit = self.limits.history_default if since is None else self.limits.history_max
-        count = max(0, min(limit, self.limits.history_max))
+            limit = self.settings.history_default if since is None else self.settings.history_max
+        count = max(0, min(limit, self.settings.history_max))
         if since is None:
             return self.store.recent(room, count)
         return self.store.since(room, since, count)
@@ -327,16 +311,16 @@ class Hub:
 
     def _join_problem(self, session: Session, in_rooms: int) -> Error | None:
         """Why `session`, now in `in_rooms` rooms, may not join one more; counts the join if not."""
-        rooms_max = self.limits.rooms_max
-        if rooms_max and in_rooms >= rooms_max:
+        max_rooms = self.settings.max_rooms
+        if max_rooms and in_rooms >= max_rooms:
             self.counters["rooms_limited"] += 1
-            return Error("too-many-rooms", f"you can be in at most {rooms_max} rooms; /part one")
+            return Error("too-many-rooms", f"you can be in at most {max_rooms} rooms; /part one")
         now = self.clock()
         if not session.joins.allow(now):
             self.counters["join_limited"] += 1
             return Error(
                 "rate-limited",
-                f"too many joins: at most {self.limits.joins_per_minute} a minute; "
+                f"too many joins: at most {self.settings.joins_per_minute} a minute; "
                 f"try again in {_seconds(session.joins.retry_after(now))}",
             )
         return None
@@ -405,10 +389,10 @@ class Hub:
         if not text.strip():
             self._reply(session, Error("empty", "nothing to send"), ref)
             return
-        if len(text) > self.limits.text_max:
+        if len(text) > self.settings.text_max:
             self._reply(
                 session,
-                Error("too-long", f"messages are at most {self.limits.text_max} characters"),
+                Error("too-long", f"messages are at most {self.settings.text_max} characters"),
                 ref,
             )
             return
@@ -426,9 +410,9 @@ class Hub:
         self.members.setdefault(room, {})[session] = None
         self._broadcast(room, Event(room, "join", session.nick, "", self.clock()), session, ref)
         if since is None:
-            replay = self.store.recent(room, self.limits.replay)
+            replay = self.store.recent(room, self.settings.replay)
         else:
-            replay = self.store.since(room, since, self.limits.history_max)
+            replay = self.store.since(room, since, self.settings.history_max)
         if replay:
             session.client.deliver(History(room, tuple(replay)))
 
@@ -460,7 +444,8 @@ class Hub:
             session.client.deliver(
                 Error(
                     "rate-limited",
-                    f"too many nick changes: at most {self.limits.nicks_per_minute} a minute; "
+                    "too many nick changes: at most "
+                    f"{self.settings.nick_changes_per_minute} a minute; "
                     f"try again in {_seconds(session.nick_changes.retry_after(now))}",
                 ),
                 ref,

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from chathub import fastpath
 from chathub.commands import Command, Ref, parse_line
+from chathub.config import LineSettings
 from chathub.events import (
     Error,
     Event,
@@ -38,7 +39,7 @@ from chathub.flow import UNTIMED, FlowLimits, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.telnet import TelnetFilter
 
-DEFAULT_MAX_LINE = 2048
+DEFAULT_MAX_LINE = LineSettings().max_line
 
 
 class LineTooLong:

@@ -12,7 +12,6 @@ Rules:
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -22,14 +21,14 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 
-from chathub.flow import FlowLimits
-from chathub.hub import Hub, Limits
-from chathub.line import DEFAULT_MAX_LINE, LineFactory
+from chathub.config import Config, StoreSettings
+from chathub.hub import Hub
+from chathub.line import LineFactory
 from chathub.sqlite import SqliteStore
-from chathub.store import DEFAULT_RETAIN_DAYS, DEFAULT_RETAIN_MESSAGES, MemoryStore, Store
+from chathub.store import MemoryStore, Store
 from chathub.tls import check_tls_endpoint
 from chathub.web import make_site
-from chathub.websocket import DEFAULT_MAX_MESSAGE, WebSocketFactory, WebSocketSettings
+from chathub.websocket import WebSocketFactory
 
 log = Logger()
 
@@ -37,55 +36,6 @@ log = Logger()
 DRAIN_SECONDS = 2.0
 # How often retention runs (it deletes in bounded batches off the reactor thread).
 PRUNE_SECONDS = 60.0
-
-
-@dataclass
-class Config:
-    """Everything the command line can set; the defaults are the documented ones."""
-
-    telnet: str = "tcp:1025"
-    web: str = "tcp:8080"
-    motd: str = "Welcome to chathub."
-    db: str = "chathub.db"
-    max_line: int = DEFAULT_MAX_LINE
-    replay: int = 50
-    ports_file: str | None = None
-    retain_messages: int = DEFAULT_RETAIN_MESSAGES  # per room
-    retain_days: float = DEFAULT_RETAIN_DAYS  # 0: no age limit
-    allow_origin: tuple[str, ...] = ()  # WebSocket origins allowed besides the page's own
-    ws_max_message: int = DEFAULT_MAX_MESSAGE
-    # Limits (README, "Limits"); 0 turns each off, except the backlog, which is always bounded.
-    max_connections: int = Limits.max_connections
-    max_per_ip: int = Limits.max_per_ip
-    max_rate: float = FlowLimits.max_rate  # messages a second per connection
-    burst: int = FlowLimits.burst
-    max_backlog: int = FlowLimits.max_backlog  # bytes
-    slow_timeout: float = FlowLimits.slow_timeout  # seconds
-    idle_timeout: float = FlowLimits.idle_timeout  # seconds
-    nicks_per_minute: int = Limits.nicks_per_minute
-    joins_per_minute: int = Limits.joins_per_minute
-    max_rooms: int = Limits.rooms_max
-
-    def limits(self) -> Limits:
-        """The hub's limits."""
-        return Limits(
-            replay=self.replay,
-            nicks_per_minute=self.nicks_per_minute,
-            joins_per_minute=self.joins_per_minute,
-            rooms_max=self.max_rooms,
-            max_connections=self.max_connections,
-            max_per_ip=self.max_per_ip,
-        )
-
-    def flow(self) -> FlowLimits:
-        """The per-connection limits every stream adapter applies."""
-        return FlowLimits(
-            max_rate=self.max_rate,
-            burst=self.burst,
-            max_backlog=self.max_backlog,
-            slow_timeout=self.slow_timeout,
-            idle_timeout=self.idle_timeout,
-        )
 
 
 class BindError(Exception):
@@ -127,7 +77,7 @@ class ListenerService(Service):
         return None
 
 
-def open_store(config: Config, reactor: Any) -> Store:
+def open_store(config: StoreSettings, reactor: Any) -> Store:
     """The history store for `--db`: SQLite in a file, or memory only for `:memory:`.
 
     Raises `StoreError` (one line) when the file is damaged, locked or cannot be written.
@@ -144,17 +94,13 @@ class ChathubService(MultiService):
         super().__init__()
         self.reactor = reactor
         self.config = config
-        self.store = store if store is not None else open_store(config, reactor)
-        self.hub = Hub(
-            self.store,
-            clock=reactor.seconds,
-            motd=config.motd,
-            limits=config.limits(),
-        )
-        telnet = LineFactory(self.hub, config.max_line, config.flow(), reactor)
+        self.store = store if store is not None else open_store(config.store, reactor)
+        self.hub = Hub(self.store, clock=reactor.seconds, settings=config.hub)
+        telnet = LineFactory(self.hub, config.line.max_line, config.flow, reactor)
+        websocket = WebSocketFactory(self.hub, reactor, config.websocket, config.flow)
         self.listeners = [
-            ListenerService("telnet", config.telnet, telnet),
-            ListenerService("web", config.web, make_site(self.hub, self._websocket_factory())),
+            ListenerService("telnet", config.listen.telnet, telnet),
+            ListenerService("web", config.listen.web, make_site(self.hub, websocket)),
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)
@@ -162,15 +108,6 @@ class ChathubService(MultiService):
         pruning = TimerService(PRUNE_SECONDS, self.store.prune)
         pruning.clock = reactor
         pruning.setServiceParent(self)
-
-    def _websocket_factory(self) -> WebSocketFactory:
-        settings = WebSocketSettings(
-            max_message=self.config.ws_max_message,
-            allowed_origins=tuple(self.config.allow_origin),
-        )
-        factory = WebSocketFactory(self.hub, self.reactor, settings)
-        factory.flow = self.config.flow()
-        return factory
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""
@@ -182,8 +119,8 @@ class ChathubService(MultiService):
                 await defer.maybeDeferred(listener.stopService)
             raise
         ports = {listener.name: listener.bound_port() for listener in self.listeners}
-        if self.config.ports_file:
-            _write_atomically(self.config.ports_file, json.dumps(ports))
+        if self.config.listen.ports_file:
+            _write_atomically(self.config.listen.ports_file, json.dumps(ports))
         return ports
 
     async def shutdown(self) -> None:

@@ -65,7 +65,5 @@ def clean_text(text: str) -> str:
         return text
     # Still unusual (other spaces, private use, format characters...): a slower, exact pass.
     return "".join(
-        char
-        for char in text
-        if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
+        char for char in text if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
     )

@@ -44,6 +44,7 @@ from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 
 from chathub import fastpath
 from chathub.commands import Command, Ref, json_ref, parse_json
+from chathub.config import FlowLimits, WebSocketSettings
 from chathub.events import (
     Error,
     Event,
@@ -56,12 +57,12 @@ from chathub.events import (
     Welcome,
     Who,
 )
-from chathub.flow import UNTIMED, FlowLimits, IdleTimer, Outbox, Throttle
+from chathub.flow import UNTIMED, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.origins import origin_allowed
 from chathub.text import normalize_room
 
-DEFAULT_MAX_MESSAGE = 64 * 1024
+DEFAULT_MAX_MESSAGE = WebSocketSettings().ws_max_message
 
 # RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
 CLOSE_NORMAL = 1000
@@ -88,22 +89,6 @@ class _LazyFormat:
 
 
 autobahn_protocol.pformat = _LazyFormat  # type: ignore[assignment,attr-defined]
-
-
-@dataclass(frozen=True)
-class WebSocketSettings:
-    """The WebSocket options the command line can set; the defaults are the documented ones."""
-
-    max_message: int = DEFAULT_MAX_MESSAGE  # bytes in one message (and one frame)
-    ping_interval: float = 30.0  # seconds between keepalive pings
-    ping_timeout: float = 15.0  # seconds for a pong (or any frame) before dropping the peer
-    open_timeout: float = 10.0  # seconds for the opening handshake
-    close_timeout: float = 5.0  # seconds for the closing handshake
-    allowed_origins: tuple[str, ...] = ()  # besides the page's own; "*" allows every origin
-    # permessage-deflate: 512-byte windows and zlib memLevel 4 keep ~23 KiB of zlib state per
-    # connection instead of ~98 KiB with zlib's defaults (measured, compressor + decompressor).
-    deflate_window_bits: int = 9
-    deflate_mem_level: int = 4
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -155,7 +140,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
                     no_context_takeover=True,
                     window_bits=_smaller_window(settings.deflate_window_bits, offer),
                     mem_level=settings.deflate_mem_level,
-                    max_message_size=settings.max_message,
+                    max_message_size=settings.ws_max_message,
                 )
         return None
 
@@ -163,8 +148,8 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
         versions=[13],  # RFC 6455 only; the Hixie/Hybi drafts are long gone from browsers
         webStatus=False,  # a plain GET on /ws is refused (426), not given Autobahn's page
         utf8validateIncoming=True,  # invalid UTF-8 in a text frame closes with 1007
-        maxMessagePayloadSize=settings.max_message,  # over it: close 1009
-        maxFramePayloadSize=settings.max_message,
+        maxMessagePayloadSize=settings.ws_max_message,  # over it: close 1009
+        maxFramePayloadSize=settings.ws_max_message,
         autoFragmentSize=0,
         failByDrop=False,  # bad input gets a closing handshake with a code, not a dropped TCP
         echoCloseCodeReason=False,
@@ -183,7 +168,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
         trustXForwardedFor=0,
     )
     factory.server = "chathub"  # the Server header: no library version for the curious
-    factory.allowed_origins = settings.allowed_origins  # type: ignore[attr-defined]  # check_origin
+    factory.allowed_origins = settings.allow_origin  # type: ignore[attr-defined]  # check_origin
     factory._batched_timer = _ReactorTimer(factory.reactor)
 
 
@@ -624,14 +609,18 @@ class WebSocketFactory(WebSocketServerFactory):
     `WebSocketResource` (see `web.make_root`)."""
 
     protocol = WebSocketConnection  # type: ignore[assignment]  # Autobahn's stubs are loose
-    flow: FlowLimits = UNTIMED  # per-connection limits; the service sets the configured ones
 
     def __init__(
-        self, hub: Hub, reactor: Clock, settings: WebSocketSettings = WebSocketSettings()
+        self,
+        hub: Hub,
+        reactor: Clock,
+        settings: WebSocketSettings = WebSocketSettings(),
+        flow: FlowLimits = UNTIMED,
     ) -> None:
         super().__init__(reactor=reactor)  # type: ignore[no-untyped-call]
         self.hub = hub
         self.settings = settings
+        self.flow = flow  # per-connection limits
         configure_factory(self, settings)
         # The last event prepared, and its frame: a broadcast delivers one event to every
         # member in a row, so this one entry turns N encodings into one.

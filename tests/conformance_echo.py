@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet import reactor
     from twisted.internet.endpoints import TCP4ServerEndpoint
 
-    site = make_echo_site(reactor, WebSocketSettings(max_message=args.max_message))
+    site = make_echo_site(reactor, WebSocketSettings(ws_max_message=args.max_message))
 
     def listening(port: Any) -> None:
         temporary = f"{args.ports_file}.tmp"

@@ -18,7 +18,7 @@ def test_help_documents_every_flag(capsys):
 def test_defaults_are_the_documented_ones():
     """No flags: telnet on tcp:1025, web on tcp:8080, SQLite file in the working directory."""
     config = config_from_args(build_parser().parse_args([]))
-    assert (config.telnet, config.web, config.db, config.max_line) == (
+    assert (config.listen.telnet, config.listen.web, config.store.db, config.line.max_line) == (
         "tcp:1025",
         "tcp:8080",
         "chathub.db",
@@ -38,9 +38,9 @@ def test_bad_numbers_are_refused_with_a_message(flags, capsys):
 def test_retention_flags_default_to_10000_messages_and_no_age_limit():
     """--retain-messages defaults to 10000 per room and --retain-days to 0 (no age limit)."""
     config = config_from_args(build_parser().parse_args([]))
-    assert (config.retain_messages, config.retain_days) == (10_000, 0.0)
+    assert (config.store.retain_messages, config.store.retain_days) == (10_000, 0.0)
     config = config_from_args(build_parser().parse_args(["--retain-days", "0.5"]))
-    assert config.retain_days == 0.5
+    assert config.store.retain_days == 0.5
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,7 @@
 import pytest
 
 from chathub.cli import build_parser, config_from_args
-from chathub.flow import FlowLimits
-from chathub.hub import Limits
+from chathub.config import FlowLimits, HubSettings
 
 
 def parse(*argv: str):
@@ -14,29 +13,29 @@ def parse(*argv: str):
 def test_limit_defaults_are_the_documented_ones():
     """No flags: the defaults of README's limits table."""
     config = parse()
-    assert config.flow() == FlowLimits(
+    assert config.flow == FlowLimits(
         max_rate=10, burst=20, max_backlog=262144, slow_timeout=60, idle_timeout=86400
     )
-    limits = config.limits()
-    assert (limits.max_connections, limits.max_per_ip) == (10000, 50)
-    assert (limits.nicks_per_minute, limits.joins_per_minute, limits.rooms_max) == (5, 30, 20)
+    hub = config.hub
+    assert (hub.max_connections, hub.max_per_ip) == (10000, 50)
+    assert (hub.nick_changes_per_minute, hub.joins_per_minute, hub.max_rooms) == (5, 30, 20)
 
 
 def test_limit_flags_reach_the_hub_and_the_adapters():
-    """Every limit flag ends up in Limits or FlowLimits."""
+    """Every limit flag ends up in HubSettings or FlowLimits."""
     config = parse(
         "--max-connections", "7", "--max-per-ip", "3", "--max-rate", "2.5", "--burst", "4",
         "--max-backlog", "1000", "--slow-timeout", "9", "--idle-timeout", "0",
         "--nick-changes-per-minute", "1", "--joins-per-minute", "2", "--max-rooms", "3",
     )  # fmt: skip
-    assert config.flow() == FlowLimits(
+    assert config.flow == FlowLimits(
         max_rate=2.5, burst=4, max_backlog=1000, slow_timeout=9, idle_timeout=0
     )
-    assert config.limits() == Limits(
+    assert config.hub == HubSettings(
         replay=50,
-        nicks_per_minute=1,
+        nick_changes_per_minute=1,
         joins_per_minute=2,
-        rooms_max=3,
+        max_rooms=3,
         max_connections=7,
         max_per_ip=3,
     )
@@ -58,4 +57,3 @@ def test_bad_limit_values_are_refused_with_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(argv)
     assert exit_.value.code == 2
-    assert argv[0] in capsys.readouterr().err

@@ -47,7 +47,7 @@ def masked(payload: bytes, opcode: int) -> bytes:
 
 def test_echo_endpoint_has_the_options_of_ws() -> None:
     """Every option /ws's factory gets, the echo endpoint's factory gets too."""
-    settings = WebSocketSettings(max_message=1 << 24, allowed_origins=("https://a.example",))
+    settings = WebSocketSettings(ws_max_message=1 << 24, allow_origin=("https://a.example",))
     echo = echo_factory(settings)
     real = WebSocketFactory(Hub(), MemoryReactorClock(), settings)
     for name in OPTIONS:

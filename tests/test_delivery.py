@@ -8,8 +8,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub import commands as cmd
+from chathub.config import FlowLimits, HubSettings
 from chathub.events import Event, Private
-from chathub.flow import FlowLimits
 from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
 from tests.recording import RecordingClient
@@ -62,7 +62,7 @@ def test_a_long_room_message_reaches_a_deflate_peer_despite_a_small_message_limi
     """--ws-max-message bounds what peers send; a compressed room event over it is still sent."""
     clock = MemoryReactorClock()
     hub = Hub(clock=clock.seconds)
-    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=1024))
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ws_max_message=1024))
     peer = Peer(factory).open(handshake(extensions="permessage-deflate; client_max_window_bits"))
     peer.poll()
     telnet = hub.connect(RecordingClient(), "carol")
@@ -117,7 +117,7 @@ def test_messages_to_two_rooms_in_one_batch_reach_a_member_of_both_in_order():
 
 def test_a_too_long_telnet_line_is_answered_after_the_slowed_lines_before_it():
     """While earlier lines wait for the rate limit, the too-long error waits behind them."""
-    hub = Hub(clock=lambda: 1.0, motd="hi")
+    hub = Hub(clock=lambda: 1.0, settings=HubSettings(motd="hi"))
     clock = Clock()
     terminal = Terminal(hub, clock, FlowLimits(max_rate=1, burst=2, slow_timeout=0, idle_timeout=0))
     terminal.lines()

@@ -5,8 +5,9 @@ import itertools
 import pytest
 
 from chathub import commands as cmd
+from chathub.config import HubSettings
 from chathub.events import Error, Event, History, Notice, Ok, Private, RoomList, Welcome, Who
-from chathub.hub import Hub, Limits
+from chathub.hub import Hub
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 
@@ -14,7 +15,9 @@ from tests.recording import RecordingClient
 @pytest.fixture
 def hub() -> Hub:
     ticks = itertools.count(1000)
-    return Hub(MemoryStore(), clock=lambda: float(next(ticks)), motd="hello there")
+    return Hub(
+        MemoryStore(), clock=lambda: float(next(ticks)), settings=HubSettings(motd="hello there")
+    )
 
 
 def join(hub: Hub, nick: str | None = None, **kwargs):
@@ -301,7 +304,7 @@ def test_joining_replays_recent_history(hub):
 
 def test_replay_is_limited_to_the_configured_count():
     """`replay=2` replays only the last two messages."""
-    hub = Hub(MemoryStore(), limits=Limits(replay=2))
+    hub = Hub(MemoryStore(), settings=HubSettings(replay=2))
     _alice, a = join(hub, "alice")
     for n in range(5):
         hub.handle(a, cmd.Say(f"m{n}"))
@@ -339,7 +342,7 @@ def test_history_and_since_commands_answer_from_the_store(hub):
 
 def test_history_requests_are_capped():
     """A request for more than the cap returns the cap."""
-    hub = Hub(MemoryStore(), limits=Limits(history_max=5))
+    hub = Hub(MemoryStore(), settings=HubSettings(history_max=5))
     alice, a = join(hub, "alice")
     for n in range(10):
         hub.handle(a, cmd.Say(f"m{n}"))
@@ -350,7 +353,7 @@ def test_history_requests_are_capped():
 
 def test_since_without_a_limit_gives_all_missed_up_to_the_cap():
     """/since ID with no limit returns every newer message up to history_max, not 20."""
-    hub = Hub(MemoryStore(), limits=Limits(history_default=2, history_max=7))
+    hub = Hub(MemoryStore(), settings=HubSettings(history_default=2, history_max=7))
     alice, a = join(hub, "alice")
     for n in range(10):
         hub.handle(a, cmd.Say(f"m{n}"))

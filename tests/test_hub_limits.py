@@ -1,8 +1,9 @@
 """The hub's own limits: nick changes and joins per minute, rooms per connection, connections."""
 
 from chathub import commands as cmd
+from chathub.config import HubSettings
 from chathub.events import Error, Event, Welcome
-from chathub.hub import COUNTERS, Hub, Limits
+from chathub.hub import COUNTERS, Hub
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 
@@ -17,12 +18,12 @@ class Clock:
 
 def make_hub(**limits: int) -> tuple[Hub, Clock]:
     clock = Clock()
-    return Hub(MemoryStore(), clock=clock, limits=Limits(**limits)), clock
+    return Hub(MemoryStore(), clock=clock, settings=HubSettings(**limits)), clock
 
 
 def test_nick_changes_past_the_limit_are_refused_with_a_wait():
-    """The change past `nicks_per_minute` gets a rate-limited error and changes nothing."""
-    hub, _ = make_hub(nicks_per_minute=2)
+    """The change past `nick_changes_per_minute` gets a rate-limited error and changes nothing."""
+    hub, _ = make_hub(nick_changes_per_minute=2)
     client = RecordingClient()
     session = hub.connect(client)
     hub.handle(session, cmd.Nick("a1"))
@@ -39,7 +40,7 @@ def test_nick_changes_past_the_limit_are_refused_with_a_wait():
 
 def test_nick_changes_are_allowed_again_a_minute_later():
     """The window slides: a minute after the first change, one more is allowed."""
-    hub, clock = make_hub(nicks_per_minute=1)
+    hub, clock = make_hub(nick_changes_per_minute=1)
     session = hub.connect(RecordingClient())
     hub.handle(session, cmd.Nick("a1"))
     clock.now += 60
@@ -49,7 +50,7 @@ def test_nick_changes_are_allowed_again_a_minute_later():
 
 def test_refused_nicks_do_not_use_up_the_limit():
     """An invalid or taken nick is not a change and is not counted."""
-    hub, _ = make_hub(nicks_per_minute=1)
+    hub, _ = make_hub(nick_changes_per_minute=1)
     hub.connect(RecordingClient(), nick="taken")
     session = hub.connect(RecordingClient())
     hub.handle(session, cmd.Nick("taken"))
@@ -80,8 +81,8 @@ def test_rejoining_a_room_one_is_in_is_not_a_join():
 
 
 def test_rooms_per_connection_are_capped():
-    """Past `rooms_max` a join is refused with a hint to part one."""
-    hub, _ = make_hub(rooms_max=2)
+    """Past `max_rooms` a join is refused with a hint to part one."""
+    hub, _ = make_hub(max_rooms=2)
     client = RecordingClient()
     session = hub.connect(client, rooms=("a", "b"))
     hub.handle(session, cmd.Join("c"))
@@ -92,8 +93,8 @@ def test_rooms_per_connection_are_capped():
 
 
 def test_rooms_asked_for_on_connect_are_capped_and_the_welcome_lists_only_those_joined():
-    """A connect asking for more than `rooms_max` rooms joins the first ones and is told."""
-    hub, _ = make_hub(rooms_max=2)
+    """A connect asking for more than `max_rooms` rooms joins the first ones and is told."""
+    hub, _ = make_hub(max_rooms=2)
     client = RecordingClient()
     session = hub.connect(client, rooms=("a", "b", "c", "d"))
     assert session.rooms == ["a", "b"]
@@ -104,7 +105,7 @@ def test_rooms_asked_for_on_connect_are_capped_and_the_welcome_lists_only_those_
 
 def test_limits_of_zero_are_off():
     """With every per-minute and per-connection limit 0, nothing is refused."""
-    hub, _ = make_hub(nicks_per_minute=0, joins_per_minute=0, rooms_max=0)
+    hub, _ = make_hub(nick_changes_per_minute=0, joins_per_minute=0, max_rooms=0)
     client = RecordingClient()
     session = hub.connect(client, rooms=())
     for n in range(100):
@@ -143,7 +144,7 @@ def test_every_counter_starts_at_zero():
 
 def test_a_limited_client_does_not_affect_others():
     """One client's refused nick change leaves another's free to change."""
-    hub, _ = make_hub(nicks_per_minute=1)
+    hub, _ = make_hub(nick_changes_per_minute=1)
     first = hub.connect(RecordingClient())
     second_client = RecordingClient()
     second = hub.connect(second_client)

@@ -3,6 +3,7 @@
 import pytest
 from twisted.internet.testing import StringTransport
 
+from chathub.config import HubSettings
 from chathub.events import Error, Event, History, Notice, Private, RoomList, Welcome, Who
 from chathub.hub import Hub
 from chathub.line import TOO_LONG, LineFactory, LineSplitter, render
@@ -33,7 +34,7 @@ class Terminal:
 
 @pytest.fixture
 def hub() -> Hub:
-    return Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="Welcome!")
+    return Hub(MemoryStore(), clock=lambda: 1700000000.0, settings=HubSettings(motd="Welcome!"))
 
 
 def test_greeting_has_motd_nick_and_help_hint_then_the_lobby_join(hub):

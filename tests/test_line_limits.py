@@ -4,8 +4,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from chathub.flow import FlowLimits
-from chathub.hub import Hub, Limits
+from chathub.config import FlowLimits, HubSettings
+from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.store import MemoryStore
 
@@ -34,7 +34,7 @@ def _address(host: str) -> IPv4Address:
 
 
 def make_hub(**limits: int) -> Hub:
-    return Hub(MemoryStore(), clock=lambda: 1.0, motd="hi", limits=Limits(**limits))
+    return Hub(MemoryStore(), clock=lambda: 1.0, settings=HubSettings(motd="hi", **limits))
 
 
 def test_a_connection_past_the_total_is_refused_with_a_line_and_closed():

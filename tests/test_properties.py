@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 
 from chathub import commands as cmd
 from chathub.commands import json_ref, parse_json, parse_line
+from chathub.config import HubSettings
 from chathub.events import Error, Event
 from chathub.hub import Hub, Session
 from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
@@ -177,7 +178,7 @@ class _Terminal:
     """A LineConnection on a StringTransport, connected to its own hub."""
 
     def __init__(self) -> None:
-        hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="hi")
+        hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, settings=HubSettings(motd="hi"))
         self.connection = LineFactory(hub, 64).buildProtocol(None)
         self.transport = StringTransport()
         self.connection.makeConnection(self.transport)
@@ -399,7 +400,7 @@ def _ws_session(pieces: list[bytes]) -> tuple[bytes, Hub]:
     """Feed `pieces` to a fresh WebSocketConnection; what it wrote, and its hub."""
     clock = MemoryReactorClock()
     hub = Hub(MemoryStore(), clock=clock.seconds)
-    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=4096))
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ws_max_message=4096))
     transport = _TcpLikeTransport()
     connection = factory.buildProtocol(transport.getPeer())
     connection.makeConnection(transport)
@@ -600,7 +601,7 @@ terminal_input = st.lists(
 def test_no_input_puts_a_control_character_on_any_terminal(data: bytes) -> None:
     """Whatever one telnet user sends, no control character or escape reaches a terminal:
     not the sender's, not a room mate's."""
-    hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, motd="hi")
+    hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, settings=HubSettings(motd="hi"))
     watcher, watcher_out = LineConnection(hub, 64), StringTransport()
     watcher.makeConnection(watcher_out)
     watcher.dataReceived(b"/nick bob\r\n")

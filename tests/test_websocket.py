@@ -185,7 +185,7 @@ def hub(clock: MemoryReactorClock) -> Hub:
 
 @pytest.fixture
 def factory(hub: Hub, clock: MemoryReactorClock) -> Iterator[WebSocketFactory]:
-    yield WebSocketFactory(hub, clock, WebSocketSettings(max_message=4096))
+    yield WebSocketFactory(hub, clock, WebSocketSettings(ws_max_message=4096))
 
 
 def connect(factory: WebSocketFactory, query: str = "", mode: str = "whole", **kw: Any) -> Peer:
@@ -588,7 +588,7 @@ def test_reply_with_ref_is_encoded_separately(factory, monkeypatch):
 )
 def test_origin_policy(hub, clock, origin, tls, allowed, status):
     """No Origin or the page's own is accepted, --allow-origin widens it, the rest get 403."""
-    factory = WebSocketFactory(hub, clock, WebSocketSettings(allowed_origins=allowed))
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(allow_origin=allowed))
     peer = Peer(factory, tls=tls).open(handshake(origin=origin))
     assert peer.status == status
     assert bool(hub.sessions) == (status == 101)
@@ -601,7 +601,7 @@ def test_origin_policy(hub, clock, origin, tls, allowed, status):
 def test_allow_origin_flag_reaches_the_config():
     """`--allow-origin` is repeatable and checked; its values reach Config.allow_origin."""
     args = build_parser().parse_args(["--allow-origin", "https://a.example", "--allow-origin", "*"])
-    assert config_from_args(args).allow_origin == ("https://a.example", "*")
+    assert config_from_args(args).websocket.allow_origin == ("https://a.example", "*")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--allow-origin", "a.example"])
 
@@ -612,7 +612,7 @@ def test_allow_origin_flag_reaches_the_config():
 def test_factory_options_close_autobahns_open_defaults(factory):
     """The options function sets the size limits, keepalive, timeouts and clean closes."""
     defaults = WebSocketSettings()
-    assert DEFAULT_MAX_MESSAGE == 65536 == defaults.max_message
+    assert DEFAULT_MAX_MESSAGE == 65536 == defaults.ws_max_message
     assert factory.maxMessagePayloadSize == factory.maxFramePayloadSize == 4096
     assert (factory.autoPingInterval, factory.autoPingTimeout) == (30.0, 15.0)
     assert (factory.openHandshakeTimeout, factory.closeHandshakeTimeout) == (10.0, 5.0)
@@ -623,7 +623,7 @@ def test_configure_factory_sets_up_any_autobahn_server_factory(clock):
     """A bare Autobahn factory (such as an echo endpoint) gets the limits and clock timers."""
     factory = WebSocketServerFactory(reactor=clock)
     factory.protocol = WebSocketServerProtocol
-    configure_factory(factory, WebSocketSettings(max_message=100, ping_interval=7))
+    configure_factory(factory, WebSocketSettings(ws_max_message=100, ping_interval=7))
     peer = Peer(factory).open(handshake())
     assert peer.status == 101
     clock.advance(7)

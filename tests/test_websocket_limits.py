@@ -2,8 +2,8 @@
 
 from twisted.internet.testing import MemoryReactorClock
 
-from chathub.flow import FlowLimits
-from chathub.hub import Hub, Limits
+from chathub.config import FlowLimits, HubSettings
+from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory, WebSocketSettings
 from tests.test_websocket import PING, PONG, Peer, connect, handshake
 
@@ -14,8 +14,8 @@ def make_factory(
     flow: FlowLimits = QUIET, **limits: int
 ) -> tuple[WebSocketFactory, Hub, MemoryReactorClock]:
     clock = MemoryReactorClock()
-    hub = Hub(clock=clock.seconds, limits=Limits(**limits))
-    factory = WebSocketFactory(hub, clock, WebSocketSettings(max_message=4096, ping_interval=0))
+    hub = Hub(clock=clock.seconds, settings=HubSettings(**limits))
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ws_max_message=4096, ping_interval=0))
     factory.flow = flow
     return factory, hub, clock
 

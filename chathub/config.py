@@ -1,0 +1,295 @@
+"""Every setting of chathub, declared once: its type, default, check and help.
+
+Rules:
+- A setting is a field of one frozen section dataclass below, declared with `setting(...)`: the
+  annotation is its type and the field's name is its key everywhere: the flag (`max_rate` is
+  `--max-rate`), the environment variable (`CHATHUB_MAX_RATE`) and the TOML key
+  (`max_rate = 10`). Keys are unique across sections.
+- Each part of the program receives its own small section (the hub `HubSettings`, every stream
+  adapter `FlowLimits`, the store `StoreSettings`...), never the whole configuration and never an
+  argparse namespace.
+- A check takes the value already converted to the setting's type and returns it (possibly
+  normalized) or raises `ValueError` with a short reason; whoever reads a source adds which key
+  and which source it was.
+- Fields declared without `setting` are fixed by the code; only tests change them.
+- Pure: no I/O here. Reading the flags, the environment and a TOML file is `options.py`.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, TypeVar
+
+from chathub.origins import parse_origin
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the table says of one setting besides its type and default."""
+
+    help: str
+    check: Callable[[Any], Any] | None = None
+    metavar: str | None = None
+    secret: bool = False  # masked by `chathub config`
+
+
+def setting(
+    default: T,
+    help: str,
+    *,
+    check: Callable[[Any], Any] | None = None,
+    metavar: str | None = None,
+    secret: bool = False,
+) -> T:
+    """Declare a field as a setting (see the module's rules)."""
+    info = Setting(help, check, metavar, secret)
+    result: T = field(default=default, metadata={"setting": info})
+    return result
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def positive(value: T) -> T:
+    """1 or more (whole numbers), or above 0 (fractions)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if not value > 0:  # type: ignore[operator]
+        raise ValueError(f"{value} is not 1 or more" if isinstance(value, int) else "must be > 0")
+    return value
+
+
+def natural(value: T) -> T:
+    """0 or more, finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if not value >= 0:  # type: ignore[operator]
+        raise ValueError(f"{value} is not 0 or more")
+    return value
+
+
+def origins(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Browser origins: `scheme://host[:port]`, `null` or `*`."""
+    for entry in value:
+        if entry not in ("*", "null") and parse_origin(entry) is None:
+            raise ValueError(f"{entry!r} is not scheme://host[:port], null or *")
+    return value
+
+
+def not_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# --- the sections -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """Where the service listens, and where it says so."""
+
+    telnet: str = setting(
+        "tcp:1025",
+        "where the line chat listens: a Twisted endpoint string such as tcp:1025, "
+        "tcp:0:interface=127.0.0.1, ssl:1025:privateKey=key.pem:certKey=cert.pem (TLS; certKey "
+        "defaults to privateKey, so one PEM file may hold both) or unix:/path",
+        check=not_empty,
+        metavar="ENDPOINT",
+    )
+    web: str = setting(
+        "tcp:8080",
+        "where the web server (page, /ws, /counter, API) listens: a Twisted endpoint string; "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem serves https and wss",
+        check=not_empty,
+        metavar="ENDPOINT",
+    )
+    ports_file: str | None = setting(
+        None,
+        'write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
+        metavar="PATH",
+    )
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """The rules the hub applies to every client, whatever its transport."""
+
+    motd: str = setting("Welcome to chathub.", "message of the day, shown on connect")
+    replay: int = setting(
+        50, "messages replayed to a client when it joins a room", check=natural, metavar="N"
+    )
+    max_connections: int = setting(
+        10_000,
+        "chat connections (telnet and WebSocket) in total; past it a new one is refused "
+        "(0: no limit)",
+        check=natural,
+        metavar="N",
+    )
+    max_per_ip: int = setting(
+        50, "chat connections from one IP address (0: no limit)", check=natural, metavar="N"
+    )
+    nick_changes_per_minute: int = setting(
+        5, "nick changes one connection may make in any minute (0: no limit)", check=natural,
+        metavar="N",
+    )  # fmt: skip
+    joins_per_minute: int = setting(
+        30, "room joins one connection may make in any minute (0: no limit)", check=natural,
+        metavar="N",
+    )  # fmt: skip
+    max_rooms: int = setting(
+        20, "rooms one connection may be in at once (0: no limit)", check=natural, metavar="N"
+    )
+    # Fixed by the code.
+    history_default: int = 20  # /history without N
+    history_max: int = 500  # the most one history request returns
+    text_max: int = 4000  # characters in one message
+
+
+@dataclass(frozen=True)
+class FlowLimits:
+    """The per-connection limits every stream adapter applies (`stream.py`, `flow.py`)."""
+
+    max_rate: float = setting(
+        10.0,
+        "messages one connection may send a second, after its burst; faster input is slowed "
+        "down (the connection is not read until it may send again); 0: no limit",
+        check=natural,
+        metavar="N",
+    )
+    burst: int = setting(
+        20, "messages a connection may send at once before --max-rate applies", check=positive,
+        metavar="N",
+    )  # fmt: skip
+    max_backlog: int = setting(
+        256 * 1024,
+        "output held for a client that is not reading; past it, room messages are skipped "
+        "for that client (it is told how to catch up); cannot be turned off",
+        check=positive,
+        metavar="BYTES",
+    )
+    slow_timeout: float = setting(
+        60.0,
+        "a client that reads nothing for this long while output waits is disconnected (0: never)",
+        check=natural,
+        metavar="SECONDS",
+    )
+    # A day, not an hour: a terminal user may read a room for hours without typing. Dead peers
+    # are found sooner by other means (TCP keepalive on telnet, ping/pong on /ws).
+    idle_timeout: float = setting(
+        86_400.0,
+        "a connection that sends nothing for this long is closed, with a notice (0: never)",
+        check=natural,
+        metavar="SECONDS",
+    )
+
+    @property
+    def needs_clock(self) -> bool:
+        return self.max_rate > 0 or self.slow_timeout > 0 or self.idle_timeout > 0
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """The telnet / nc transport."""
+
+    max_line: int = setting(
+        2048,
+        "longest telnet input line in bytes; longer lines are discarded with an error",
+        check=positive,
+        metavar="BYTES",
+    )
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """The `/ws` transport (Autobahn's options are chosen from these in one place)."""
+
+    ws_max_message: int = setting(
+        64 * 1024,
+        "largest WebSocket message (and frame) accepted; a larger one closes the connection "
+        "with code 1009",
+        check=positive,
+        metavar="BYTES",
+    )
+    allow_origin: tuple[str, ...] = setting(
+        (),
+        "a browser origin (scheme://host[:port], `null`, or `*` for any) also allowed to open "
+        "/ws, besides pages served by chathub itself and clients that send no Origin; "
+        "repeatable",
+        check=origins,
+        metavar="ORIGIN",
+    )
+    # Fixed by the code.
+    ping_interval: float = 30.0  # seconds between keepalive pings
+    ping_timeout: float = 15.0  # seconds for a pong (or any frame) before dropping the peer
+    open_timeout: float = 10.0  # seconds for the opening handshake
+    close_timeout: float = 5.0  # seconds for the closing handshake
+    # permessage-deflate: 512-byte windows and zlib memLevel 4 keep ~23 KiB of zlib state per
+    # connection instead of ~98 KiB with zlib's defaults (measured, compressor + decompressor).
+    deflate_window_bits: int = 9
+    deflate_mem_level: int = 4
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """History and counters: where they are kept and for how long."""
+
+    db: str = setting(
+        "chathub.db",
+        "the history database file, or :memory: to keep history in memory only",
+        check=not_empty,
+        metavar="PATH",
+    )
+    retain_messages: int = setting(
+        10_000,
+        "history kept per room: older messages are deleted (ids are never reused)",
+        check=positive,
+        metavar="N",
+    )
+    retain_days: float = setting(
+        0.0,
+        "delete messages older than this many days (fractions allowed); 0 keeps them until "
+        "--retain-messages pushes them out",
+        check=natural,
+        metavar="DAYS",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: one section per part of the program."""
+
+    listen: ListenSettings = ListenSettings()
+    hub: HubSettings = HubSettings()
+    flow: FlowLimits = FlowLimits()
+    line: LineSettings = LineSettings()
+    websocket: WebSocketSettings = WebSocketSettings()
+    store: StoreSettings = StoreSettings()
+
+
+def settings_of(section: type) -> list[Field[Any]]:
+    """The fields of a section class that are settings (in declaration order)."""
+    return [f for f in fields(section) if "setting" in f.metadata]
+
+
+def setting_info(f: Field[Any]) -> Setting:
+    info: Setting = f.metadata["setting"]
+    return info
+
+
+def default_of(f: Field[Any]) -> Any:
+    assert f.default is not MISSING
+    return f.default
+
+
+def table() -> dict[str, tuple[str, Field[Any]]]:
+    """Every setting: key -> (the `Config` field holding its section, its field)."""
+    keys: dict[str, tuple[str, Field[Any]]] = {}
+    for section in fields(Config):
+        for f in settings_of(type(section.default)):
+            if f.name in keys:
+                raise AssertionError(f"setting {f.name} is declared twice")
+            keys[f.name] = (section.name, f)
+    return keys
