@@ -18,8 +18,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from chathub.hub import Hub
+from chathub.jsonwire import event_fields
 from chathub.text import normalize_room
-from chathub.websocket import event_fields
 
 
 def send_json(request: Request, body: Any, code: int = 200) -> bytes:

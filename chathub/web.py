@@ -6,6 +6,7 @@ Rules:
 """
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
@@ -57,7 +58,7 @@ class HealthResource(Resource):
             "clients": len(self.hub.sessions),
             "rooms": len(self.hub.members),
             "store": {"ok": store.ok, "pending": store.pending, "error": store.error},
-            "limits": dict(self.hub.counters),  # how often each limit refused or cut something
+            "limits": asdict(self.hub.counters),  # how often each limit refused or cut something
         }
         return _send_json(request, status, 200 if store.ok else 503)
 
