@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from chathub.bench import build_parser, read_cpu_seconds, read_rss_kib
-from chathub.bench_report import Connect, Latency, Report, Trial, percentile, summary_line
-from chathub.bench_wire import (
+from chathub.bench.report import Connect, Latency, Report, Trial, percentile, summary_line
+from chathub.bench.run import build_parser, read_cpu_seconds, read_rss_kib
+from chathub.bench.wire import (
     RESP_MESSAGE,
     FrameCounter,
     LatencySampler,
@@ -208,7 +208,7 @@ def test_parser_defaults_to_chathub_over_telnet() -> None:
 
 def test_bench_refuses_a_running_target_without_ports() -> None:
     """Without --start the target's ports must be given; the error says which."""
-    from chathub.bench import main
+    from chathub.bench.run import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--transport", "ws"])

@@ -18,9 +18,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from chathub.bench_conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
-from chathub.bench_report import Connect, Latency, Trial, progress_line
-from chathub.bench_wire import (
+from chathub.bench.conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
+from chathub.bench.report import Connect, Latency, Trial, progress_line
+from chathub.bench.wire import (
     FrameCounter,
     LatencySampler,
     make_payload,

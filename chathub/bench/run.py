@@ -5,9 +5,9 @@ Rules:
   `--redis-port`) or one it starts (`--start`: chathub with `--db :memory:`, the baseline, or
   `redis-server` on a free loopback port), optionally pinned with `taskset` (`--hub-cpu`) while
   the bench pins itself (`--bench-cpu`).
-- The load is in `bench_load.py` (raw sockets, batched reads), connections and their plan in
-  `bench_conn.py`, figures and their text in `bench_report.py`, what goes on the wire in
-  `bench_wire.py`.
+- The load is in `load.py` (raw sockets, batched reads), connections and their plan in
+  `conn.py`, figures and their text in `report.py`, what goes on the wire in
+  `wire.py`.
 - Progress goes to stderr; stdout gets the one-line summary, or with `--json` one JSON object.
 - `--find-capacity` steps the publish rate up by `--step` until a rate fails twice in a row
   (a message lost, or p99 latency over `--p99-limit`), then bisects; the capacity is the best
@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chathub.bench_conn import Endpoint, Plan
-from chathub.bench_load import Load, say
-from chathub.bench_report import Report, Trial, summary_line, trial_line
+from chathub.bench.conn import Endpoint, Plan
+from chathub.bench.load import Load, say
+from chathub.bench.report import Report, Trial, summary_line, trial_line
 
 START_TIMEOUT = 20.0
 TARGETS = ("chathub", "baseline", "redis")
@@ -172,7 +172,7 @@ def start_target(args: argparse.Namespace) -> Target:
         command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--maxclients", "100000"]
     elif args.target == "baseline":
-        command = [sys.executable, "-m", "chathub.bench_baseline", "--ports-file", str(ports_file)]
+        command = [sys.executable, "-m", "chathub.bench.baseline", "--ports-file", str(ports_file)]
     else:
         command = [sys.executable, "-m", "chathub", "--db", ":memory:"]
         command += ["--telnet", "tcp:0:interface=127.0.0.1:backlog=1024"]
