@@ -396,7 +396,3 @@ class Load:
         self.by_fd.clear()
         self.eager.close()
         self.batch.close()
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

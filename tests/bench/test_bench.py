@@ -6,7 +6,8 @@ import random
 import pytest
 
 from chathub.bench.report import Connect, Latency, Report, Trial, percentile, summary_line
-from chathub.bench.run import build_parser, read_cpu_seconds, read_rss_kib
+from chathub.bench.run import build_parser
+from chathub.bench.target import read_cpu_seconds, read_rss_kib
 from chathub.bench.wire import (
     RESP_MESSAGE,
     FrameCounter,
