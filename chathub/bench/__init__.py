@@ -9,9 +9,9 @@ Rules:
 - Importing this package is cheap: `main` imports the bench when it is called, so `chathub.cli`
   can name it without loading it.
 - The modules: `run.py` the command line and a run, `target.py` the process measured,
-  `capacity.py` the search for the highest passing rate, `load.py` the connections, their
-  reads and a trial, `conn.py` one connection and the plan, `wire.py` bytes out and counting
-  bytes in, `report.py` the figures and their text.
+  `capacity.py` the search for the highest passing rate, `load.py` the connections and their
+  reads, `trial.py` one measured run, `conn.py` one connection and the plan, `wire.py` bytes
+  out and counting bytes in, `report.py` the figures and their text.
 """
 
 from collections.abc import Sequence

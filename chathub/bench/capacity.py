@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from chathub.bench.load import Load
 from chathub.bench.report import Trial, trial_line
+from chathub.bench.trial import run_trial
 
 MAX_TRIALS = 30
 CLOSE_ENOUGH = 1.06  # stop bisecting when the failing rate is within 6% of the passing one
@@ -38,13 +39,13 @@ def find_capacity(
     best: Trial | None = None
     failed_at: float | None = None
     for _ in range(MAX_TRIALS):
-        trial = load.trial(rate, seconds, sample, progress=progress)
+        trial = run_trial(load, rate, seconds, sample, progress=progress)
         trials.append(trial)
         verdict = "pass" if trial.passes(p99_limit) else "FAIL"
         log(f"{verdict} {trial_line(trial)}")
         load.settle()
         if not trial.passes(p99_limit):
-            trial = load.trial(rate, seconds, sample, progress=progress)
+            trial = run_trial(load, rate, seconds, sample, progress=progress)
             trials.append(trial)
             verdict = "pass" if trial.passes(p99_limit) else "FAIL"
             log(f"{verdict} (again) {trial_line(trial)}")

@@ -5,7 +5,7 @@ Rules:
   `--redis-port`, `--pid`) or one it starts (`--start`, see `target.py`), pinning itself to
   `--bench-cpu`.
 - A run opens every connection (`load.py`), then with `--duration 0` stops there (connect rate
-  and RSS per connection), or runs one trial at `--rate`, or with
+  and RSS per connection), or runs one trial (`trial.py`) at `--rate`, or with
   `--find-capacity` searches for the highest passing rate (`capacity.py`). The target it
   started is stopped whatever happens.
 - Flags are checked before anything starts; a bad combination is a usage error (exit 2).
@@ -23,6 +23,7 @@ from chathub.bench.conn import Endpoint, Plan
 from chathub.bench.load import Load
 from chathub.bench.report import Report, summary_line
 from chathub.bench.target import TARGETS, Sampler, Target, raise_fd_limit, start_target
+from chathub.bench.trial import run_trial
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
                 log=log,
             )
         else:
-            report.trials = [load.trial(args.rate, args.duration, sampler, not args.quiet)]
+            report.trials = [run_trial(load, args.rate, args.duration, sampler, not args.quiet)]
         return report
     finally:
         load.close()
