@@ -30,6 +30,7 @@ from typing import Protocol
 
 from chathub import commands as cmd
 from chathub import errors
+from chathub import rooms as room_rules
 from chathub.broker import Broker, LocalBroker, Publication
 from chathub.config import HubSettings
 from chathub.events import (
@@ -37,14 +38,12 @@ from chathub.events import (
     Event,
     EventKind,
     Help,
-    History,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Welcome,
-    Who,
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.store import MemoryStore, Store
@@ -148,7 +147,7 @@ class Hub:
             if room is None:
                 problems.append(errors.bad_room(name))
             elif room not in wanted:
-                if error := self._join_problem(session, len(wanted)):
+                if error := room_rules.join_problem(self, session, len(wanted)):
                     problems.append(error)
                     break
                 wanted.append(room)
@@ -156,7 +155,7 @@ class Hub:
         for error in problems:
             client.deliver(error)
         for room in wanted:
-            self._join(session, room, None, (since or {}).get(room))
+            room_rules.join(self, session, room, None, (since or {}).get(room))
         return session
 
     @contextmanager
@@ -182,7 +181,7 @@ class Hub:
             assert room is not None  # only room messages are queued
             items = tuple(event for event, _, _ in queued)
             senders = tuple((session, ref) for _, session, ref in queued)
-            self._publish(items, (room,), (), senders)
+            self.publish(items, (room,), (), senders)
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client."""
@@ -192,24 +191,19 @@ class Hub:
         match command:
             case cmd.Say(text, room) | cmd.Me(text, room):
                 kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"
-                self._say(session, kind, text, room, ref)
+                room_rules.say(self, session, kind, text, room, ref)
             case cmd.Join(room):
-                self._join_command(session, room, ref)
+                room_rules.join_command(self, session, room, ref)
             case cmd.Part(room, reason):
-                target = self._member_room(session, room, ref)
-                if target is not None:
-                    self._part(session, target, clean_text(reason), ref)
+                room_rules.part_command(self, session, room, reason, ref)
             case cmd.Nick(nick):
                 self._rename(session, nick, ref)
             case cmd.Who(room):
-                target = self._named_room(session, room, ref)
-                if target is not None:
-                    members = sorted((s.nick for s in self.members.get(target, ())), key=nick_key)
-                    self.tell(session, Who(target, tuple(members)), ref)
+                room_rules.who(self, session, room, ref)
             case cmd.Rooms():
                 self.tell(session, RoomList(tuple(self.room_list())), ref)
             case cmd.History(room, since, limit):
-                self._history(session, room, since, limit, ref)
+                room_rules.history_command(self, session, room, since, limit, ref)
             case cmd.Msg(to, text):
                 self._private(session, to, text, ref)
             case cmd.Help():
@@ -236,7 +230,7 @@ class Hub:
             return
         del self.sessions[nick_key(session.nick)]
         for room in list(session.rooms):
-            self._part(session, room, reason, None, tell_self=False)
+            room_rules.part(self, session, room, reason, None, tell_self=False)
 
     def admit(self, peer: str) -> Error | None:
         """Count a new connection from address `peer`, or say why it is refused.
@@ -314,7 +308,7 @@ class Hub:
                 chosen.setdefault(member, None)
         return tuple(chosen)
 
-    def _publish(
+    def publish(
         self,
         items: tuple[Event, ...] | tuple[Private],
         rooms: tuple[str, ...],
@@ -329,6 +323,15 @@ class Hub:
             self._awaiting.pop(self._seq, None)
             for session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
+
+    def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
+        """Publish a room message now, or at the end of the batch (see the module's rules)."""
+        if self._queued and self._queued[0][0].room != event.room:
+            # One room at a time: a member of several rooms gets them in the order said.
+            self.flush()
+        self._queued.append((event, session, ref))
+        if not self._batching:
+            self.flush()
 
     # --- questions adapters and HTTP ask ------------------------------------------------------
 
@@ -369,105 +372,6 @@ class Hub:
             return errors.nick_taken(nick)
         return None
 
-    def _join_problem(self, session: Session, in_rooms: int) -> Error | None:
-        """Why `session`, now in `in_rooms` rooms, may not join one more; counts the join if not."""
-        max_rooms = self.settings.max_rooms
-        if max_rooms and in_rooms >= max_rooms:
-            self.counters.rooms_limited += 1
-            return errors.too_many_rooms(max_rooms)
-        now = self.clock()
-        if not session.joins.allow(now):
-            self.counters.join_limited += 1
-            per_minute = self.settings.joins_per_minute
-            return errors.rate_limited("joins", per_minute, session.joins.retry_after(now))
-        return None
-
-    def _member_room(self, session: Session, room: str | None, ref: Ref | None) -> str | None:
-        """The room a command is about, which `session` must be in; None after an error reply."""
-        if room is None:
-            if session.current_room is None:
-                self.tell(session, errors.no_room(), ref)
-            return session.current_room
-        name = normalize_room(room)
-        if name is None:
-            self.tell(session, errors.bad_room(room), ref)
-        elif name not in session.rooms:
-            self.tell(session, errors.not_in_room(name), ref)
-            return None
-        return name
-
-    def _named_room(self, session: Session, room: str | None, ref: Ref | None) -> str | None:
-        """The room a question is about, which need not be one `session` is in."""
-        if room is None:
-            if session.current_room is None:
-                self.tell(session, errors.no_room(), ref)
-            return session.current_room
-        name = normalize_room(room)
-        if name is None:
-            self.tell(session, errors.bad_room(room), ref)
-        return name
-
-    def _say(
-        self, session: Session, kind: EventKind, text: str, room: str | None, ref: Ref | None
-    ) -> None:
-        target = self._member_room(session, room, ref)
-        if target is None:
-            return
-        text = clean_text(text)
-        if not text.strip():
-            self.tell(session, errors.empty(), ref)
-            return
-        if len(text) > self.settings.text_max:
-            self.tell(session, errors.too_long(self.settings.text_max), ref)
-            return
-        event = Event(target, kind, session.nick, text, self.clock())
-        if self._queued and self._queued[0][0].room != target:
-            # One room at a time: a member of several rooms gets them in the order said.
-            self.flush()
-        self._queued.append((event, session, ref))
-        if not self._batching:
-            self.flush()
-
-    def _join_command(self, session: Session, room: str, ref: Ref | None) -> None:
-        name = normalize_room(room)
-        if name is None:
-            self.tell(session, errors.bad_room(room), ref)
-        elif name in session.rooms:
-            # Already there: make it current, as /join does in IRC clients.
-            session.rooms.remove(name)
-            session.rooms.append(name)
-            self.tell(session, Notice(f"you are in {name}"), ref)
-        elif error := self._join_problem(session, len(session.rooms)):
-            self.tell(session, error, ref)
-        else:
-            self._join(session, name, ref, None)
-
-    def _join(self, session: Session, room: str, ref: Ref | None, since: int | None) -> None:
-        session.rooms.append(room)
-        self.members.setdefault(room, {})[session] = None
-        join = Event(room, "join", session.nick, "", self.clock())
-        self._publish((join,), (room,), (), ((session, ref),))
-        if since is None:
-            replay = self.store.recent(room, self.settings.replay)
-        else:
-            replay = self.store.since(room, since, self.settings.history_max)
-        if replay:
-            self.tell(session, History(room, tuple(replay)))
-
-    def _part(
-        self, session: Session, room: str, reason: str, ref: Ref | None, tell_self: bool = True
-    ) -> None:
-        event = Event(room, "part", session.nick, reason, self.clock())
-        members = self.members[room]
-        del members[session]
-        session.rooms.remove(room)
-        if not members:
-            del self.members[room]
-        if tell_self:
-            self.tell(session, event, ref)
-        if not self.closing:
-            self._publish((event,), (room,))
-
     def _rename(self, session: Session, nick: str, ref: Ref | None) -> None:
         error = self._nick_problem(nick, session)
         if error is not None:
@@ -490,25 +394,7 @@ class Hub:
         event = Event(None, "nick", nick, "", self.clock(), old=old)
         # Once to the renamed client (first: it is in `nicks`) and once to everyone who shares
         # a room with it.
-        self._publish((event,), tuple(session.rooms), (nick_key(nick),), ((session, ref),))
-
-    def _history(
-        self,
-        session: Session,
-        room: str | None,
-        since: int | None,
-        limit: int | None,
-        ref: Ref | None,
-    ) -> None:
-        target = self._named_room(session, room, ref)
-        if target is None:
-            return
-        if (since is not None and since < 0) or (limit is not None and limit < 1):
-            error = Error("bad-request", "since must be 0 or more and limit 1 or more")
-            self.tell(session, error, ref)
-            return
-        events = self.history(target, since, limit)
-        self.tell(session, History(target, tuple(events)), ref)
+        self.publish((event,), tuple(session.rooms), (nick_key(nick),), ((session, ref),))
 
     def _private(self, session: Session, to: str, text: str, ref: Ref | None) -> None:
         target = self.sessions.get(nick_key(to))
@@ -522,4 +408,4 @@ class Hub:
         message = Private(session.nick, target.nick, text, self.clock())
         # To the recipient, then the sender's copy (with its ref); once if they are one.
         nicks = (nick_key(target.nick), nick_key(session.nick))
-        self._publish((message,), (), nicks, ((session, ref),))
+        self.publish((message,), (), nicks, ((session, ref),))
