@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from chathub import fastpath
+from chathub import internals
 from chathub.commands import Command, Ref, parse_line
 from chathub.config import LineSettings
 from chathub.events import (
@@ -319,7 +319,7 @@ class LineConnection(Protocol):
         outbox.offer(data, len(data), events[0].room, events[0].id)
 
     def _write(self, data: bytes) -> None:
-        fastpath.write(self.transport, data)
+        internals.write_now(self.transport, data)
 
     def close(self) -> None:
         if self._open:

@@ -33,16 +33,14 @@ import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from pprint import pformat
 from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 
-from chathub import fastpath
+from chathub import internals
 from chathub.commands import Command, Ref, json_ref, parse_json
 from chathub.config import FlowLimits, WebSocketSettings
 from chathub.events import (
@@ -70,25 +68,6 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class _LazyFormat:
-    """Stands in for `pprint.pformat` in Autobahn's protocol module: Autobahn pretty-prints
-    every option of every new connection for a debug line that is normally filtered out,
-    a quarter of a WebSocket handshake's cost (py-spy, `chathub bench --duration 0`). The
-    text is made only if the line is written."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        return format(pformat(self.value), spec)
-
-    def __str__(self) -> str:
-        return pformat(self.value)
-
-
-autobahn_protocol.pformat = _LazyFormat  # type: ignore[assignment,attr-defined]
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -406,7 +385,7 @@ class WebSocketConnection(WebSocketServerProtocol):
             super().sendData(data, sync, chopsize)
             return
         transport: Any = self.transport  # zope interfaces confuse mypy about `write`
-        fastpath.write(transport, data)
+        internals.write_now(transport, data)
         if self.state == self.STATE_OPEN:
             self.trafficStats.outgoingOctetsWireLevel += len(data)
         else:
