@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from chathub import fastpath
+from chathub import internals
 from chathub.commands import Command, Ref, parse_line
 from chathub.config import FlowLimits, LineSettings
 from chathub.events import Error, Event, Outgoing
@@ -179,7 +179,7 @@ class LineConnection(Protocol):
         return "".join(line + "\r\n" for line in render(item, nick)).encode("utf-8")
 
     def write_rendered(self, data: bytes) -> None:
-        fastpath.write(self.transport, data)
+        internals.write_now(self.transport, data)
 
     def close_gracefully(self, reason: CloseReason) -> None:
         self.transport.loseConnection()

@@ -27,16 +27,14 @@ Rules:
 import contextlib
 import json
 from collections.abc import Callable, Sequence
-from pprint import pformat
 from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 
-from chathub import fastpath, jsonwire
+from chathub import internals, jsonwire
 from chathub.commands import Ref, json_ref, parse_json
 from chathub.config import FlowLimits, WebSocketSettings
 from chathub.events import Error, Event, Outgoing
@@ -61,25 +59,6 @@ _CLOSES: dict[CloseReason, tuple[int, str]] = {
 }
 
 
-class _LazyFormat:
-    """Stands in for `pprint.pformat` in Autobahn's protocol module: Autobahn pretty-prints
-    every option of every new connection for a debug line that is normally filtered out,
-    a quarter of a WebSocket handshake's cost (py-spy, `chathub bench --duration 0`). The
-    text is made only if the line is written."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        return format(pformat(self.value), spec)
-
-    def __str__(self) -> str:
-        return pformat(self.value)
-
-
-autobahn_protocol.pformat = _LazyFormat  # type: ignore[assignment,attr-defined]
-
-
 # --- options ----------------------------------------------------------------------------------
 
 
@@ -91,22 +70,6 @@ class Clock(Protocol):
     def callLater(
         self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
     ) -> IDelayedCall: ...
-
-
-class _ReactorTimer:
-    """Autobahn's timer seam (`call_later`) on an injected reactor instead of the global one.
-
-    Autobahn's own batched timer schedules on whatever reactor txaio finds globally, which a
-    test's Clock never sees; a plain `callLater` per timer is cheap at chat scale.
-    """
-
-    def __init__(self, reactor: Clock) -> None:
-        self.reactor = reactor
-
-    def call_later(
-        self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any
-    ) -> IDelayedCall:
-        return self.reactor.callLater(delay, func, *args, **kw)
 
 
 def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettings) -> None:
@@ -158,7 +121,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
     )
     factory.server = "chathub"  # the Server header: no library version for the curious
     factory.allowed_origins = settings.allow_origin  # type: ignore[attr-defined]  # check_origin
-    factory._batched_timer = _ReactorTimer(factory.reactor)
+    internals.use_reactor_timer(factory, factory.reactor)
 
 
 def _smaller_window(bits: int, offer: PerMessageDeflateOffer) -> int:
@@ -213,7 +176,9 @@ class WebSocketConnection(WebSocketServerProtocol):
         stream, query = self.stream, self.query
         assert stream is not None and query is not None  # onConnect admitted us
         self.query = None
-        self.deflate_key = _deflate_key(self)
+        # chathub accepts deflate only without server context takeover (`configure_factory`),
+        # so each message is compressed on its own and its frames can be shared.
+        self.deflate_key = internals.deflate_key(self)
         # twisted.web's channel registered itself as the producer; the socket is ours now.
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
@@ -262,15 +227,11 @@ class WebSocketConnection(WebSocketServerProtocol):
         # Autobahn's sendData formats its debug-log arguments on every write, about half the
         # cost of a fan-out delivery (measured with cProfile); chathub never chops or queues
         # writes, so the common case writes directly, keeping Autobahn's traffic counters.
-        if sync or chopsize or self.send_queue or self.factory.logOctets:
+        if sync or chopsize or not internals.direct_write_allowed(self):
             super().sendData(data, sync, chopsize)
             return
-        transport: Any = self.transport  # zope interfaces confuse mypy about `write`
-        fastpath.write(transport, data)
-        if self.state == self.STATE_OPEN:
-            self.trafficStats.outgoingOctetsWireLevel += len(data)
-        else:
-            self.trafficStats.preopenOutgoingOctetsWireLevel += len(data)
+        internals.write_now(self.transport, data)
+        internals.count_sent(self, len(data))
 
     def sendCloseFrame(
         self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
@@ -352,18 +313,6 @@ class WebSocketConnection(WebSocketServerProtocol):
         # the protocol's own, sent like Autobahn's own failures (a close frame, then a wait of
         # at most closeHandshakeTimeout for the peer's reply).
         self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
-
-
-def _deflate_key(connection: WebSocketServerProtocol) -> DeflateKey:
-    """The (window bits, memory level) a deflating connection compresses with; None without
-    compression. chathub accepts deflate only without server context takeover (see
-    `configure_factory`), so every message is compressed on its own and frames can be shared."""
-    deflate = connection._perMessageCompress
-    if deflate is None:
-        return None
-    if not getattr(deflate, "server_no_context_takeover", False):
-        raise RuntimeError("permessage-deflate with server context takeover is never accepted")
-    return (deflate.server_max_window_bits, deflate.mem_level)
 
 
 class WebSocketFactory(WebSocketServerFactory):

@@ -1,5 +1,5 @@
 """The hot path: the batched fan-out (`Hub.batch`), where one read's messages go to each member
-together and in order, and the WebSocket handshake's deferred debug formatting."""
+together and in order. (The handshake's deferred debug formatting: tests/test_internals.py.)"""
 
 from twisted.internet.testing import StringTransport
 
@@ -205,20 +205,6 @@ def test_websocket_frames_of_one_read_are_one_write_per_member() -> None:
     assert len(writes) == 2 and writes[0] is writes[1]
     assert [m["text"] for m in peers[1].messages()] == ["m0", "m1", "m2"]
     assert [m["text"] for m in peers[0].messages()] == ["m0", "m1", "m2"]
-
-
-def test_autobahn_option_dump_is_formatted_only_when_asked_and_reads_the_same() -> None:
-    """Autobahn's per-connection option dump is a lazy stand-in with pprint's text."""
-    from pprint import pformat
-
-    from autobahn.websocket import protocol as autobahn_protocol
-
-    from chathub.websocket import _LazyFormat
-
-    options = [("openHandshakeTimeout", 10.0, "WebSocketFactory")] * 3
-    lazy = autobahn_protocol.pformat(options)
-    assert isinstance(lazy, _LazyFormat)
-    assert f"{lazy}" == str(lazy) == pformat(options)
 
 
 def test_websocket_connections_read_their_factorys_options_from_their_class() -> None:
