@@ -40,7 +40,7 @@ class ApiResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:

@@ -13,6 +13,8 @@ Rules:
 - A refused connection gets one `! ` line and is closed.
 """
 
+from typing import Any
+
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -90,6 +92,9 @@ class LineSplitter:
 
 class LineConnection(Protocol):
     """One telnet or nc client: framing and rendering; the rest is its `Stream`'s."""
+
+    # TCP, TLS or UNIX: what the stream and we use beyond ITransport is looked up or checked.
+    transport: Any
 
     def __init__(
         self,
@@ -203,5 +208,5 @@ class LineFactory(Factory):
         self.flow = flow
         self.clock = clock
 
-    def buildProtocol(self, addr: IAddress) -> LineConnection:
+    def buildProtocol(self, addr: IAddress | None) -> LineConnection:
         return LineConnection(self.hub, self.max_line, self.flow, self.clock)

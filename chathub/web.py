@@ -32,7 +32,7 @@ class CounterResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:
@@ -48,7 +48,7 @@ class HealthResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:

@@ -83,7 +83,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
         # keep ~100 KB of zlib state per connection for the life of the connection.
         for offer in offers:
             if isinstance(offer, PerMessageDeflateOffer):
-                return PerMessageDeflateOfferAccept(  # type: ignore[no-untyped-call]
+                return PerMessageDeflateOfferAccept(
                     offer,
                     request_no_context_takeover=offer.accept_no_context_takeover,
                     request_max_window_bits=(
@@ -96,7 +96,7 @@ def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettin
                 )
         return None
 
-    factory.setProtocolOptions(  # type: ignore[no-untyped-call]
+    factory.setProtocolOptions(
         versions=[13],  # RFC 6455 only; the Hixie/Hybi drafts are long gone from browsers
         webStatus=False,  # a plain GET on /ws is refused (426), not given Autobahn's page
         utf8validateIncoming=True,  # invalid UTF-8 in a text frame closes with 1007
@@ -136,7 +136,7 @@ def check_origin(protocol: WebSocketServerProtocol, request: ConnectionRequest) 
     host = request.headers.get("host", "")
     allowed: Sequence[str] = getattr(protocol.factory, "allowed_origins", ())
     if not origin_allowed(request.origin, host, secure, allowed):
-        raise ConnectionDeny(403, "origin not allowed")  # type: ignore[no-untyped-call]
+        raise ConnectionDeny(403, "origin not allowed")
 
 
 # --- the connection ---------------------------------------------------------------------------
@@ -146,6 +146,7 @@ class WebSocketConnection(WebSocketServerProtocol):
     """One browser (or other WebSocket) client: frames in, frames out; a `StreamAdapter`."""
 
     factory: "WebSocketFactory"
+    transport: Any  # twisted.web's channel's transport: TCP, TLS or UNIX
 
     def __init__(self) -> None:
         super().__init__()
@@ -168,7 +169,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         refusal = stream.admit()
         if refusal is not None:
             status = 503 if refusal.code == "server-full" else 429
-            raise ConnectionDeny(status, refusal.message)  # type: ignore[no-untyped-call]
+            raise ConnectionDeny(status, refusal.message)
         self.stream = stream
         self.query = parse_query(request.params)
 
@@ -241,7 +242,7 @@ class WebSocketConnection(WebSocketServerProtocol):
             # The client is leaving: the hub first sends what it queued for it (its own echoes
             # among them), since no data frame may follow a close frame (RFC 6455 5.5.1).
             stream.leave("connection closed")
-        super().sendCloseFrame(code, reasonUtf8, isReply)  # type: ignore[no-untyped-call]
+        super().sendCloseFrame(code, reasonUtf8, isReply)
         if stream is not None and self.state != self.STATE_OPEN:
             stream.end_output()
 
@@ -250,7 +251,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         # written after that (its sendMessage would raise into the hub's delivery).
         if self.stream is not None:
             self.stream.end_output()
-        super().dropConnection(abort)  # type: ignore[no-untyped-call]
+        super().dropConnection(abort)
 
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
 

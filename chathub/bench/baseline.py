@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         def __init__(self) -> None:
             super().__init__(clients, names.next_name())
 
-    ws_factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
+    ws_factory = WebSocketServerFactory()
     ws_factory.protocol = Protocol
     telnet = reactor.listenTCP(args.telnet_port, line_factory, 1024, args.host)
     web = reactor.listenTCP(args.web_port, ws_factory, 1024, args.host)
