@@ -415,14 +415,6 @@ def test_join_of_a_room_already_in_is_a_notice_event(factory):
     assert notice["text"] == "you are in dev" and notice["ref"] == 4
 
 
-def test_ok_renders_with_its_ref(factory):
-    """An Ok from the hub is `{"type":"ok"}` with the ref of the op it answers."""
-    alice = connect(factory)
-    alice.messages()
-    alice.conn.stream.deliver(Ok(), "q")
-    assert alice.messages() == [{"type": "ok", "ref": "q"}]
-
-
 # --- bad input --------------------------------------------------------------------------------
 
 
