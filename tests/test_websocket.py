@@ -25,7 +25,6 @@ from chathub.cli import build_parser, config_from_args
 from chathub.config import WebSocketSettings
 from chathub.events import Event, Ok
 from chathub.hub import Hub
-from chathub.query import parse_query
 from chathub.web import make_root
 from chathub.websocket import WebSocketConnection, WebSocketFactory, configure_factory
 from chathub.wsframes import event_payload
@@ -268,17 +267,6 @@ def test_malformed_since_entry_is_reported_and_ignored(factory):
     assert messages[0]["type"] == "welcome"
     errors = [m for m in messages if m["type"] == "error"]
     assert errors[0]["code"] == "bad-request" and "dev:x" in errors[0]["message"]
-
-
-def test_parse_query_splits_rooms_and_since():
-    """The query's rooms and since lists are comma-separated, blanks dropped."""
-    query = parse_query({"nick": ["bo"], "rooms": ["a,,b"], "since": ["#A:3,b:0"]})
-    assert (query.nick, query.rooms, query.since, query.problems) == (
-        "bo",
-        ("a", "b"),
-        {"a": 3, "b": 0},
-        (),
-    )
 
 
 # --- ops --------------------------------------------------------------------------------------
