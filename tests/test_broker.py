@@ -147,8 +147,7 @@ def test_local_broker_publish_returns_true():
 
 
 def test_every_event_for_more_than_one_client_leaves_the_hub_through_the_broker():
-    """Joins, a say, a part, a nick change, a private message and a disconnect's parts are
-    each handed to Broker.publish, in the order they happened, with the hub's origin."""
+    """Joins, a say, a part, a nick, a pm and a disconnect's parts all go to Broker.publish."""
     store = MemoryStore()
     broker = RecordingBroker(store)
     hub = Hub(store, broker=broker, origin="hub-1")
@@ -189,8 +188,7 @@ def test_every_event_for_more_than_one_client_leaves_the_hub_through_the_broker(
     ids=["say", "me", "join", "nick", "msg"],
 )
 def test_nothing_is_delivered_until_the_broker_hands_the_publication_back(command):
-    """Held by the broker, an event reaches nobody; released, it reaches every recipient,
-    and the sender's copy carries the command's ref."""
+    """Held, an event reaches nobody; released, everyone, the sender's copy with its ref."""
     broker = HoldingBroker()
     hub = Hub(broker=broker)
     alice_client, bob_client = RecordingClient(), RecordingClient()
@@ -248,8 +246,8 @@ def test_a_broker_that_fails_gets_the_sender_an_unavailable_error_and_nobody_the
 
 
 def test_publications_from_another_hub_reach_local_members_without_refs():
-    """A publication of another origin is delivered to this hub's members of its rooms and
-    holders of its nicks, with no ref, even when its seq matches one this hub awaits."""
+    """Another origin's publication reaches local room members and nick holders with no ref."""
+    # Even when its seq is one this hub awaits for a sender of its own.
     broker = HoldingBroker()
     hub = Hub(broker=broker, origin="here")
     alice_client, bob_client, carol_client = RecordingClient(), RecordingClient(), RecordingClient()

@@ -299,8 +299,7 @@ def test_touch_without_a_message_also_keeps_the_connection(hub, clock):
 
 
 def test_idle_timeout_tells_the_client_after_queued_output_then_leaves_and_closes(hub, clock):
-    """When the idle timer runs out: output queued before it, then the idle error (through the
-    hub), the rooms are told it left, and the adapter closes gracefully with "idle"."""
+    """Idle: queued output, then the idle error (via the hub); its rooms hear it left; "idle"."""
     flow = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=10)
     stream, adapter = started(hub, clock, flow)
     bob_client = RecordingClient()
@@ -425,7 +424,7 @@ def test_stream_adapter_declares_the_methods_stream_calls():
 
 @pytest.mark.parametrize("framework", [WebSocketServerProtocol, protocol.Protocol])
 def test_no_stream_adapter_method_overrides_a_framework_method(framework):
-    """None of StreamAdapter's method names exists on Autobahn's or Twisted's protocol class,
-    so an adapter that implements them never overrides the framework by accident."""
+    """No StreamAdapter method name exists on Autobahn's or Twisted's protocol class."""
+    # So an adapter that implements them never overrides the framework by accident.
     clashes = {name for name in adapter_method_names() if hasattr(framework, name)}
     assert clashes == set()
