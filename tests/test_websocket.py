@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import txaio
 from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.util import peer2str
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -719,6 +721,26 @@ def test_random_frames_never_raise(factory, hub):
         peer.conn.dataReceived(data)
         peer.lose()
     assert hub.sessions == {}
+
+
+# --- Autobahn's own names stay Autobahn's ------------------------------------------------------
+
+
+def test_send_message_with_sync_sends_the_frame(factory, clock, monkeypatch):
+    """Autobahn's sendMessage(sync=True) works: no chathub method shadows its private `_send`."""
+    monkeypatch.setattr(txaio, "call_later", clock.callLater)  # where Autobahn's queue re-arms
+    alice = connect(factory)
+    alice.messages()
+    alice.conn.sendMessage(b'{"x":1}', sync=True)
+    clock.advance(1)
+    assert alice.messages() == [{"x": 1}]
+
+
+def test_peer_is_autobahns_own_value(factory):
+    """conn.peer is Autobahn's "tcp4:HOST:PORT"; the stream counts admission by host alone."""
+    alice = connect(factory)
+    assert alice.conn.peer == peer2str(alice.transport) == "tcp4:127.0.0.1:50000"
+    assert alice.conn.stream.peer == "127.0.0.1"
 
 
 # --- properties -------------------------------------------------------------------------------
