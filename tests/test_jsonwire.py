@@ -75,9 +75,10 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
     (Help(), {"type": "help", "ops": list(OPS)}),
     (Ok(), {"type": "ok"}),
 ]  # fmt: skip
+IDS = [type(item).__name__ for item, _ in CASES]
 
 
-@pytest.mark.parametrize(("item", "expected"), CASES, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(("item", "expected"), CASES, ids=IDS)
 def test_every_outgoing_item_renders_as_its_json_object(item, expected):
     """Each kind of item is the JSON object PROTOCOL.md shows; a notice is dated `now`."""
     assert message_for(item, NOW) == expected
@@ -101,7 +102,7 @@ def test_help_lists_every_op_a_json_client_may_send():
 
 
 @pytest.mark.parametrize("ref", ["q", 0, 42, ""])
-@pytest.mark.parametrize(("item", "_"), CASES, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(("item", "_"), CASES, ids=IDS)
 def test_a_ref_is_echoed_on_any_item(item, _, ref):
     """render with a ref adds it, unchanged in value and type, to whatever the item is."""
     assert json.loads(render(item, ref, NOW)) == {**message_for(item, NOW), "ref": ref}

@@ -77,9 +77,10 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
 ]
+IDS = [type(item).__name__ for item, _ in CASES]
 
 
-@pytest.mark.parametrize(("item", "lines"), CASES, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(("item", "lines"), CASES, ids=IDS)
 def test_render_formats_every_kind_of_output(item, lines):
     """Each event and reply renders in the line format of PROTOCOL.md, as seen by "me"."""
     assert render(item, "me") == lines
