@@ -233,7 +233,7 @@ def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() ->
 
     from chathub.config import WebSocketSettings
     from chathub.websocket import WebSocketFactory
-    from chathub.wsframes import deflated_frame, event_payload
+    from chathub.wsframes import event_payload
     from tests.test_websocket import Peer, client_frame, handshake, read_frames
 
     clock = MemoryReactorClock()
@@ -264,7 +264,6 @@ def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() ->
     deflate.start_compress_message()
     own = deflate.compress_message_data(payload) + deflate.end_compress_message()
     assert frames[0][2] == own
-    assert deflated_frame(payload, deflate.server_max_window_bits, deflate.mem_level)[2:] == own
 
 
 class _CutOff(RecordingClient):

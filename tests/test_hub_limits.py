@@ -1,8 +1,8 @@
-"""The hub's own limits: nick changes and joins per minute, rooms per connection, connections."""
+"""The hub's own limits: nick changes per minute and connections (room limits: test_rooms)."""
 
 from chathub import commands as cmd
 from chathub.config import HubSettings
-from chathub.events import Error, Event, Welcome
+from chathub.events import Error, Event
 from chathub.hub import Hub
 from chathub.limits import Counters
 from chathub.store import MemoryStore
@@ -58,50 +58,6 @@ def test_refused_nicks_do_not_use_up_the_limit():
     hub.handle(session, cmd.Nick("9bad"))
     hub.handle(session, cmd.Nick("fine"))
     assert session.nick == "fine"
-
-
-def test_joins_past_the_limit_are_refused():
-    """The join past `joins_per_minute` is refused; the client stays out of that room."""
-    hub, _ = make_hub(joins_per_minute=2)
-    client = RecordingClient()
-    session = hub.connect(client, rooms=())
-    hub.handle(session, cmd.Join("a"))
-    hub.handle(session, cmd.Join("b"))
-    hub.handle(session, cmd.Join("c"))
-    assert session.rooms == ["a", "b"]
-    assert client.of_type(Error)[-1].code == "rate-limited"
-    assert hub.counters.join_limited == 1
-
-
-def test_rejoining_a_room_one_is_in_is_not_a_join():
-    """`/join` of a room already joined only makes it current and costs nothing."""
-    hub, _ = make_hub(joins_per_minute=1)
-    session = hub.connect(RecordingClient(), rooms=("a",))
-    hub.handle(session, cmd.Join("a"))
-    assert hub.counters.join_limited == 0
-
-
-def test_rooms_per_connection_are_capped():
-    """Past `max_rooms` a join is refused with a hint to part one."""
-    hub, _ = make_hub(max_rooms=2)
-    client = RecordingClient()
-    session = hub.connect(client, rooms=("a", "b"))
-    hub.handle(session, cmd.Join("c"))
-    assert session.rooms == ["a", "b"]
-    error = client.of_type(Error)[-1]
-    assert error.code == "too-many-rooms" and "at most 2 rooms" in error.message
-    assert hub.counters.rooms_limited == 1
-
-
-def test_rooms_asked_for_on_connect_are_capped_and_the_welcome_lists_only_those_joined():
-    """A connect asking for more than `max_rooms` rooms joins the first ones and is told."""
-    hub, _ = make_hub(max_rooms=2)
-    client = RecordingClient()
-    session = hub.connect(client, rooms=("a", "b", "c", "d"))
-    assert session.rooms == ["a", "b"]
-    (welcome,) = client.of_type(Welcome)
-    assert welcome.rooms == ("a", "b")
-    assert [e.code for e in client.of_type(Error)] == ["too-many-rooms"]
 
 
 def test_limits_of_zero_are_off():

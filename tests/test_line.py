@@ -4,9 +4,8 @@ import pytest
 from twisted.internet.testing import StringTransport
 
 from chathub.config import HubSettings
-from chathub.events import Error, Event, History, Notice, Private, RoomList, Welcome, Who
 from chathub.hub import Hub
-from chathub.line import TOO_LONG, LineFactory, LineSplitter, render
+from chathub.line import TOO_LONG, LineFactory, LineSplitter
 from chathub.store import MemoryStore
 
 
@@ -165,42 +164,6 @@ def test_a_broadcast_writes_the_same_bytes_object_to_every_member(hub):
     terms[0].type(b"once\n")
     assert len(writes) == 3
     assert writes[0] is writes[1] is writes[2]
-
-
-def test_render_formats_every_kind_of_output():
-    """Each event and reply renders in the line format of PROTOCOL.md."""
-    ts = 1.0
-    cases = [
-        (Event("dev", "message", "alice", "hi", ts, 1), ["[dev] <alice> hi"]),
-        (Event("dev", "action", "alice", "waves", ts, 2), ["[dev] * alice waves"]),
-        (Event("dev", "join", "alice", "", ts), ["[dev] -> alice joined"]),
-        (Event("dev", "part", "alice", "", ts), ["[dev] <- alice left"]),
-        (Event("dev", "part", "alice", "lunch", ts), ["[dev] <- alice left (lunch)"]),
-        (Event(None, "nick", "alicia", "", ts, old="alice"), ["* alice is now known as alicia"]),
-        (Private("bob", "me", "psst", ts), ["[pm] <bob> psst"]),
-        (Private("me", "bob", "hi", ts), ["[pm -> bob] <me> hi"]),
-        (Notice("server shutting down"), ["* server shutting down"]),
-        (Error("x", "nope"), ["! nope"]),
-        (Who("dev", ("alice", "bob")), ["* members of dev: alice, bob"]),
-        (RoomList((("lobby", 2), ("dev", 1))), ["* rooms: lobby (2), dev (1)"]),
-        (
-            History(
-                "dev",
-                (
-                    Event("dev", "message", "a", "x", ts, 42),
-                    Event("dev", "action", "a", "y", ts, 43),
-                ),
-            ),
-            ["[dev #42] <a> x", "[dev #43] * a y"],
-        ),
-        (History("dev", ()), ["* no messages in dev"]),
-        (
-            Welcome("guest-1", ("lobby",), "hi"),
-            ["* hi", "* your nick is guest-1", "* type /help for a list of commands"],
-        ),
-    ]
-    for item, lines in cases:
-        assert render(item, "me") == lines, item
 
 
 def test_splitter_reports_an_endless_line_once_and_holds_no_more_than_the_limit():

@@ -32,7 +32,6 @@ from chathub.events import Error, Event
 from chathub.hub import Hub, Session
 from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
 from chathub.origins import origin_allowed, parse_origin
-from chathub.query import parse_query
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
 from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
@@ -439,14 +438,6 @@ def test_websocket_input_never_raises_and_leaves_no_session(data: bytes) -> None
     assert output.startswith(b"HTTP/1.1 101 ")
     assert hub.sessions == {}
     assert hub.members == {}
-
-
-@given(st.dictionaries(st.sampled_from(["nick", "rooms", "since", "x"]), st.lists(st.text())))
-def test_parse_query_never_raises(params: dict[str, list[str]]) -> None:
-    """Any connect query is read into a nick, rooms and since, with problems reported."""
-    query = parse_query(params)
-    assert all(isinstance(problem, Error) for problem in query.problems)
-    assert all(normalize_room(room) == room for room in (query.since or {}))
 
 
 # --- the hub: random command sequences from several clients ------------------------------------

@@ -1,0 +1,166 @@
+"""The line protocol's rendering: what a telnet or nc user reads, its help, hints and caches."""
+
+import typing
+
+import pytest
+
+from chathub import errors
+from chathub.events import (
+    Error,
+    Event,
+    Help,
+    History,
+    Notice,
+    Ok,
+    Outgoing,
+    Private,
+    RoomList,
+    Skipped,
+    Welcome,
+    Who,
+)
+from chathub.linewire import HELP, HINTS, encoded_event, encoded_events, render, render_stored
+
+TS = 1.0
+CASES: list[tuple[Outgoing, list[str]]] = [
+    (Event("dev", "message", "alice", "hi", TS, 1), ["[dev] <alice> hi"]),
+    (Event("dev", "action", "alice", "waves", TS, 2), ["[dev] * alice waves"]),
+    (Event("dev", "join", "alice", "", TS), ["[dev] -> alice joined"]),
+    (Event("dev", "part", "alice", "", TS), ["[dev] <- alice left"]),
+    (Event("dev", "part", "alice", "lunch", TS), ["[dev] <- alice left (lunch)"]),
+    (Event(None, "nick", "alicia", "", TS, old="alice"), ["* alice is now known as alicia"]),
+    (Event("dev", "notice", "", "topic changed", TS), ["[dev] * topic changed"]),
+    (Event(None, "notice", "", "server news", TS), ["* server news"]),
+    (Private("bob", "me", "psst", TS), ["[pm] <bob> psst"]),
+    (Private("me", "bob", "hi", TS), ["[pm -> bob] <me> hi"]),
+    (Private("me", "me", "note to self", TS), ["[pm] <me> note to self"]),
+    (Notice("server shutting down"), ["* server shutting down"]),
+    (Notice("one\ntwo"), ["* one", "* two"]),
+    (Error("x", "nope"), ["! nope"]),
+    (Who("dev", ("alice", "bob")), ["* members of dev: alice, bob"]),
+    (Who("dev", ()), ["* members of dev: (none)"]),
+    (RoomList((("lobby", 2), ("dev", 1))), ["* rooms: lobby (2), dev (1)"]),
+    (RoomList(()), ["* rooms: (none)"]),
+    (
+        History(
+            "dev",
+            (
+                Event("dev", "message", "a", "x", TS, 42),
+                Event("dev", "action", "a", "y", TS, 43),
+            ),
+        ),
+        ["[dev #42] <a> x", "[dev #43] * a y"],
+    ),
+    (History("dev", ()), ["* no messages in dev"]),
+    (
+        Welcome("guest-1", ("lobby",), "hi"),
+        ["* hi", "* your nick is guest-1", "* type /help for a list of commands"],
+    ),
+    (
+        Welcome("guest-1", ("lobby",), "line one\n\nline two"),
+        [
+            "* line one",
+            "* line two",
+            "* your nick is guest-1",
+            "* type /help for a list of commands",
+        ],
+    ),
+    (
+        Welcome("guest-1", ("lobby",), ""),
+        ["* your nick is guest-1", "* type /help for a list of commands"],
+    ),
+    (
+        Skipped("lobby", 3, 1, 41),
+        ["! skipped 3 messages in lobby; /since 41 lobby to catch up"],
+    ),
+    (Skipped("dev", 0, 2, None), ["! skipped 2 events in dev; /who dev to see who is here"]),
+    (Help(), ["* " + line for line in HELP.split("\n")]),
+    (Ok(), []),
+]
+IDS = [type(item).__name__ for item, _ in CASES]
+
+
+@pytest.mark.parametrize(("item", "lines"), CASES, ids=IDS)
+def test_render_formats_every_kind_of_output(item, lines):
+    """Each event and reply renders in the line format of PROTOCOL.md, as seen by "me"."""
+    assert render(item, "me") == lines
+
+
+def test_the_cases_cover_every_outgoing_type():
+    """Every class in the Outgoing union has a rendering case above."""
+    assert {type(item) for item, _ in CASES} == set(typing.get_args(Outgoing))
+
+
+def test_help_names_every_line_protocol_command():
+    """/help's lines are `* ` lines naming every command a terminal user can type."""
+    lines = render(Help(), "alice")
+    assert all(line.startswith("* ") for line in lines)
+    text = "\n".join(lines)
+    for name in [
+        "/nick",
+        "/join",
+        "/part",
+        "/rooms",
+        "/who",
+        "/me",
+        "/msg",
+        "/history",
+        "/since",
+        "/help",
+        "/quit",
+    ]:
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (errors.no_room(), "! you are in no room; /join one first"),
+        (errors.too_many_rooms(2), "! you can be in at most 2 rooms; /part one"),
+        (errors.not_in_room("dev"), "! you are not in dev"),
+    ],
+)
+def test_errors_get_the_line_protocols_hint_by_their_code(error, line):
+    """The hub's own error plus a hint naming a telnet command, for the codes that have one."""
+    assert render(error, "me") == [line]
+
+
+def test_every_hint_names_a_line_protocol_command():
+    """Each hint is something to type: it starts with a command /help lists."""
+    for hint in HINTS.values():
+        assert hint.split()[0] in HELP
+
+
+def test_stored_events_show_their_id():
+    """History lines carry the id: `[room #id] <nick> text` and `[room #id] * nick action`."""
+    assert render_stored(Event("dev", "message", "a", "x", TS, 5)) == "[dev #5] <a> x"
+    assert render_stored(Event("dev", "action", "a", "y", TS, 6)) == "[dev #6] * a y"
+
+
+def test_an_event_is_encoded_once_for_every_member():
+    """The same event object gives the same bytes object; the next event new bytes."""
+    first = Event("dev", "message", "alice", "héllo", TS, 1)
+    data = encoded_event(first)
+    assert data == "[dev] <alice> héllo\r\n".encode()
+    assert encoded_event(first) is data
+    second = Event("dev", "message", "alice", "again", TS, 2)
+    assert encoded_event(second) == b"[dev] <alice> again\r\n"
+
+
+def test_a_batch_is_encoded_once_as_its_lines_back_to_back():
+    """A tuple of events is one bytes object of `\\r\\n` lines, the same for every member."""
+    batch = (
+        Event("dev", "message", "a", "one", TS, 1),
+        Event("dev", "action", "a", "two", TS, 2),
+    )
+    data = encoded_events(batch)
+    assert data == b"[dev] <a> one\r\n[dev] * a two\r\n"
+    assert encoded_events(batch) is data
+    other = (Event("dev", "message", "a", "three", TS, 3), Event("dev", "join", "b", "", TS))
+    assert encoded_events(other) == b"[dev] <a> three\r\n[dev] -> b joined\r\n"
+
+
+def test_a_batch_of_one_is_the_events_own_bytes():
+    """A one-event batch shares the single-event cache."""
+    item = Event("dev", "message", "a", "solo", TS, 1)
+    assert encoded_events((item,)) is encoded_event(item)
