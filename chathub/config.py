@@ -66,7 +66,8 @@ def positive(value: T) -> T:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a finite number")
     if not value > 0:  # type: ignore[operator]
-        raise ValueError(f"{value} is not 1 or more" if isinstance(value, int) else "must be > 0")
+        wanted = "1 or more" if isinstance(value, int) else "more than 0"
+        raise ValueError(f"{number(value)} is not {wanted}")
     return value
 
 
@@ -75,8 +76,15 @@ def natural(value: T) -> T:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a finite number")
     if not value >= 0:  # type: ignore[operator]
-        raise ValueError(f"{value} is not 0 or more")
+        raise ValueError(f"{number(value)} is not 0 or more")
     return value
+
+
+def number(value: object) -> str:
+    """A number as the user most likely wrote it: -1 rather than -1.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def origins(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,6 +96,7 @@ def origins(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def not_empty(value: str) -> str:
+    """Some text besides spaces."""
     if not value.strip():
         raise ValueError("must not be empty")
     return value
@@ -132,36 +141,35 @@ class HubSettings:
     )
     max_connections: int = setting(
         10_000,
-        "chat connections (telnet and WebSocket) in total; past it a new one is refused "
-        "(0: no limit)",
+        "chat connections (telnet and WebSocket) in total; past it a new one is refused",
         check=natural,
         metavar="N",
         group="limits",
     )
     max_per_ip: int = setting(
         50,
-        "chat connections from one IP address (0: no limit)",
+        "chat connections from one IP address",
         check=natural,
         metavar="N",
         group="limits",
     )
     nick_changes_per_minute: int = setting(
         5,
-        "nick changes one connection may make in any minute (0: no limit)",
+        "nick changes one connection may make in any minute",
         check=natural,
         metavar="N",
         group="limits",
     )
     joins_per_minute: int = setting(
         30,
-        "room joins one connection may make in any minute (0: no limit)",
+        "room joins one connection may make in any minute",
         check=natural,
         metavar="N",
         group="limits",
     )
     max_rooms: int = setting(
         20,
-        "rooms one connection may be in at once (0: no limit)",
+        "rooms one connection may be in at once",
         check=natural,
         metavar="N",
         group="limits",
@@ -179,7 +187,7 @@ class FlowLimits:
     max_rate: float = setting(
         10.0,
         "messages one connection may send a second, after its burst; faster input is slowed "
-        "down (the connection is not read until it may send again); 0: no limit",
+        "down (the connection is not read until it may send again)",
         check=natural,
         metavar="N",
         group="limits",
