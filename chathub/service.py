@@ -2,6 +2,9 @@
 
 Rules:
 - The Hub is made here, once, and handed to every factory.
+- Listeners come from TRANSPORTS, one row per protocol: its name (in errors, logs and the ports
+  file), the `ListenSettings` key of its endpoint, and how to make its factory. Adding a protocol
+  is adding a row (and its endpoint setting), nothing else.
 - Listeners are Twisted endpoint strings. `listen()` is awaited, never fire-and-forget: a port
   that cannot be bound is an exception for the caller (the command line turns it into an exit
   code), never a logged error with the process left running without its listener.
@@ -12,13 +15,15 @@ Rules:
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from chathub.config import Config, StoreSettings
@@ -42,19 +47,46 @@ class BindError(Exception):
     """A listener could not be started; the message says which and why, in one line."""
 
 
+@dataclass(frozen=True)
+class Transport:
+    """One protocol the service listens for: a row of TRANSPORTS."""
+
+    name: str  # in errors, logs and the ports file
+    endpoint: str  # the `ListenSettings` key of its endpoint string
+    make_factory: Callable[[Hub, Config, Any], Factory[Any]]  # (hub, config, reactor)
+
+
+def telnet_factory(hub: Hub, config: Config, reactor: Any) -> Factory[Any]:
+    return LineFactory(hub, config.line.max_line, config.flow, reactor)
+
+
+def web_factory(hub: Hub, config: Config, reactor: Any) -> Factory[Any]:
+    """The page, the API and `/ws` on one site."""
+    return make_site(hub, WebSocketFactory(hub, reactor, config.websocket, config.flow))
+
+
+# In start-up order; the ports file lists them in this order too.
+TRANSPORTS = (
+    Transport("telnet", "telnet", telnet_factory),
+    Transport("web", "web", web_factory),
+)
+
+
 class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
-    def __init__(self, name: str, description: str, factory: IProtocolFactory) -> None:
-        self.setName(name)
+    def __init__(self, name: str, description: str, factory: Factory[Any]) -> None:
+        self.name: str = name  # a child's name; what setName() sets before it has a parent
         self.description = description
         self.factory = factory
-        self.port: IListeningPort | None = None
+        # Any, not IListeningPort: zope interfaces type-check only with the mypy-zope plugin.
+        self.port: Any = None
 
-    async def listen(self, reactor: Any) -> IListeningPort:
+    async def listen(self, reactor: Any) -> Any:
+        """Start listening; returns the listening port or raises `BindError`."""
         try:
             check_tls_endpoint(self.description)  # names the bad file, which Twisted does not
-            endpoint = serverFromString(reactor, self.description)
+            endpoint = serverFromString(reactor, self.description)  # type: ignore[no-untyped-call]
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
             raise BindError(
@@ -70,7 +102,7 @@ class ListenerService(Service):
         return getattr(host, "port", None) or getattr(host, "name", None)
 
     def stopService(self) -> Any:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self.port is not None:
             port, self.port = self.port, None
             return port.stopListening()
@@ -91,23 +123,26 @@ class ChathubService(MultiService):
     """The whole server: a hub, its store and its listeners."""
 
     def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.reactor = reactor
         self.config = config
         self.store = store if store is not None else open_store(config.store, reactor)
         self.hub = Hub(self.store, clock=reactor.seconds, settings=config.hub)
-        telnet = LineFactory(self.hub, config.line.max_line, config.flow, reactor)
-        websocket = WebSocketFactory(self.hub, reactor, config.websocket, config.flow)
         self.listeners = [
-            ListenerService("telnet", config.listen.telnet, telnet),
-            ListenerService("web", config.listen.web, make_site(self.hub, websocket)),
+            ListenerService(
+                transport.name,
+                getattr(config.listen, transport.endpoint),
+                transport.make_factory(self.hub, config, reactor),
+            )
+            for transport in TRANSPORTS
         ]
+        # Twisted's application services are unannotated, hence the ignores.
         for listener in self.listeners:
-            listener.setServiceParent(self)
+            listener.setServiceParent(self)  # type: ignore[no-untyped-call]
         # Retention in the background; a persistent store deletes off the reactor thread.
-        pruning = TimerService(PRUNE_SECONDS, self.store.prune)
+        pruning = TimerService(PRUNE_SECONDS, self.store.prune)  # type: ignore[no-untyped-call]
         pruning.clock = reactor
-        pruning.setServiceParent(self)
+        pruning.setServiceParent(self)  # type: ignore[no-untyped-call]
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""
