@@ -219,8 +219,10 @@ def read_toml(path: str) -> dict[str, Any]:
 
 
 def did_you_mean(name: str, candidates: Sequence[str] | Mapping[str, Any]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    """A hint naming the closest known name, if one is close (case aside)."""
+    by_folded = {candidate.casefold(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
+    return f" (did you mean {by_folded[close[0]]}?)" if close else ""
 
 
 # --- converting and checking ------------------------------------------------------------------

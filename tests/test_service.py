@@ -1,4 +1,4 @@
-"""The wiring: one listener per row of the transport table, all or none bound."""
+"""The wiring: one listener per row of the transport table, and bind errors that name it."""
 
 import json
 from dataclasses import fields, replace
@@ -20,7 +20,11 @@ def test_every_transport_names_a_listen_setting_and_names_are_unique():
     """Each row's endpoint is a key of ListenSettings, and no two rows share a name or key."""
     keys = {f.name for f in fields(ListenSettings)}
     assert all(transport.endpoint in keys for transport in TRANSPORTS)
-    assert len({t.name for t in TRANSPORTS}) == len({t.endpoint for t in TRANSPORTS}) == 2
+    assert (
+        len({t.name for t in TRANSPORTS})
+        == len({t.endpoint for t in TRANSPORTS})
+        == len(TRANSPORTS)
+    )
 
 
 def test_the_service_listens_once_per_transport_and_writes_the_ports_file(tmp_path):
