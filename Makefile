@@ -1,4 +1,15 @@
-# `make run` and `make test` work on a fresh machine: each sets up .venv first if needed.
+# `make run` and `make test` work on a fresh machine: each sets up .venv first if needed, and
+# again when pyproject.toml or constraints.txt change.
+#
+# constraints.txt pins every package the venv gets (`pip install -e '.[test]'`, direct and
+# transitive, and pip itself) to the versions chathub is tested and measured with; pyproject.toml
+# keeps only lower bounds. chathub/internals.py reads private parts of Twisted and Autobahn, so an
+# upgrade goes through tests/test_internals.py. To refresh the pins, in a fresh venv:
+#   python3 -m venv /tmp/pins && /tmp/pins/bin/pip install --upgrade pip && \
+#   /tmp/pins/bin/pip install -e '.[test]' && \
+#   { sed '/^[^#]/,$d' constraints.txt; /tmp/pins/bin/pip freeze --all --exclude-editable \
+#     | grep -v -e '^setuptools==' -e '^wheel=='; } > constraints.new && mv constraints.new constraints.txt
+# then `make clean test lint`, and rerun `chathub bench` before trusting README's figures.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,10 +17,10 @@ ARGS ?=
 
 .PHONY: run test lint conformance clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -19,6 +30,8 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check chathub tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# What CI runs first (.ci/run): ruff's lint and format check, and mypy --strict
+# (settings in pyproject.toml's [tool.mypy], with the mypy-zope plugin).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check chathub tests
 	$(BIN)/ruff format --check chathub tests

@@ -18,8 +18,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from chathub.hub import Hub
+from chathub.jsonwire import event_fields
 from chathub.text import normalize_room
-from chathub.websocket import event_fields
 
 
 def send_json(request: Request, body: Any, code: int = 200) -> bytes:
@@ -40,7 +40,7 @@ class ApiResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:

@@ -88,21 +88,6 @@ class Quit:
 
 Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit
 
-HELP = """\
-commands:
-  text                 say text in your current room (//text says /text)
-  /nick NAME           change your nick
-  /join ROOM           join a room and make it current
-  /part [ROOM] [REASON] leave a room (default: the current one)
-  /rooms               list rooms and their member counts
-  /who [ROOM]          list the members of a room
-  /me ACTION           act in your current room
-  /msg NICK TEXT       send a private message
-  /history [N]         show the last N messages of your current room
-  /since ID [ROOM]     show the messages after id ID
-  /help                this list
-  /quit [REASON]       leave"""
-
 
 def _usage(text: str) -> Error:
     return Error("usage", "usage: " + text)

@@ -89,8 +89,29 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """Room events a client was too far behind to be sent (its outbox skipped them).
+
+    `messages` stored messages were skipped, the first after `since` (ask for the history after
+    it to catch up); `others` counts skipped events that are not kept (joins, parts).
+    """
+
+    room: str
+    messages: int
+    others: int
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """The answer to a request for help; each transport lists its own commands."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ok:
     """A command that changed nothing visible was accepted (it is the reply that carries `ref`)."""
 
 
-Outgoing = Event | Notice | Error | Private | Welcome | Who | RoomList | History | Ok
+Outgoing = (
+    Event | Notice | Error | Private | Welcome | Who | RoomList | History | Skipped | Help | Ok
+)

@@ -9,11 +9,12 @@ Rules:
 - Output, `Outbox`: registered as the transport's streaming producer, so the transport's
   `pauseProducing` says the peer's receive window and our send buffer are full. While it is,
   output waits in a backlog of at most `max_backlog` bytes. Past that, room events are skipped,
-  counted per room, and once the backlog has drained the client is told how many and how to
-  catch up (`/since ID ROOM`). Output that cannot be recovered that way (replies, private
-  messages, nick changes) may fill the backlog to twice `max_backlog`; past that hard limit, or
-  when the peer has been behind for `slow_timeout` seconds, the connection is cut.
-- Every refusal is counted in the hub's `counters`, so the totals show up in /healthz.
+  counted per room, and once the backlog has drained the client is told how many and from
+  which id to catch up (a `Skipped` item, which each transport words for its users). Output
+  that cannot be recovered that way (replies, private messages, nick changes) may fill the
+  backlog to twice `max_backlog`; past that hard limit, or when the peer has been behind for
+  `slow_timeout` seconds, the connection is cut.
+- Every refusal is counted in the hub's `Counters`, so the totals show up in /healthz.
 - Items are opaque: the adapter says how many bytes each is, and how to send one.
 """
 
@@ -23,8 +24,8 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from chathub.config import FlowLimits
-from chathub.events import Error
-from chathub.limits import TokenBucket
+from chathub.events import Error, Skipped
+from chathub.limits import Counters, TokenBucket
 
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ class Throttle(Generic[T]):
         burst: int,
         handle: Callable[[T], None],
         warn: Callable[[Error], None],
-        counters: dict[str, int],
+        counters: Counters,
         dropped: Callable[[T], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -118,7 +119,7 @@ class Throttle(Generic[T]):
             self.handle(item)
             return
         if len(self._pending) >= self.bucket.burst:
-            self.counters["rate_dropped"] += 1
+            self.counters.rate_dropped += 1
             self._warn()
             if self.dropped is not None:
                 self.dropped(item)
@@ -138,7 +139,7 @@ class Throttle(Generic[T]):
     def _stall(self) -> None:
         if not self._reading_paused:
             self._reading_paused = True
-            self.counters["rate_limited"] += 1
+            self.counters.rate_limited += 1
             self.transport.pauseProducing()
         self._warn()
         self._wake = self.clock.callLater(self.bucket.wait(self.clock.seconds()), self._drain)
@@ -180,9 +181,9 @@ class Outbox(Generic[T]):
         self,
         clock: Clock,
         send: Callable[[T], None],
-        tell: Callable[[Error], None],
+        tell: Callable[[Skipped], None],
         too_slow: Callable[[str], None],
-        counters: dict[str, int],
+        counters: Counters,
         max_backlog: int,
         slow_timeout: float = 0.0,
     ) -> None:
@@ -233,7 +234,7 @@ class Outbox(Generic[T]):
         self._queued += size
 
     def _skip(self, room: str, event_id: int | None) -> None:
-        self.counters["skipped"] += 1
+        self.counters.skipped += 1
         counts = self._skipped.get(room)
         if counts is None:
             # Ids are consecutive within a room, so the one before the first skipped message
@@ -249,7 +250,7 @@ class Outbox(Generic[T]):
     def _cut(self, reason: str) -> None:
         if self._stopped:
             return
-        self.counters["slow_closed"] += 1
+        self.counters.slow_closed += 1
         self.stopProducing()
         self.too_slow(reason)
 
@@ -279,20 +280,7 @@ class Outbox(Generic[T]):
             return
         skipped, self._skipped = self._skipped, {}
         for room, (messages, others, since) in skipped.items():
-            if messages:
-                self.tell(
-                    Error(
-                        "skipped",
-                        f"skipped {messages} messages in {room}; /since {since} {room} to catch up",
-                    )
-                )
-            else:
-                self.tell(
-                    Error(
-                        "skipped",
-                        f"skipped {others} events in {room}; /who {room} to see who is here",
-                    )
-                )
+            self.tell(Skipped(room, messages, others, since if messages else None))
 
     def stopProducing(self) -> None:
         self._stopped = True

@@ -126,3 +126,22 @@ class ConnectionCounter:
             del self.per_peer[peer]  # so the dict holds only peers that are connected
         else:
             self.per_peer[peer] = count - 1
+
+
+@dataclass
+class Counters:
+    """How often each limit refused or cut something, since start. /healthz shows them all,
+    zeros included, so an operator sees which limits exist; the parts that enforce a limit add
+    to its field."""
+
+    connections_refused: int = 0  # --max-connections
+    connections_refused_per_ip: int = 0  # --max-per-ip
+    rate_limited: int = 0  # --max-rate: times a connection was slowed
+    rate_dropped: int = 0  # --max-rate: messages dropped past the burst while slowed
+    line_too_long: int = 0  # --max-line (telnet) and the WebSocket message size
+    nick_limited: int = 0  # nick changes per minute
+    join_limited: int = 0  # joins per minute
+    rooms_limited: int = 0  # rooms per connection
+    idle_closed: int = 0  # --idle-timeout
+    skipped: int = 0  # --max-backlog: events not sent to a client that was behind
+    slow_closed: int = 0  # --slow-timeout and the backlog's hard limit

@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from twisted.web.pages import notFound
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.static import File
 
@@ -103,7 +103,7 @@ class PageResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub, environment: Environment) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
         self.environment = environment
 
@@ -125,7 +125,7 @@ class RoomResource(Resource):
     def __init__(
         self, hub: Hub, environment: Environment, messages: int = ROOM_PAGE_MESSAGES
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
         self.environment = environment
         self.messages = messages
@@ -167,7 +167,7 @@ class StaticResource(File):
     """The page's assets: a `File` that never lists a directory or serves a dotfile."""
 
     indexNames: list[str] = []  # File would serve index.html for a directory: never here
-    childNotFound = notFound("Not found", "There is no such file.")
+    childNotFound: Any = notFound("Not found", "There is no such file.")
     contentTypes = {
         **File.contentTypes,
         ".js": "text/javascript; charset=utf-8",
@@ -175,13 +175,14 @@ class StaticResource(File):
         ".svg": "image/svg+xml",
     }
 
-    def directoryListing(self) -> Resource:
-        return self.childNotFound
+    def directoryListing(self) -> IResource:
+        result: IResource = self.childNotFound
+        return result
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
+    def getChild(self, path: bytes, request: Request) -> IResource:
         if path.startswith(b"."):
-            return self.childNotFound
-        child: Resource = super().getChild(path, request)
+            return self.directoryListing()
+        child: IResource = super().getChild(path, request)  # type: ignore[no-untyped-call]
         return child
 
     def render_GET(self, request: Request) -> Any:
@@ -191,6 +192,6 @@ class StaticResource(File):
             return self.directoryListing().render(request)
         request.setHeader(b"cache-control", STATIC_CACHE_CONTROL)
         request.setHeader(b"x-content-type-options", b"nosniff")
-        return super().render_GET(request)
+        return super().render_GET(request)  # type: ignore[no-untyped-call]
 
     render_HEAD = render_GET

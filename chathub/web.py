@@ -6,6 +6,7 @@ Rules:
 """
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
@@ -31,7 +32,7 @@ class CounterResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:
@@ -47,7 +48,7 @@ class HealthResource(Resource):
     isLeaf = True
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
     def render_GET(self, request: Request) -> bytes:
@@ -57,7 +58,7 @@ class HealthResource(Resource):
             "clients": len(self.hub.sessions),
             "rooms": len(self.hub.members),
             "store": {"ok": store.ok, "pending": store.pending, "error": store.error},
-            "limits": dict(self.hub.counters),  # how often each limit refused or cut something
+            "limits": asdict(self.hub.counters),  # how often each limit refused or cut something
         }
         return _send_json(request, status, 200 if store.ok else 503)
 

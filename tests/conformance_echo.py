@@ -29,30 +29,21 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from chathub.commands import Ref
-from chathub.events import Event, Outgoing
+from chathub.config import WebSocketSettings
 from chathub.hub import Hub
-from chathub.websocket import (
-    DEFAULT_MAX_MESSAGE,
-    WebSocketConnection,
-    WebSocketFactory,
-    WebSocketSettings,
-)
+from chathub.websocket import WebSocketConnection, WebSocketFactory
 
 
 class EchoConnection(WebSocketConnection):
     """A `WebSocketConnection` that echoes every message and shows nothing from the hub."""
 
-    def _handle_message(self, message: tuple[bytes, bool]) -> None:
+    def handle_input(self, message: tuple[bytes, bool]) -> None:
         payload, is_binary = message
-        if self._open:
+        if self.state == self.STATE_OPEN:
             self.sendMessage(payload, is_binary)
 
-    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+    def write_rendered(self, data: bytes) -> None:
         pass  # the welcome and the lobby's join events would be unexpected messages
-
-    def deliver_events(self, events: tuple[Event, ...]) -> None:
-        pass
 
 
 class EchoFactory(WebSocketFactory):
@@ -70,7 +61,9 @@ def make_echo_site(reactor: Any, settings: WebSocketSettings) -> Site:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="conformance_echo", description=__doc__.split("\n")[0])
     parser.add_argument("--ports-file", required=True, help="where to write the bound port")
-    parser.add_argument("--max-message", type=int, default=DEFAULT_MAX_MESSAGE, metavar="BYTES")
+    parser.add_argument(
+        "--max-message", type=int, default=WebSocketSettings().ws_max_message, metavar="BYTES"
+    )
     args = parser.parse_args(argv)
 
     from twisted.internet import reactor

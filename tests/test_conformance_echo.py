@@ -2,8 +2,9 @@
 
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
+from chathub.config import WebSocketSettings
 from chathub.hub import Hub
-from chathub.websocket import WebSocketFactory, WebSocketSettings
+from chathub.websocket import WebSocketFactory
 from tests.conformance_echo import EchoConnection, make_echo_site
 
 # Every option `configure_factory` sets, as Autobahn stores it on the factory.

@@ -8,10 +8,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub import commands as cmd
-from chathub.config import FlowLimits, HubSettings
+from chathub.config import FlowLimits, HubSettings, WebSocketSettings
 from chathub.events import Event, Private
 from chathub.hub import Hub
-from chathub.websocket import WebSocketFactory, WebSocketSettings
+from chathub.websocket import WebSocketFactory
 from tests.recording import RecordingClient
 from tests.test_line_limits import Terminal
 from tests.test_websocket import BINARY, CLOSE, TEXT, Peer, client_frame, connect, handshake
@@ -86,7 +86,7 @@ def test_a_dropped_websocket_that_was_behind_leaves_no_slow_timer():
     alice.lose()
     assert clock.getDelayedCalls() == []
     clock.advance(60)
-    assert hub.counters["slow_closed"] == 0
+    assert hub.counters.slow_closed == 0
 
 
 def test_output_waiting_for_a_slow_reader_is_not_sent_after_the_close_frame():
@@ -98,7 +98,7 @@ def test_output_waiting_for_a_slow_reader_is_not_sent_after_the_close_frame():
     alice.transport.producer.pauseProducing()  # the peer stopped reading
     hub.handle(bob, cmd.Say("waiting"))
     alice.send(struct.pack("!H", 1000), CLOSE)
-    alice.conn._outbox.resumeProducing()  # the peer reads again
+    alice.conn.stream.outbox.resumeProducing()  # the peer reads again
     assert [opcode for opcode, _, _ in alice.poll()] == [CLOSE]
 
 

@@ -1,5 +1,5 @@
 """The hot path: the batched fan-out (`Hub.batch`), where one read's messages go to each member
-together and in order, and the WebSocket handshake's deferred debug formatting."""
+together and in order. (The handshake's deferred debug formatting: tests/test_internals.py.)"""
 
 from twisted.internet.testing import StringTransport
 
@@ -58,7 +58,7 @@ def test_without_a_batch_a_message_goes_out_at_once() -> None:
     hub.connect(b)
     hub.handle(alice, cmd.Say("now"))
     assert texts(b) == ["now"]
-    assert b.batches == []
+    assert [event.text for event in b.batches[-1]] == ["now"]  # a batch of one, sent at once
 
 
 def test_a_reply_in_a_batch_comes_after_the_messages_queued_before_it() -> None:
@@ -185,7 +185,8 @@ def test_websocket_frames_of_one_read_are_one_write_per_member() -> None:
     """Several say ops in one read reach each WebSocket peer as one write of all their frames."""
     from twisted.internet.testing import MemoryReactorClock
 
-    from chathub.websocket import WebSocketFactory, WebSocketSettings
+    from chathub.config import WebSocketSettings
+    from chathub.websocket import WebSocketFactory
     from tests.test_websocket import client_frame, connect
 
     clock = MemoryReactorClock()
@@ -206,25 +207,12 @@ def test_websocket_frames_of_one_read_are_one_write_per_member() -> None:
     assert [m["text"] for m in peers[0].messages()] == ["m0", "m1", "m2"]
 
 
-def test_autobahn_option_dump_is_formatted_only_when_asked_and_reads_the_same() -> None:
-    """Autobahn's per-connection option dump is a lazy stand-in with pprint's text."""
-    from pprint import pformat
-
-    from autobahn.websocket import protocol as autobahn_protocol
-
-    from chathub.websocket import _LazyFormat
-
-    options = [("openHandshakeTimeout", 10.0, "WebSocketFactory")] * 3
-    lazy = autobahn_protocol.pformat(options)
-    assert isinstance(lazy, _LazyFormat)
-    assert f"{lazy}" == str(lazy) == pformat(options)
-
-
 def test_websocket_connections_read_their_factorys_options_from_their_class() -> None:
     """Options live on a class per factory, not in each connection; functions stay functions."""
     from twisted.internet.testing import MemoryReactorClock
 
-    from chathub.websocket import WebSocketFactory, WebSocketSettings
+    from chathub.config import WebSocketSettings
+    from chathub.websocket import WebSocketFactory
     from tests.test_websocket import connect
 
     clock = MemoryReactorClock()
@@ -243,7 +231,9 @@ def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() ->
 
     from twisted.internet.testing import MemoryReactorClock
 
-    from chathub.websocket import WebSocketFactory, WebSocketSettings, deflated_frame
+    from chathub.config import WebSocketSettings
+    from chathub.websocket import WebSocketFactory
+    from chathub.wsframes import deflated_frame, event_payload
     from tests.test_websocket import Peer, client_frame, handshake, read_frames
 
     clock = MemoryReactorClock()
@@ -270,8 +260,7 @@ def test_deflated_room_messages_are_compressed_once_and_match_autobahns_own() ->
     assert texts == ["m0", "m1"]
     # What Autobahn's own compressor makes of the first message, for the same connection:
     deflate = peers[1].conn._perMessageCompress
-    event = factory._deflated_events[0]
-    payload = factory.prepared_event(event).payload
+    payload = event_payload(factory.hub.store.recent("lobby", 2)[0])
     deflate.start_compress_message()
     own = deflate.compress_message_data(payload) + deflate.end_compress_message()
     assert frames[0][2] == own

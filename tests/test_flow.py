@@ -4,13 +4,13 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from chathub.events import Error
+from chathub.events import Error, Skipped
 from chathub.flow import Outbox, Throttle
-from chathub.hub import COUNTERS
+from chathub.limits import Counters
 
 
-def counters() -> dict[str, int]:
-    return dict.fromkeys(COUNTERS, 0)
+def counters() -> Counters:
+    return Counters()
 
 
 class ThrottleRig:
@@ -54,7 +54,7 @@ def test_throttle_over_the_rate_pauses_reading_warns_and_resumes_in_order():
     rig.clock.advance(0.1)
     assert rig.handled == [0, 1, 2, 3]
     assert rig.transport.producerState == "producing"
-    assert rig.counters["rate_limited"] == 1
+    assert rig.counters.rate_limited == 1
 
 
 def test_throttle_warns_at_most_once_a_second():
@@ -74,7 +74,7 @@ def test_throttle_drops_what_arrives_past_the_burst_while_waiting():
         rig.throttle.push(n)
     rig.clock.advance(10)
     assert rig.handled == [0, 1, 2, 3]
-    assert rig.counters["rate_dropped"] == 6
+    assert rig.counters.rate_dropped == 6
 
 
 def test_throttle_stop_forgets_waiting_messages():
@@ -92,7 +92,7 @@ class OutboxRig:
     def __init__(self, max_backlog: int = 10, slow_timeout: float = 0.0) -> None:
         self.clock = Clock()
         self.sent: list[bytes] = []
-        self.told: list[Error] = []
+        self.told: list[Skipped] = []
         self.cut: list[str] = []
         self.counters = counters()
         self.outbox: Outbox[bytes] = Outbox(
@@ -105,9 +105,9 @@ class OutboxRig:
             slow_timeout,
         )
 
-    def tell(self, error: Error) -> None:
-        self.told.append(error)
-        self.outbox.offer(error.message.encode(), 1)
+    def tell(self, notice: Skipped) -> None:
+        self.told.append(notice)
+        self.outbox.offer(b"skipped", 1)
 
 
 def test_outbox_sends_straight_through_while_the_peer_keeps_up():
@@ -129,7 +129,7 @@ def test_outbox_holds_output_while_paused_and_sends_it_in_order_on_resume():
     assert rig.sent == [b"a", b"b"]
 
 
-def test_outbox_skips_room_events_past_the_backlog_and_says_how_to_catch_up():
+def test_outbox_skips_room_events_past_the_backlog_and_says_from_where_to_catch_up():
     """Past `max_backlog` bytes, room messages are skipped; after draining the client is told."""
     rig = OutboxRig(max_backlog=10)
     rig.outbox.pauseProducing()
@@ -137,10 +137,8 @@ def test_outbox_skips_room_events_past_the_backlog_and_says_how_to_catch_up():
         rig.outbox.offer(f"{n}".encode(), 2, "lobby", n)
     rig.outbox.resumeProducing()
     assert rig.sent[:5] == [b"1", b"2", b"3", b"4", b"5"]
-    assert [e.message for e in rig.told] == [
-        "skipped 15 messages in lobby; /since 5 lobby to catch up"
-    ]
-    assert rig.counters["skipped"] == 15
+    assert rig.told == [Skipped("lobby", 15, 0, 5)]  # 15 messages; what came after id 5
+    assert rig.counters.skipped == 15
 
 
 def test_outbox_keeps_skipping_until_drained_so_there_is_no_gap():
@@ -151,7 +149,7 @@ def test_outbox_keeps_skipping_until_drained_so_there_is_no_gap():
     rig.outbox.offer(b"big", 9, "lobby", 2)
     rig.outbox.offer(b"s", 1, "lobby", 3)
     rig.outbox.resumeProducing()
-    assert rig.sent[0] == b"big" and rig.told[0].message.startswith("skipped 2 messages")
+    assert rig.sent[0] == b"big" and rig.told[0].messages == 2
 
 
 def test_outbox_reports_each_room_that_skipped():
@@ -162,10 +160,7 @@ def test_outbox_reports_each_room_that_skipped():
     rig.outbox.offer(b"x", 1, "a", 8)
     rig.outbox.offer(b"x", 1, "b", None)
     rig.outbox.resumeProducing()
-    assert [e.message for e in rig.told] == [
-        "skipped 1 messages in a; /since 7 a to catch up",
-        "skipped 1 events in b; /who b to see who is here",
-    ]
+    assert rig.told == [Skipped("a", 1, 0, 7), Skipped("b", 0, 1, None)]
 
 
 def test_outbox_cuts_a_peer_past_the_hard_limit_of_unskippable_output():
@@ -176,7 +171,7 @@ def test_outbox_cuts_a_peer_past_the_hard_limit_of_unskippable_output():
     assert rig.cut == []
     rig.outbox.offer(b"r", 1)
     assert len(rig.cut) == 1
-    assert rig.counters["slow_closed"] == 1
+    assert rig.counters.slow_closed == 1
     rig.outbox.offer(b"r", 1)
     assert len(rig.cut) == 1
 

@@ -6,8 +6,9 @@ import pytest
 
 from chathub import commands as cmd
 from chathub.config import HubSettings
-from chathub.events import Error, Event, History, Notice, Ok, Private, RoomList, Welcome, Who
+from chathub.events import Error, Event, Help, History, Notice, Ok, Private, RoomList, Welcome, Who
 from chathub.hub import Hub
+from chathub.linewire import render
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 
@@ -144,13 +145,13 @@ def test_part_of_a_room_one_is_not_in_is_an_error(hub):
 
 
 def test_text_in_no_room_is_an_error_with_a_hint(hub):
-    """After parting every room, plain text asks the client to /join."""
+    """After parting every room, plain text is refused, and telnet hints at /join."""
     alice, a = join(hub, "alice")
     hub.handle(a, cmd.Part())
     alice.clear()
     hub.handle(a, cmd.Say("anyone?"))
     assert [e.code for e in alice.of_type(Error)] == ["no-room"]
-    assert "/join" in alice.of_type(Error)[0].message
+    assert render(alice.of_type(Error)[0], "alice") == ["! you are in no room; /join one first"]
 
 
 def test_empty_rooms_disappear_from_the_member_table(hub):
@@ -363,11 +364,12 @@ def test_since_without_a_limit_gives_all_missed_up_to_the_cap():
 
 
 def test_help_lists_every_command(hub):
-    """/help names every line-protocol command."""
+    """/help answers `Help`, which telnet renders naming every line-protocol command."""
     alice, a = join(hub, "alice")
     alice.clear()
     hub.handle(a, cmd.Help())
-    (notice,) = alice.items
+    assert alice.items == [Help()]  # the hub says what; the transport words it
+    text = "\n".join(render(Help(), "alice"))
     for name in [
         "/nick",
         "/join",
@@ -381,7 +383,7 @@ def test_help_lists_every_command(hub):
         "/help",
         "/quit",
     ]:
-        assert name in notice.text
+        assert name in text
 
 
 def test_quit_parts_every_room_with_the_reason_and_closes(hub):

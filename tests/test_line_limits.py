@@ -80,7 +80,7 @@ def test_over_the_rate_input_is_slowed_and_the_client_told():
     clock.advance(0.1)
     assert term.lines() == ["[lobby] <guest-1> three"]
     assert term.transport.producerState == "producing"
-    assert hub.counters["rate_limited"] == 1
+    assert hub.counters.rate_limited == 1
 
 
 def test_blank_lines_cost_nothing_against_the_rate():
@@ -103,7 +103,7 @@ def test_an_idle_connection_is_told_and_closed():
     assert term.lines() == ["! no input for 30 seconds; closing the connection"]
     assert term.transport.disconnecting
     assert other.lines() == ["[lobby] <- guest-1 left (idle)"]
-    assert hub.counters["idle_closed"] == 1
+    assert hub.counters.idle_closed == 1
 
 
 def test_input_resets_the_idle_timer():
@@ -124,11 +124,12 @@ def test_a_reader_that_falls_behind_skips_messages_and_is_told_how_to_catch_up()
     slow.lines()
     talker.type(b"/nick talker\n")
     slow.lines()
-    slow.connection._outbox.pauseProducing()  # what the TCP transport does when its buffer fills
+    # What the TCP transport does when its buffer fills:
+    slow.connection.stream.outbox.pauseProducing()
     for n in range(50):
         talker.type(f"message {n}\n".encode())
     assert slow.lines() == []
-    slow.connection._outbox.resumeProducing()
+    slow.connection.stream.outbox.resumeProducing()
     lines = slow.lines()
     assert lines[0] == "[lobby] <talker> message 0"
     assert lines[-1].startswith("! skipped ")
@@ -137,7 +138,7 @@ def test_a_reader_that_falls_behind_skips_messages_and_is_told_how_to_catch_up()
     assert lines[-1] == (
         f"! skipped {skipped} messages in lobby; /since {first_skipped_id - 1} lobby to catch up"
     )
-    assert hub.counters["skipped"] == skipped
+    assert hub.counters.skipped == skipped
     talker.type(b"after\n")
     assert slow.lines() == ["[lobby] <talker> after"]
 
@@ -148,11 +149,11 @@ def test_a_reader_behind_for_the_slow_timeout_is_cut_off():
     slow = Terminal(hub, clock, FlowLimits(max_rate=0, slow_timeout=10, idle_timeout=0))
     other = Terminal(hub, clock)
     other.lines()
-    slow.connection._outbox.pauseProducing()
+    slow.connection.stream.outbox.pauseProducing()
     clock.advance(11)
     assert slow.transport.disconnecting
     assert other.lines() == ["[lobby] <- guest-1 left (too slow)"]
-    assert hub.counters["slow_closed"] == 1
+    assert hub.counters.slow_closed == 1
 
 
 def test_over_long_lines_are_counted():
@@ -160,16 +161,16 @@ def test_over_long_lines_are_counted():
     hub, clock = make_hub(), Clock()
     term = Terminal(hub, clock)
     term.type(b"x" * 3000 + b"\n")
-    assert hub.counters["line_too_long"] == 1
+    assert hub.counters.line_too_long == 1
 
 
 def test_telnet_refusals_to_a_peer_that_does_not_read_are_bounded():
     """Negotiation answered into a full buffer counts against the backlog; past it, cut."""
     hub, clock = make_hub(), Clock()
     term = Terminal(hub, clock, FlowLimits(max_rate=0, max_backlog=300, idle_timeout=0))
-    term.connection._outbox.pauseProducing()
+    term.connection.stream.outbox.pauseProducing()
     term.type(b"\xff\xfb\x01" * 99)  # 297 bytes of refusals: within twice the backlog
     assert not term.transport.disconnecting
     term.type(b"\xff\xfb\x01" * 200)
     assert term.transport.disconnecting
-    assert hub.counters["slow_closed"] == 1
+    assert hub.counters.slow_closed == 1

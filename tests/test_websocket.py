@@ -20,18 +20,15 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides
 
+from chathub import wsframes
+from chathub.config import WebSocketSettings
 from chathub.events import Event, Ok
 from chathub.hub import Hub
 from chathub.options import ConfigError, load
+from chathub.query import parse_query
 from chathub.web import make_root
-from chathub.websocket import (
-    DEFAULT_MAX_MESSAGE,
-    WebSocketConnection,
-    WebSocketFactory,
-    WebSocketSettings,
-    configure_factory,
-    parse_query,
-)
+from chathub.websocket import WebSocketConnection, WebSocketFactory, configure_factory
+from chathub.wsframes import event_payload
 
 HOST = "chat.example:8080"
 SAME_ORIGIN = "http://chat.example:8080"
@@ -422,7 +419,7 @@ def test_ok_renders_with_its_ref(factory):
     """An Ok from the hub is `{"type":"ok"}` with the ref of the op it answers."""
     alice = connect(factory)
     alice.messages()
-    alice.conn.deliver(Ok(), "q")
+    alice.conn.stream.deliver(Ok(), "q")
     assert alice.messages() == [{"type": "ok", "ref": "q"}]
 
 
@@ -522,18 +519,14 @@ def test_lone_surrogate_is_replaced_so_every_recipient_can_be_sent_it(factory, h
 
 
 def test_broadcast_event_is_encoded_once_and_the_same_bytes_sent_to_all(factory, monkeypatch):
-    """One event to three members: one prepareMessage, the same bytes object to each socket."""
+    """One event to three members: encoded once, the same bytes object to each socket."""
     peers = [connect(factory, f"?nick=p{n}") for n in range(3)]
     for peer in peers:
         peer.messages()
-    prepared: list[Any] = []
-    prepare = factory.prepareMessage
-
-    def counting_prepare(payload: bytes, *args: Any, **kw: Any) -> Any:
-        message = prepare(payload, *args, **kw)
-        prepared.append(message)
-        return message
-
+    encoded: list[bytes] = []
+    monkeypatch.setattr(
+        wsframes, "event_payload", lambda event: encoded.append(event) or event_payload(event)
+    )
     writes: list[bytes] = []
     for peer in peers:
         monkeypatch.setattr(
@@ -541,9 +534,8 @@ def test_broadcast_event_is_encoded_once_and_the_same_bytes_sent_to_all(factory,
             "write",
             lambda data, write=peer.transport.write: writes.append(data) or write(data),
         )
-    monkeypatch.setattr(factory, "prepareMessage", counting_prepare)
     peers[0].send({"op": "say", "text": "once"})  # no ref: every copy is the same
-    assert len(prepared) == 1
+    assert len(encoded) == 1
     assert len(writes) == 3 and writes[0] is writes[1] is writes[2]
     assert [peer.messages()[0]["text"] for peer in peers] == ["once"] * 3
 
@@ -553,13 +545,12 @@ def test_reply_with_ref_is_encoded_separately(factory, monkeypatch):
     alice, bob, carol = (connect(factory, f"?nick={n}") for n in ("alice", "bob", "carol"))
     for peer in (alice, bob, carol):
         peer.messages()
-    prepared: list[bytes] = []
-    prepare = factory.prepareMessage
+    shared: list[object] = []
     monkeypatch.setattr(
-        factory, "prepareMessage", lambda payload, *a: prepared.append(payload) or prepare(payload)
+        wsframes, "event_payload", lambda event: shared.append(event) or event_payload(event)
     )
     alice.send({"op": "say", "text": "hi", "ref": 1})
-    assert len(prepared) == 1 and b'"ref"' not in prepared[0]
+    assert len(shared) == 1  # bob's and carol's copy, made once
     assert alice.messages()[0]["ref"] == 1
     assert "ref" not in bob.messages()[0] and "ref" not in carol.messages()[0]
 
@@ -612,7 +603,7 @@ def test_allow_origin_flag_reaches_the_config():
 def test_factory_options_close_autobahns_open_defaults(factory):
     """The options function sets the size limits, keepalive, timeouts and clean closes."""
     defaults = WebSocketSettings()
-    assert DEFAULT_MAX_MESSAGE == 65536 == defaults.ws_max_message
+    assert defaults.ws_max_message == 65536
     assert factory.maxMessagePayloadSize == factory.maxFramePayloadSize == 4096
     assert (factory.autoPingInterval, factory.autoPingTimeout) == (30.0, 15.0)
     assert (factory.openHandshakeTimeout, factory.closeHandshakeTimeout) == (10.0, 5.0)
@@ -723,7 +714,7 @@ def test_hub_shutdown_closes_with_1001(factory, hub, clock):
 def test_close_handshake_timeout_drops_a_peer_that_never_replies(factory, clock):
     """A peer that does not answer our close frame is dropped after 5 s."""
     alice = connect(factory)
-    alice.conn.close()
+    alice.conn.close_gracefully("shutdown")
     assert alice.close_code() == 1001 and not alice.transport.disconnecting
     clock.advance(5)
     assert alice.transport.disconnecting
@@ -734,9 +725,9 @@ def test_close_handshake_timeout_drops_a_peer_that_never_replies(factory, clock)
 def test_nothing_is_delivered_after_close(factory):
     """Deliveries after close() are dropped, not written to a closing connection."""
     alice = connect(factory)
-    alice.conn.close()
+    alice.conn.stream.close()
     alice.poll()
-    alice.conn.deliver(Ok())
+    alice.conn.stream.deliver(Ok())
     assert alice.poll() == []
 
 

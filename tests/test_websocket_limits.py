@@ -2,9 +2,9 @@
 
 from twisted.internet.testing import MemoryReactorClock
 
-from chathub.config import FlowLimits, HubSettings
+from chathub.config import FlowLimits, HubSettings, WebSocketSettings
 from chathub.hub import Hub
-from chathub.websocket import WebSocketFactory, WebSocketSettings
+from chathub.websocket import WebSocketFactory
 from tests.test_websocket import PING, PONG, Peer, connect, handshake
 
 QUIET = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
@@ -27,7 +27,7 @@ def test_handshake_past_the_total_is_refused_with_503():
     refused = Peer(factory).open(handshake("/ws"))
     assert refused.status == 503
     assert len(hub.sessions) == 1
-    assert hub.counters["connections_refused"] == 1
+    assert hub.counters.connections_refused == 1
 
 
 def test_handshake_past_the_per_address_limit_is_refused_with_429():
@@ -35,7 +35,7 @@ def test_handshake_past_the_per_address_limit_is_refused_with_429():
     factory, hub, _ = make_factory(max_per_ip=1)
     connect(factory)
     assert Peer(factory).open(handshake("/ws")).status == 429
-    assert hub.counters["connections_refused_per_ip"] == 1
+    assert hub.counters.connections_refused_per_ip == 1
 
 
 def test_a_closed_websocket_frees_its_place():
@@ -62,7 +62,7 @@ def test_over_the_rate_messages_wait_and_the_client_gets_one_error():
     clock.advance(0.1)
     assert [m.get("text") for m in peer.messages()] == ["m2"]
     assert peer.transport.producerState == "producing"
-    assert hub.counters["rate_limited"] == 1
+    assert hub.counters.rate_limited == 1
 
 
 def test_a_websocket_reader_that_falls_behind_is_told_what_it_skipped():
@@ -71,11 +71,11 @@ def test_a_websocket_reader_that_falls_behind_is_told_what_it_skipped():
     slow = connect(factory)
     talker = connect(factory, "?nick=talker")
     slow.messages()
-    slow.conn._outbox.pauseProducing()  # what the TCP transport does when its buffer fills
+    slow.conn.stream.outbox.pauseProducing()  # what the TCP transport does when its buffer fills
     for n in range(20):
         talker.send({"op": "say", "room": "lobby", "text": f"message {n}"})
     assert slow.messages() == []
-    slow.conn._outbox.resumeProducing()
+    slow.conn.stream.outbox.resumeProducing()
     got = slow.messages()
     events = [m for m in got if m["type"] == "event"]
     assert events[0]["text"] == "message 0"
@@ -83,10 +83,12 @@ def test_a_websocket_reader_that_falls_behind_is_told_what_it_skipped():
     assert notice["type"] == "error" and notice["code"] == "skipped"
     skipped = 20 - len(events)
     assert skipped > 0
-    assert notice["message"] == (
-        f"skipped {skipped} messages in lobby; /since {len(events)} lobby to catch up"
+    assert (notice["room"], notice["since"]) == ("lobby", len(events))  # ask after this id
+    assert (
+        notice["message"]
+        == f"skipped {skipped} messages in lobby; ask for history since {len(events)}"
     )
-    assert hub.counters["skipped"] == skipped
+    assert hub.counters.skipped == skipped
 
 
 def test_a_websocket_reader_behind_past_the_slow_timeout_is_dropped():
@@ -95,12 +97,12 @@ def test_a_websocket_reader_behind_past_the_slow_timeout_is_dropped():
     slow = connect(factory, "?nick=slow")
     other = connect(factory, "?nick=other")
     other.messages()
-    slow.conn._outbox.pauseProducing()
+    slow.conn.stream.outbox.pauseProducing()
     clock.advance(11)
     assert slow.transport.disconnecting
     parts = [m for m in other.messages() if m.get("kind") == "part"]
     assert parts and parts[0]["nick"] == "slow" and parts[0]["text"] == "too slow"
-    assert hub.counters["slow_closed"] == 1
+    assert hub.counters.slow_closed == 1
 
 
 def test_an_idle_websocket_gets_an_error_and_close_code_1000():
@@ -116,7 +118,7 @@ def test_an_idle_websocket_gets_an_error_and_close_code_1000():
     errors = [m for m in peer.messages() if m["type"] == "error"]
     assert errors and errors[0]["code"] == "idle"
     assert peer.close_code() == 1000
-    assert hub.counters["idle_closed"] == 1
+    assert hub.counters.idle_closed == 1
 
 
 def test_a_history_larger_than_the_message_limit_is_still_delivered():
@@ -137,9 +139,9 @@ def test_pings_from_a_peer_that_does_not_read_get_no_pongs_until_it_catches_up()
     peer.poll()
     peer.send(b"1", PING)
     assert [op for op, _, _ in peer.poll()] == [PONG]
-    peer.conn._outbox.pauseProducing()
+    peer.conn.stream.outbox.pauseProducing()
     peer.send(b"2", PING)
     assert peer.poll() == []
-    peer.conn._outbox.resumeProducing()
+    peer.conn.stream.outbox.resumeProducing()
     peer.send(b"3", PING)
     assert [payload for _, _, payload in peer.poll()] == [b"3"]

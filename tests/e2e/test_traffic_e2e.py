@@ -285,9 +285,10 @@ def test_a_websocket_that_never_reads_is_told_what_it_skipped(tmp_path: Path):
             message = json.loads(sleeper.recv(timeout=30))
             if message["type"] == "error":
                 break
-        assert message["code"] == "skipped"
+        assert message["code"] == "skipped" and message["room"] == "lobby"
         assert re.fullmatch(
-            r"skipped \d+ messages in lobby; /since \d+ lobby to catch up", message["message"]
+            rf"skipped \d+ messages in lobby; ask for history since {message['since']}",
+            message["message"],
         )
         assert hub.process.poll() is None
         sleeper.close()

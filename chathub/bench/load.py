@@ -1,10 +1,10 @@
 """The load itself: many raw non-blocking sockets driven from one epoll loop.
 
 Rules:
-- The generator must never be the bottleneck. Most subscribers are read in batches (every
-  `SWEEP_SECONDS`, whatever is in their buffers, counted with C-speed scans); a few sampled
-  subscribers are read as soon as data arrives, for latency. No per-message Python work except
-  on the sampled ones.
+- The generator must never be the bottleneck. Most subscribers are read in batches (on each
+  sweep, whatever is in their buffers, counted with C-speed scans); a few sampled subscribers
+  and the publishers are read as soon as data arrives, for latency. No per-message Python work
+  except on the sampled ones. When to sweep and what to publish is the trial's (`trial.py`).
 - Connections are opened in parallel, at most `CONNECT_WINDOW` handshakes in flight (a listen
   backlog is small; a dropped SYN would cost a one-second retransmit and falsify connect time).
 - Counting starts after the connections settle (no bytes for `QUIET_SECONDS`), so greetings,
@@ -14,35 +14,23 @@ Rules:
 import contextlib
 import select
 import socket
-import sys
 import time
 from collections.abc import Callable
 
-from chathub.bench_conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
-from chathub.bench_report import Connect, Latency, Trial, progress_line
-from chathub.bench_wire import (
-    FrameCounter,
-    LatencySampler,
-    make_payload,
-    marker_counter,
-    resp_command,
-    ws_client_frame,
-    ws_say,
-)
+from chathub.bench.conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
+from chathub.bench.report import Connect
+from chathub.bench.wire import FrameCounter, LatencySampler, marker_counter, ws_client_frame
 
-SWEEP_SECONDS = 0.02
 CONNECT_WINDOW = 200
 QUIET_SECONDS = 0.3
 SETTLE_LIMIT = 60.0
-DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 READ_SIZE = 1 << 18
 KEEPALIVE_SECONDS = 10.0
 KEEPALIVE = ws_client_frame(b"-")
-MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
 
 
 class Load:
-    """Subscribers and publishers connected to one target, and the trials run over them."""
+    """Subscribers and publishers connected to one target, read and written without blocking."""
 
     def __init__(self, plan: Plan, endpoint: Endpoint, log: Callable[[str], None]) -> None:
         self.plan = plan
@@ -54,7 +42,7 @@ class Load:
         self.batch = select.epoll()  # every other subscriber, polled once per sweep
         self.by_fd: dict[int, Conn] = {}
         self.per_room = {name: 0 for name in plan.room_names}
-        self.seq = 0
+        self.seq = 0  # messages published so far, over every trial: each marker is unique
         self._next_keepalive = time.monotonic() + 1.0
         self._keepalive_turn = 0
 
@@ -231,7 +219,9 @@ class Load:
             self.subscribers.remove(conn)
             self.per_room[conn.room] -= 1
 
-    def _poll(self, timeout: float, sweep: bool) -> int:
+    def poll(self, timeout: float, sweep: bool) -> int:
+        """Read the eager sockets that are ready within `timeout`, and with `sweep` every batch
+        socket with data too; returns the deliveries counted."""
         count = 0
         for fd, _ in self.eager.poll(timeout, len(self.by_fd) + 1):
             conn = self.by_fd.get(fd)
@@ -244,7 +234,8 @@ class Load:
                     count += self._read(conn)
         return count
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand each publisher's pending bytes to the kernel, as much as it takes now."""
         for conn in self.publishers:
             if conn.pending:
                 try:
@@ -289,114 +280,9 @@ class Load:
             if conn.sampler is not None:
                 conn.sampler.latencies_ns.clear()
 
-    # --- a trial ------------------------------------------------------------------------------
-
-    def _message(self, publisher_index: int) -> bytes:
-        conn = self.publishers[publisher_index]
-        payload = make_payload(publisher_index, self.seq, self.plan.size)
-        self.seq += 1
-        if conn.wire == "telnet":
-            return payload + b"\r\n"
-        if conn.wire == "ws":
-            return ws_say(conn.room, payload)
-        return resp_command(b"PUBLISH", conn.room.encode(), payload)
-
-    def trial(
-        self,
-        rate: float | None,
-        seconds: float,
-        sample: Callable[[], tuple[float | None, int | None]],
-        progress: bool = True,
-    ) -> Trial:
-        """Publish at `rate` messages/s (None: as fast as the target keeps up) for `seconds`,
-        then wait for the deliveries to arrive."""
-        if not self.publishers:
-            raise RuntimeError("no publisher is connected")
-        fanout = [self.per_room[conn.room] for conn in self.publishers]
-        base = sum(conn.delivered for conn in self.subscribers)
-        # As fast as possible means a window of messages in flight, judged by the sampled
-        # subscribers (read at once, so the window reopens without waiting for a sweep).
-        sampled = [conn for conn in self.subscribers if conn.sampler is not None]
-        seen_before = [conn.sampler.seen for conn in sampled if conn.sampler is not None]
-        per_room_published = dict.fromkeys(self.per_room, 0)
-        published = expected = delivered = 0
-
-        def in_flight() -> int:
-            if not sampled:
-                return (expected - delivered) // max(1, max(fanout))
-            return max(
-                per_room_published[conn.room] - (conn.sampler.seen - before)
-                for conn, before in zip(sampled, seen_before, strict=True)
-                if conn.sampler is not None
-            )
-
-        sample()  # starts the target's CPU clock
-        start = time.monotonic()
-        own_start = time.process_time()
-        next_sweep = start + SWEEP_SECONDS
-        next_progress = start + 1.0
-        last_delivery = start
-        end = start + seconds
-        while True:
-            now = time.monotonic()
-            if now < end:
-                due = int((now - start) * rate) + 1 if rate is not None else sys.maxsize
-                while published < due and (rate is not None or in_flight() < MAX_WINDOW_MESSAGES):
-                    index = published % len(self.publishers)
-                    self.publishers[index].pending += self._message(index)
-                    published += 1
-                    expected += fanout[index]
-                    per_room_published[self.publishers[index].room] += 1
-                self._flush()
-            elif any(conn.pending for conn in self.publishers):
-                self._flush()
-            elif delivered >= expected or now - last_delivery > DRAIN_STALL:
-                break
-            sweep = now >= next_sweep
-            if sweep:
-                next_sweep = now + SWEEP_SECONDS
-            if now < end and rate is not None:
-                timeout = max(0.0, min(next_sweep, start + published / rate) - now)
-            else:  # draining, or as fast as possible: eager sockets wake us
-                timeout = max(0.0, next_sweep - now)
-            got = self._poll(min(timeout, SWEEP_SECONDS), sweep)
-            if got:
-                delivered += got
-                last_delivery = time.monotonic()
-            if now >= next_progress:
-                self.keepalive()
-                if progress:
-                    elapsed = now - start
-                    behind = expected - delivered
-                    self.log(progress_line(elapsed, delivered, delivered / elapsed, behind))
-                next_progress += 1.0
-        cpu, rss = sample()
-        own = 100.0 * (time.process_time() - own_start) / max(1e-9, time.monotonic() - start)
-        latencies: list[int] = []
-        for conn in self.subscribers:
-            if conn.sampler is not None:
-                latencies.extend(conn.sampler.latencies_ns)
-                conn.sampler.latencies_ns.clear()
-        total = sum(conn.delivered for conn in self.subscribers) - base
-        return Trial(
-            rate=rate,
-            seconds=max(seconds, last_delivery - start),
-            published=published,
-            expected=expected,
-            delivered=total,
-            latency=Latency.from_ns(latencies),
-            hub_cpu=cpu,
-            hub_rss_kib=rss,
-            bench_cpu=own,
-        )
-
     def close(self) -> None:
         for conn in list(self.by_fd.values()):
             conn.sock.close()
         self.by_fd.clear()
         self.eager.close()
         self.batch.close()
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@
 connects over which wire to which room, what each client sends first, and when it is ready.
 
 Rules:
-- Pure bookkeeping over bytes: no sockets are read or written here (`bench_load.py` does that).
+- Pure bookkeeping over bytes: no sockets are read or written here (`load.py` does that).
 - A telnet client is ready at its first greeting line, a WebSocket client at the `101` of its
   handshake (any other status is an error), a Redis subscriber at its `subscribe` reply.
 """
@@ -10,7 +10,7 @@ Rules:
 import socket
 from dataclasses import dataclass, field
 
-from chathub.bench_wire import (
+from chathub.bench.wire import (
     FrameCounter,
     LatencySampler,
     LineCounter,

@@ -5,7 +5,7 @@ Rules:
   a `LineReceiver` chat calling `sendLine` for each client and an Autobahn protocol calling
   `sendMessage` for each client, sharing one set of clients. One room, no nicks to speak of,
   no history, no limits: it is what every chathub figure is divided by.
-- Run it as `python -m chathub.bench_baseline --ports-file PATH`; it writes
+- Run it as `python -m chathub.bench.baseline --ports-file PATH`; it writes
   `{"telnet": N, "web": N}` like chathub does, listening on loopback port 0 by default.
 """
 
@@ -90,7 +90,7 @@ class Counter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chathub.bench_baseline")
+    parser = argparse.ArgumentParser(prog="python -m chathub.bench.baseline")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--telnet-port", type=int, default=0)
     parser.add_argument("--web-port", type=int, default=0)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         def __init__(self) -> None:
             super().__init__(clients, names.next_name())
 
-    ws_factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
+    ws_factory = WebSocketServerFactory()
     ws_factory.protocol = Protocol
     telnet = reactor.listenTCP(args.telnet_port, line_factory, 1024, args.host)
     web = reactor.listenTCP(args.web_port, ws_factory, 1024, args.host)

@@ -1,13 +1,10 @@
-"""The bench's counting, latency extraction and report, without sockets."""
+"""What the bench sends and how it counts what comes back (`chathub/bench/wire.py`): every
+counter is fed whole streams, one byte at a time, and streams cut at random places."""
 
 import json
 import random
 
-import pytest
-
-from chathub.bench import build_parser, read_cpu_seconds, read_rss_kib
-from chathub.bench_report import Connect, Latency, Report, Trial, percentile, summary_line
-from chathub.bench_wire import (
+from chathub.bench.wire import (
     RESP_MESSAGE,
     FrameCounter,
     LatencySampler,
@@ -131,95 +128,6 @@ def test_latency_sampler_reads_markers_inside_json() -> None:
     sampler = LatencySampler()
     assert sampler.feed(frame, now_ns=sent + 1_000) == 1
     assert sampler.latencies_ns == [1_000]
-
-
-def test_percentile_is_nearest_rank() -> None:
-    """p50 of 1..100 is 50, p99 is 99, and an empty list gives 0."""
-    values = list(range(1, 101))
-    assert percentile(values, 0.5) == 50
-    assert percentile(values, 0.99) == 99
-    assert percentile([], 0.99) == 0.0
-
-
-def test_latency_summary_is_in_milliseconds() -> None:
-    """Nanosecond samples become millisecond p50, p99 and max."""
-    latency = Latency.from_ns([1_000_000 * i for i in range(1, 101)])
-    assert (latency.samples, latency.p50, latency.p99, latency.max) == (100, 50.0, 99.0, 100.0)
-
-
-def test_trial_counts_lost_and_rates() -> None:
-    """Lost is expected minus delivered; rates are per second of the window."""
-    trial = Trial(rate=100, seconds=2.0, published=200, expected=2000, delivered=1990)
-    assert trial.lost == 10
-    assert trial.deliveries_per_second == 995.0
-    assert not trial.passes(100.0)
-
-
-def test_trial_passes_only_without_loss_and_within_the_p99_limit() -> None:
-    """A trial passes when nothing is lost and p99 is within the limit."""
-    fast = Latency(samples=10, p50=1.0, p99=50.0, max=60.0)
-    assert Trial(10, 1.0, 10, 100, 100, latency=fast).passes(100.0)
-    assert not Trial(10, 1.0, 10, 100, 100, latency=fast).passes(20.0)
-
-
-def test_report_json_has_the_figures() -> None:
-    """The JSON report carries deliveries/s, lost, latency and connect rate."""
-    trial = Trial(1000, 1.0, 1000, 100_000, 100_000, Latency(5, 1.0, 2.0, 3.0), 55.0, 60_000)
-    report = Report(
-        "chathub", "telnet", 100, 1, 1, 64, Connect(101, 0.5, 0, 50_000, 51_010), [trial]
-    )
-    data = json.loads(json.dumps(report.as_dict()))
-    assert data["trials"][0]["deliveries_per_second"] == 100_000.0
-    assert data["trials"][0]["lost"] == 0
-    assert data["trials"][0]["latency"]["p99"] == 2.0
-    assert data["connect"]["per_second"] == 202.0
-    assert data["connect"]["rss_per_connection_bytes"] == 10240
-
-
-def test_summary_line_names_capacity_when_found() -> None:
-    """With --find-capacity the summary gives the best passing rate."""
-    best = Trial(1000, 1.0, 1000, 1_000_000, 1_000_000, Latency(5, 1.0, 20.0, 30.0))
-    report = Report("chathub", "ws", 1000, 1, 1, 64, Connect(1001, 1.0), [best], True, best)
-    line = summary_line(report)
-    assert "capacity 1,000,000 deliveries/s" in line
-    assert "\n" not in line
-
-
-def test_summary_line_says_when_no_rate_passed() -> None:
-    """A capacity search where every trial failed says so."""
-    report = Report("baseline", "telnet", 10, 1, 1, 64, Connect(11, 1.0), [], True, None)
-    assert "no rate passed" in summary_line(report)
-
-
-def test_proc_readers_see_this_process() -> None:
-    """CPU seconds and RSS are read from /proc for a live pid, None for a missing one."""
-    import os
-
-    assert read_cpu_seconds(os.getpid()) is not None
-    assert (read_rss_kib(os.getpid()) or 0) > 0
-    assert read_rss_kib(2**22 + 1) is None
-
-
-def test_parser_defaults_to_chathub_over_telnet() -> None:
-    """Without flags the bench measures chathub over telnet with 64-byte messages."""
-    args = build_parser().parse_args([])
-    assert (args.target, args.transport, args.size) == ("chathub", "telnet", 64)
-
-
-def test_bench_refuses_a_running_target_without_ports() -> None:
-    """Without --start the target's ports must be given; the error says which."""
-    from chathub.bench import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--transport", "ws"])
-    assert exit_info.value.code == 2
-
-
-def test_deliveries_per_cpu_second_scale_by_the_targets_share_of_a_core() -> None:
-    """At 50% of a core, 100,000 deliveries/s is 200,000 per CPU-second; unknown CPU is None."""
-    trial = Trial(10, 1.0, 10, 100_000, 100_000, hub_cpu=50.0)
-    assert trial.deliveries_per_cpu_second == 200_000.0
-    assert Trial(10, 1.0, 10, 100_000, 100_000).deliveries_per_cpu_second is None
 
 
 def test_marker_counter_counts_bench_messages_in_frames_however_split() -> None:

@@ -1,0 +1,173 @@
+"""`chathub bench`'s command line: its flags, their checks, and one run from connect to report.
+
+Rules:
+- It runs in its own process against a running target (`--telnet-port`, `--web-port`,
+  `--redis-port`, `--pid`) or one it starts (`--start`, see `target.py`), pinning itself to
+  `--bench-cpu`.
+- A run opens every connection (`load.py`), then with `--duration 0` stops there (connect rate
+  and RSS per connection), or runs one trial (`trial.py`) at `--rate`, or with
+  `--find-capacity` searches for the highest passing rate (`capacity.py`). The target it
+  started is stopped whatever happens.
+- Flags are checked before anything starts; a bad combination is a usage error (exit 2).
+- Progress goes to stderr; stdout gets the one-line summary, or with `--json` one JSON object.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from chathub.bench.capacity import find_capacity
+from chathub.bench.conn import Endpoint, Plan
+from chathub.bench.load import Load
+from chathub.bench.report import Report, summary_line
+from chathub.bench.target import TARGETS, Sampler, Target, raise_fd_limit, start_target
+from chathub.bench.trial import run_trial
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chathub bench",
+        description="Measure fan-out: deliveries/s, latency, loss, connect rate, hub CPU and RSS.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--target", choices=TARGETS, default="chathub", help="what to measure")
+    parser.add_argument(
+        "--start", action="store_true", help="start the target here (chathub with --db :memory:)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the target's address")
+    parser.add_argument("--telnet-port", type=int, help="a running target's telnet port")
+    parser.add_argument("--web-port", type=int, help="a running target's web (WebSocket) port")
+    parser.add_argument("--redis-port", type=int, help="a running redis-server's port")
+    parser.add_argument("--pid", type=int, help="a running target's process id, for CPU and RSS")
+    parser.add_argument("--hub-cpu", help="with --start: run the target under `taskset -c CPU`")
+    parser.add_argument("--bench-cpu", help="pin this bench to these CPUs (e.g. 1)")
+    parser.add_argument(
+        "--hub-arg", action="append", default=[], help="with --start: one more flag for chathub"
+    )
+    parser.add_argument("--subscribers", "-n", type=int, default=100, help="subscribers")
+    parser.add_argument("--publishers", "-m", type=int, default=1, help="publishers")
+    parser.add_argument("--rooms", type=int, default=1, help="rooms (lobby, bench1, ...)")
+    parser.add_argument(
+        "--transport",
+        choices=("telnet", "ws", "mix"),
+        default="telnet",
+        help="subscribers' wire: telnet, WebSocket, or half and half (ignored for redis)",
+    )
+    parser.add_argument(
+        "--publish-over", choices=("telnet", "ws"), default="telnet", help="publishers' wire"
+    )
+    parser.add_argument("--size", type=int, default=64, help="message size in bytes")
+    parser.add_argument(
+        "--rate", type=float, help="messages/s from all publishers together (default: max)"
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of publishing")
+    parser.add_argument("--sampled", type=int, default=8, help="subscribers read for latency")
+    parser.add_argument(
+        "--source-ips", type=int, default=1, help="loopback source addresses to spread over"
+    )
+    parser.add_argument("--find-capacity", action="store_true", help="step the rate up")
+    parser.add_argument("--step", type=float, default=1.5, help="rate factor per capacity step")
+    parser.add_argument("--p99-limit", type=float, default=100.0, help="capacity's p99 in ms")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
+    if args.bench_cpu:
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.bench_cpu.split(",")})
+    raise_fd_limit()
+    target: Target
+    if args.start:
+        target = start_target(args.target, args.host, args.hub_cpu, args.hub_arg)
+    else:
+        endpoint = Endpoint(args.host, args.telnet_port, args.web_port, args.redis_port)
+        target = Target(endpoint, args.pid)
+    transport = "redis" if args.target == "redis" else args.transport
+    plan = Plan(
+        subscribers=args.subscribers,
+        publishers=args.publishers,
+        rooms=args.rooms,
+        transport=transport,
+        publish_over=args.publish_over,
+        size=args.size,
+        sampled=args.sampled,
+        source_ips=args.source_ips,
+    )
+    sampler = Sampler(target.pid)
+    load = Load(plan, target.endpoint, log)
+    try:
+        connect = load.open(sampler.rss)
+        log(f"connected {connect.connections} in {connect.seconds:.2f}s, {connect.failed} failed")
+        report = Report(
+            target=args.target,
+            transport=transport,
+            subscribers=args.subscribers,
+            publishers=args.publishers,
+            rooms=args.rooms,
+            size=args.size,
+            connect=connect,
+            find_capacity=args.find_capacity,
+        )
+        if args.duration <= 0:
+            return report  # connections only: connect rate and RSS per connection
+        if args.find_capacity:
+            report.trials, report.capacity = find_capacity(
+                load,
+                rate=args.rate,
+                step=args.step,
+                p99_limit=args.p99_limit,
+                seconds=args.duration,
+                sample=sampler,
+                progress=not args.quiet,
+                log=log,
+            )
+        else:
+            report.trials = [run_trial(load, args.rate, args.duration, sampler, not args.quiet)]
+        return report
+    finally:
+        load.close()
+        target.stop()
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.subscribers < 1 or args.publishers < 0 or args.rooms < 1 or args.size < 1:
+        parser.error("--subscribers, --rooms and --size must be 1 or more, --publishers 0 or more")
+    if args.target == "baseline" and args.rooms != 1:
+        parser.error("the baseline has one room: --rooms must be 1")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be more than 0")
+    if args.step <= 1:
+        parser.error("--step must be more than 1")
+    if args.duration > 0 and args.publishers < 1:
+        parser.error("a trial needs at least one publisher (or --duration 0)")
+    if not args.start:
+        needed = {"redis": ["redis_port"]}.get(args.target) or (
+            ["web_port"] if args.transport == "ws" else ["telnet_port"]
+        )
+        if args.transport == "mix" or args.publish_over != args.transport:
+            needed = ["telnet_port", "web_port"] if args.target != "redis" else needed
+        missing = [name for name in needed if getattr(args, name) is None]
+        if missing:
+            flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+            parser.error(f"give {flags} of a running target, or --start")
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    _check(args, parser)
+    log = (lambda text: None) if args.quiet else say
+    report = run(args, log)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(summary_line(report))
+    return 0
+
+
+def say(text: str) -> None:
+    """A progress line, on stderr."""
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,102 @@
+"""The Broker: where every event for more than one client leaves a hub, and how it comes back.
+
+Rules (decided here, so that a broker for many processes is an implementation, not a redesign):
+- One publish point. The hub hands every event that reaches more than one client (room
+  messages, actions, joins, parts, nick changes, private messages) to `Broker.publish` as a
+  `Publication`, and delivers nothing of it itself. The broker hands each publication back to
+  every hub attached to it (`Receiver.receive`); each hub delivers it to its own members of the
+  publication's rooms and to its own holders of its nicks, each at most once. Nothing else fans
+  out.
+- Ids are the broker's. Events of stored kinds reach the broker without an id, and the broker
+  gives each its room's next id as it stores it: the `LocalBroker` through the `Store` (one
+  process, ids from the store's counters); a broker for many processes from the shared
+  backplane in one atomic step that allocates the id, appends to the room's history and
+  publishes (Redis: one Lua script), so ids are strictly increasing per room across processes.
+- One order per room. A broker hands one room's publications to every hub in the same order,
+  the order of their ids (the local broker: the order of the calls; a Redis broker: the order
+  of the room's channel, which is the order of the script's runs).
+- Replies find their sender through the publication's `origin` (the publishing hub's id) and
+  `seq` (its number there). Only the origin hub knows which of its sessions sent which item
+  with which `ref`; other hubs deliver every item plainly. A hub keeps what it waits for in a
+  table it bounds itself.
+- Synchronous or not. The local broker calls `receive` before `publish` returns. A remote one
+  calls it later, from the reactor; a hub must then keep a client's direct replies behind the
+  publications it is still waiting for (ordering per client), which the local broker never
+  needs.
+- Failure is said, never silent. `publish` returns False when the publication cannot reach
+  every process (the backplane is down): the hub answers its sender with an `unavailable`
+  error and nobody sees the event. The local broker never fails.
+- Pure: no twisted, no I/O of its own; a broker that talks to a network gets its reactor and
+  client injected.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chathub.events import STORED_KINDS, Event, Private
+from chathub.store import Store
+
+Item = Event | Private
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """Items for several clients: the members of `rooms` and the holders of `nicks`.
+
+    `items` are the events of one room (a batch of messages from one read, a join, a part), a
+    nick change (whose `rooms` are the renamed client's rooms and whose `nicks` hold the new
+    nick, so a client in no room hears of it too) or one private message (`nicks`: recipient
+    and sender). Nicks are in `nick_key` form.
+    """
+
+    items: tuple[Item, ...]
+    rooms: tuple[str, ...] = ()
+    nicks: tuple[str, ...] = ()
+    origin: str = ""
+    seq: int = 0
+
+
+class Receiver(Protocol):
+    """What a broker hands publications to: a hub."""
+
+    def receive(self, publication: Publication) -> None: ...
+
+
+class Broker(Protocol):
+    def attach(self, receiver: Receiver) -> None:
+        """Hand every publication, this hub's own included, to `receiver` from now on."""
+
+    def publish(self, publication: Publication) -> bool:
+        """Store what is kept (giving it ids), then hand it to every attached hub; False when
+        that cannot be done (nothing was stored or delivered)."""
+
+
+class LocalBroker:
+    """One process: ids from the `Store`, delivery by a direct call."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._receivers: list[Receiver] = []
+
+    def attach(self, receiver: Receiver) -> None:
+        self._receivers.append(receiver)
+
+    def publish(self, publication: Publication) -> bool:
+        items = publication.items
+        if any(type(item) is Event and item.kind in STORED_KINDS for item in items):
+            publication = Publication(
+                tuple(_stored(self.store, item) for item in items),
+                publication.rooms,
+                publication.nicks,
+                publication.origin,
+                publication.seq,
+            )
+        for receiver in self._receivers:
+            receiver.receive(publication)
+        return True
+
+
+def _stored(store: Store, item: Item) -> Item:
+    if type(item) is Event and item.kind in STORED_KINDS:
+        return store.append(item)
+    return item

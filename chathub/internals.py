@@ -1,0 +1,233 @@
+"""The one place where chathub touches private parts of Twisted and Autobahn, for speed.
+
+Rules:
+- Every use of a name outside Twisted's and Autobahn's documented interfaces is here, in a
+  function that says what it reads or writes and why; `private_names()` lists them all, and
+  tests/test_internals.py checks each on real objects, so an upgrade that removes one fails a
+  test instead of a connection. constraints.txt pins the versions these were read from
+  (Twisted 26.10, Autobahn 26.10).
+- Importing this module changes nothing: a patch is applied by calling its function, once, at
+  start-up (`quiet_autobahn_debug_formatting`) or per factory (`use_reactor_timer`).
+- What is not a plain case goes the public way: `write_now` falls back to `transport.write`,
+  `direct_write_allowed` sends anything unusual through Autobahn's own `sendData`.
+"""
+
+from collections.abc import Callable
+from pprint import pformat
+from typing import Any, Final, Protocol
+
+from autobahn.websocket import protocol as autobahn_protocol
+from autobahn.websocket.protocol import WebSocketProtocol, WebSocketServerFactory
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.tcp import Server
+
+# (where, name): every attribute or module global outside Twisted's and Autobahn's documented
+# interfaces that this module reads or writes. Keep in step with the code below and with the
+# checks in tests/test_internals.py (a name without a check fails there).
+_PRIVATE_NAMES: Final = (
+    # write_now: whether a plain TCP connection has nothing queued, and its socket.
+    ("twisted.internet.tcp.Server", "TLS"),
+    ("twisted.internet.tcp.Server", "socket"),
+    ("twisted.internet.tcp.Server", "connected"),
+    ("twisted.internet.tcp.Server", "disconnecting"),
+    ("twisted.internet.tcp.Server", "_aborting"),
+    ("twisted.internet.tcp.Server", "_tempDataLen"),
+    ("twisted.internet.tcp.Server", "dataBuffer"),
+    # quiet_autobahn_debug_formatting
+    ("autobahn.websocket.protocol", "pformat"),
+    # use_reactor_timer
+    ("autobahn.websocket.protocol.WebSocketServerFactory", "_batched_timer"),
+    # deflate_key
+    ("autobahn.websocket.protocol.WebSocketProtocol", "_perMessageCompress"),
+    ("autobahn.websocket.compress_deflate.PerMessageDeflate", "server_no_context_takeover"),
+    ("autobahn.websocket.compress_deflate.PerMessageDeflate", "server_max_window_bits"),
+    ("autobahn.websocket.compress_deflate.PerMessageDeflate", "mem_level"),
+    # direct_write_allowed and count_sent
+    ("autobahn.websocket.protocol.WebSocketProtocol", "send_queue"),
+    ("autobahn.websocket.protocol.WebSocketProtocol", "logOctets"),
+    ("autobahn.websocket.protocol.WebSocketServerFactory", "logOctets"),
+    ("autobahn.websocket.protocol.WebSocketProtocol", "trafficStats"),
+    ("autobahn.websocket.protocol.TrafficStats", "outgoingOctetsWireLevel"),
+    ("autobahn.websocket.protocol.TrafficStats", "preopenOutgoingOctetsWireLevel"),
+)
+
+
+def private_names() -> tuple[tuple[str, str], ...]:
+    """Every private name this module relies on, as (module or class, attribute)."""
+    return _PRIVATE_NAMES
+
+
+# --- Twisted: writing at once -----------------------------------------------------------------
+
+
+def write_now(transport: Any, data: bytes) -> None:
+    """`transport.write(data)`, sending at once when that cannot change what Twisted does.
+
+    Only a plain, connected, non-TLS `twisted.internet.tcp.Server` with nothing buffered is
+    written directly: `socket.send` now is what Twisted would do on the next writable event,
+    minus registering for that event and dispatching it (two `epoll_ctl` calls, the reactor's
+    logging context, `doWrite`): most of a fan-out delivery's cost in py-spy.
+
+    Private: `TLS` (set when `startTLS` wraps the connection), `_aborting` (set by
+    `abortConnection`, which leaves `connected` set until the next reactor turn), and
+    `_tempDataLen` and `dataBuffer` (what `write` has queued and `doWrite` has not sent): only
+    when all say "nothing in the way" does a direct send keep Twisted's order. Whatever the
+    kernel does not take, and every other case (TLS, a UNIX socket, a test transport, output
+    already buffered, a connection closing), goes to `transport.write`, so ordering,
+    buffering, producers and connection loss stay Twisted's.
+    """
+    if (
+        type(transport) is Server
+        and not transport.TLS
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._aborting
+        and not transport._tempDataLen
+        and not transport.dataBuffer
+    ):
+        try:
+            sent = transport.socket.send(data)
+        except OSError:  # would block, or the peer is gone: Twisted finds out and handles it
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
+
+
+# --- Autobahn: the handshake's debug line -----------------------------------------------------
+
+
+class _LazyFormat:
+    """Stands in for `pprint.pformat` in Autobahn's protocol module: the text is made only if
+    it is formatted (`str` or `format`), that is, only if the debug line is written."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format(pformat(self.value), spec)
+
+    def __str__(self) -> str:
+        return pformat(self.value)
+
+
+def quiet_autobahn_debug_formatting() -> None:
+    """Make Autobahn's per-connection debug dumps cost nothing unless they are logged.
+
+    Private: the module global `pformat` of `autobahn.websocket.protocol`. Autobahn
+    pretty-prints every option of every new connection (`_connectionMade`) and the transport's
+    details (`startHandshake`) for debug lines that are normally filtered out: a quarter of a
+    WebSocket handshake's cost (py-spy, `chathub bench --duration 0`). Replaced by
+    `_LazyFormat`, the text is made only when a debug line is written.
+
+    Call it once at start-up; calling it again changes nothing. It replaces only pprint's own
+    `pformat`: if Autobahn's module no longer has one, it leaves the module alone (and
+    tests/test_internals.py fails). One side effect: `str()` of Autobahn's `Timings` (kept only
+    with the `trackTimings` option, which chathub never sets) returns pformat's result and would
+    then raise TypeError.
+    """
+    if getattr(autobahn_protocol, "pformat", None) is pformat:
+        autobahn_protocol.pformat = _LazyFormat  # type: ignore[assignment,attr-defined]
+
+
+# --- Autobahn: timers on the injected reactor -------------------------------------------------
+
+
+class CallLater(Protocol):
+    """What a reactor gives for timers (`IReactorTime.callLater`); a test's Clock has it."""
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> IDelayedCall: ...
+
+
+class _ReactorTimer:
+    """Autobahn's timer seam (`call_later`, as txaio's batched timer has it) on a reactor."""
+
+    __slots__ = ("reactor",)
+
+    def __init__(self, reactor: CallLater) -> None:
+        self.reactor = reactor
+
+    def call_later(
+        self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any
+    ) -> IDelayedCall:
+        return self.reactor.callLater(delay, func, *args, **kw)
+
+
+def use_reactor_timer(factory: WebSocketServerFactory, reactor: CallLater) -> None:
+    """Run the timers of `factory`'s connections (opening and closing handshake timeouts,
+    keepalive pings) on `reactor`.
+
+    Private: `factory._batched_timer`, which Autobahn's connections call as
+    `self.factory._batched_timer.call_later(...)` for every timer. Autobahn's own (txaio's
+    batched timer) schedules on whatever reactor txaio finds globally, which a test's Clock
+    never sees and which breaks "inject the reactor"; a plain `callLater` per timer is cheap at
+    chat scale.
+    """
+    factory._batched_timer = _ReactorTimer(reactor)
+
+
+# --- Autobahn: sharing compressed frames ------------------------------------------------------
+
+
+class PerConnectionCompression(Exception):
+    """Raised by `deflate_key`: this connection compresses in a way whose output depends on
+    what it sent before (context takeover, or an extension other than permessage-deflate), so
+    no frame made for another connection can be sent to it."""
+
+
+def deflate_key(protocol: WebSocketProtocol) -> tuple[int, int] | None:
+    """What a connection's compressed messages depend on, to share them between connections.
+
+    - None: no compression was negotiated; frames are sent as they are.
+    - `(server_max_window_bits, mem_level)`: permessage-deflate without server context
+      takeover, so each message is compressed on its own, and the same bytes serve every
+      connection with the same key.
+    - raises `PerConnectionCompression` for any other compression: its frames are this
+      connection's own (send them one by one through Autobahn).
+
+    Private: `protocol._perMessageCompress` (Autobahn's negotiated extension, set in the
+    opening handshake) and its `server_no_context_takeover`, `server_max_window_bits` and
+    `mem_level`, which Autobahn's compressor is built from.
+    """
+    deflate = protocol._perMessageCompress
+    if deflate is None:
+        return None
+    if not getattr(deflate, "server_no_context_takeover", False):
+        raise PerConnectionCompression(type(deflate).__name__)
+    return (deflate.server_max_window_bits, deflate.mem_level)
+
+
+# --- Autobahn: writing around sendData --------------------------------------------------------
+
+
+def direct_write_allowed(protocol: WebSocketProtocol) -> bool:
+    """Whether bytes for `protocol` may go to its transport now, bypassing Autobahn's
+    `sendData` (whose debug-log arguments are formatted on every write: about half of a
+    fan-out delivery's cost in cProfile). Callers still use `sendData` when they chop or sync.
+
+    Private: `protocol.send_queue` (chopped or synced writes Autobahn has not sent yet: ours
+    must wait behind them) and `logOctets` (Autobahn would log the bytes; the protocol's copy
+    is what its `sendData` reads, the factory's is where it is set).
+    """
+    untyped: Any = protocol  # Autobahn sets `logOctets` and `factory` where mypy cannot see
+    return not protocol.send_queue and not untyped.logOctets and not untyped.factory.logOctets
+
+
+def count_sent(protocol: WebSocketProtocol, n: int) -> None:
+    """Count `n` bytes written directly in Autobahn's traffic statistics, as its `sendData`
+    does: as wire-level output once open, as pre-open output while connecting, and not at all
+    once closing.
+
+    Private: `protocol.trafficStats` and its `outgoingOctetsWireLevel` and
+    `preopenOutgoingOctetsWireLevel`.
+    """
+    state = protocol.state
+    if state == WebSocketProtocol.STATE_OPEN:
+        protocol.trafficStats.outgoingOctetsWireLevel += n
+    elif state in (WebSocketProtocol.STATE_CONNECTING, WebSocketProtocol.STATE_PROXY_CONNECTING):
+        protocol.trafficStats.preopenOutgoingOctetsWireLevel += n

@@ -1,0 +1,142 @@
+"""The line protocol's rendering: what a telnet or nc user reads, one line per item.
+
+Rules:
+- Pure: items in, text out; `line.py` encodes and writes it. Every line is what PROTOCOL.md's
+  table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id.
+- The wording that is the line protocol's own lives here: the `/help` text, and the hints that
+  name its commands (`/join`, `/since ID ROOM`), added to the hub's errors by their code.
+- Encode once: a room event (or a batch of them) is rendered and encoded once, and the same
+  bytes go to every member (a one-entry cache: the hub hands one event or tuple to every member
+  before the next).
+"""
+
+from chathub.events import (
+    Error,
+    Event,
+    Help,
+    History,
+    Notice,
+    Ok,
+    Outgoing,
+    Private,
+    RoomList,
+    Skipped,
+    Welcome,
+    Who,
+)
+
+HELP = """\
+commands:
+  text                 say text in your current room (//text says /text)
+  /nick NAME           change your nick
+  /join ROOM           join a room and make it current
+  /part [ROOM] [REASON] leave a room (default: the current one)
+  /rooms               list rooms and their member counts
+  /who [ROOM]          list the members of a room
+  /me ACTION           act in your current room
+  /msg NICK TEXT       send a private message
+  /history [N]         show the last N messages of your current room
+  /since ID [ROOM]     show the messages after id ID
+  /help                this list
+  /quit [REASON]       leave"""
+
+# What a terminal user can type to get past an error, by the error's code.
+HINTS = {
+    "no-room": "/join one first",
+    "too-many-rooms": "/part one",
+}
+
+
+def render_event(event: Event) -> str:
+    """The line for a live event, without its ending."""
+    match event.kind:
+        case "message":
+            return f"[{event.room}] <{event.nick}> {event.text}"
+        case "action":
+            return f"[{event.room}] * {event.nick} {event.text}"
+        case "join":
+            return f"[{event.room}] -> {event.nick} joined"
+        case "part":
+            reason = f" ({event.text})" if event.text else ""
+            return f"[{event.room}] <- {event.nick} left{reason}"
+        case "nick":
+            return f"* {event.old} is now known as {event.nick}"
+        case _:  # notice
+            return f"[{event.room}] * {event.text}" if event.room else f"* {event.text}"
+
+
+def render_stored(event: Event) -> str:
+    """The line for a stored event shown as history: it carries the id."""
+    if event.kind == "action":
+        return f"[{event.room} #{event.id}] * {event.nick} {event.text}"
+    return f"[{event.room} #{event.id}] <{event.nick}> {event.text}"
+
+
+def render(item: Outgoing, my_nick: str) -> list[str]:
+    """The lines for anything the hub delivers, as seen by the client called `my_nick`."""
+    match item:
+        case Event():
+            return [render_event(item)]
+        case History(room, events):
+            if not events:
+                return [f"* no messages in {room}"]
+            return [render_stored(event) for event in events]
+        case Notice(text):
+            return ["* " + line for line in text.split("\n")]
+        case Error(code, message):
+            hint = HINTS.get(code)
+            return [f"! {message}; {hint}" if hint else "! " + message]
+        case Skipped(room, messages, others, since):
+            if messages:
+                return [
+                    f"! skipped {messages} messages in {room}; /since {since} {room} to catch up"
+                ]
+            return [f"! skipped {others} events in {room}; /who {room} to see who is here"]
+        case Help():
+            return ["* " + line for line in HELP.split("\n")]
+        case Private(sender, to, text):
+            if sender == my_nick and to != my_nick:
+                return [f"[pm -> {to}] <{sender}> {text}"]
+            return [f"[pm] <{sender}> {text}"]
+        case Welcome(nick, _, motd):
+            lines = ["* " + line for line in motd.split("\n") if line]
+            return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
+        case Who(room, members):
+            return [f"* members of {room}: {', '.join(members) or '(none)'}"]
+        case RoomList(rooms):
+            listing = ", ".join(f"{name} ({count})" for name, count in rooms)
+            return [f"* rooms: {listing or '(none)'}"]
+        case Ok():
+            return []
+    return []
+
+
+# The last event encoded, and its bytes: a broadcast delivers one event to every member in a
+# row, so this one entry turns N encodings into one.
+_last_event: Event | None = None
+_last_bytes = b""
+
+
+def encoded_event(event: Event) -> bytes:
+    global _last_event, _last_bytes
+    if event is not _last_event:
+        _last_bytes = (render_event(event) + "\r\n").encode("utf-8")
+        _last_event = event
+    return _last_bytes
+
+
+# The same for a batch of events: the hub hands one tuple to every member.
+_last_events: tuple[Event, ...] | None = None
+_last_events_bytes = b""
+
+
+def encoded_events(events: tuple[Event, ...]) -> bytes:
+    global _last_events, _last_events_bytes
+    if events is not _last_events:
+        if len(events) == 1:
+            _last_events_bytes = encoded_event(events[0])
+        else:
+            text = "".join(render_event(event) + "\r\n" for event in events)
+            _last_events_bytes = text.encode("utf-8")
+        _last_events = events
+    return _last_events_bytes

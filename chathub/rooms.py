@@ -1,0 +1,154 @@
+"""Rooms: joining, leaving, speaking in and asking about a room; the rules the hub applies.
+
+Rules:
+- Pure functions of the hub's state, called by `Hub.handle` (and by `connect` and `disconnect`);
+  what more than one client sees leaves through `Hub.publish`, direct answers through
+  `Hub.tell`, so the hub's ordering rules hold here too.
+- A command about a room names it or means the client's current room (the last it joined);
+  a malformed name, a room the client is not in, or no room at all is an error reply.
+- Every limit on rooms counts in the hub's `Counters` when it refuses.
+"""
+
+from typing import TYPE_CHECKING
+
+from chathub import errors
+from chathub.commands import Ref
+from chathub.events import Error, Event, EventKind, History, Notice, Who
+from chathub.text import clean_text, nick_key, normalize_room
+
+if TYPE_CHECKING:
+    from chathub.hub import Hub, Session
+
+
+def join_problem(hub: "Hub", session: "Session", in_rooms: int) -> Error | None:
+    """Why `session`, now in `in_rooms` rooms, may not join one more; counts the join if not."""
+    max_rooms = hub.settings.max_rooms
+    if max_rooms and in_rooms >= max_rooms:
+        hub.counters.rooms_limited += 1
+        return errors.too_many_rooms(max_rooms)
+    now = hub.clock()
+    if not session.joins.allow(now):
+        hub.counters.join_limited += 1
+        per_minute = hub.settings.joins_per_minute
+        return errors.rate_limited("joins", per_minute, session.joins.retry_after(now))
+    return None
+
+
+def member_room(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> str | None:
+    """The room a command is about, which `session` must be in; None after an error reply."""
+    if room is None:
+        if session.current_room is None:
+            hub.tell(session, errors.no_room(), ref)
+        return session.current_room
+    name = normalize_room(room)
+    if name is None:
+        hub.tell(session, errors.bad_room(room), ref)
+    elif name not in session.rooms:
+        hub.tell(session, errors.not_in_room(name), ref)
+        return None
+    return name
+
+
+def named_room(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> str | None:
+    """The room a question is about, which need not be one `session` is in."""
+    if room is None:
+        if session.current_room is None:
+            hub.tell(session, errors.no_room(), ref)
+        return session.current_room
+    name = normalize_room(room)
+    if name is None:
+        hub.tell(session, errors.bad_room(room), ref)
+    return name
+
+
+def say(
+    hub: "Hub", session: "Session", kind: EventKind, text: str, room: str | None, ref: Ref | None
+) -> None:
+    target = member_room(hub, session, room, ref)
+    if target is None:
+        return
+    text = clean_text(text)
+    if not text.strip():
+        hub.tell(session, errors.empty(), ref)
+        return
+    if len(text) > hub.settings.text_max:
+        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+        return
+    hub.queue_message(Event(target, kind, session.nick, text, hub.clock()), session, ref)
+
+
+def join_command(hub: "Hub", session: "Session", room: str, ref: Ref | None) -> None:
+    name = normalize_room(room)
+    if name is None:
+        hub.tell(session, errors.bad_room(room), ref)
+    elif name in session.rooms:
+        # Already there: make it current, as /join does in IRC clients.
+        session.rooms.remove(name)
+        session.rooms.append(name)
+        hub.tell(session, Notice(f"you are in {name}"), ref)
+    elif error := join_problem(hub, session, len(session.rooms)):
+        hub.tell(session, error, ref)
+    else:
+        join(hub, session, name, ref, None)
+
+
+def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int | None) -> None:
+    session.rooms.append(room)
+    hub.members.setdefault(room, {})[session] = None
+    join = Event(room, "join", session.nick, "", hub.clock())
+    hub.publish((join,), (room,), (), ((session, ref),))
+    if since is None:
+        replay = hub.store.recent(room, hub.settings.replay)
+    else:
+        replay = hub.store.since(room, since, hub.settings.history_max)
+    if replay:
+        hub.tell(session, History(room, tuple(replay)))
+
+
+def part(
+    hub: "Hub", session: "Session", room: str, reason: str, ref: Ref | None, tell_self: bool = True
+) -> None:
+    event = Event(room, "part", session.nick, reason, hub.clock())
+    members = hub.members[room]
+    del members[session]
+    session.rooms.remove(room)
+    if not members:
+        del hub.members[room]
+    if tell_self:
+        hub.tell(session, event, ref)
+    if not hub.closing:
+        hub.publish((event,), (room,))
+
+
+def history_command(
+    hub: "Hub",
+    session: "Session",
+    room: str | None,
+    since: int | None,
+    limit: int | None,
+    ref: Ref | None,
+) -> None:
+    target = named_room(hub, session, room, ref)
+    if target is None:
+        return
+    if (since is not None and since < 0) or (limit is not None and limit < 1):
+        error = Error("bad-request", "since must be 0 or more and limit 1 or more")
+        hub.tell(session, error, ref)
+        return
+    events = hub.history(target, since, limit)
+    hub.tell(session, History(target, tuple(events)), ref)
+
+
+def part_command(
+    hub: "Hub", session: "Session", room: str | None, reason: str, ref: Ref | None
+) -> None:
+    target = member_room(hub, session, room, ref)
+    if target is not None:
+        part(hub, session, target, clean_text(reason), ref)
+
+
+def who(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> None:
+    target = named_room(hub, session, room, ref)
+    if target is not None:
+        members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
+        hub.tell(session, Who(target, tuple(members)), ref)

@@ -1,0 +1,274 @@
+"""What every stream connection shares, whatever its protocol: the `Stream` helper.
+
+A stream adapter (telnet, WebSocket, later IRC) owns its framing and rendering; everything else
+about a long-lived connection lives here once:
+- admission: counted with the hub from the start (`admit`), released exactly once (`stop`);
+- output: the hub's `Client` seam (`deliver`, `deliver_events`, `close`), rendered by the
+  adapter and written through an `Outbox`, the transport's streaming producer, so a peer that
+  stops reading costs a bounded backlog, then skipped room events, then the connection;
+- input: every message passes a `Throttle` (`--max-rate`) before the adapter handles it;
+- the idle timer (`--idle-timeout`), and what happens when it runs out or the peer is too slow;
+- what the adapter says on its own (a refused line, a warning, a skip notice) goes through the
+  hub (`Hub.tell`), so it never overtakes what the hub queued before it.
+
+Rules:
+- The adapter supplies a `StreamAdapter`: how to render (a room event, a batch of them, any other
+  item), how to write bytes, how to handle one input item, and how to close (gracefully or at
+  once). Its method names are chosen not to collide with Twisted's or Autobahn's (a test checks).
+- After `end_output` (the protocol's close was sent, or the connection was dropped) nothing more
+  is written, and what the outbox held is discarded.
+- `stop` is called once the connection is gone (`connectionLost`); it is safe to call twice.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Literal, Protocol
+
+from chathub.commands import Ref
+from chathub.config import FlowLimits
+from chathub.events import Error, Event, Outgoing
+from chathub.flow import Clock, IdleTimer, Outbox, Throttle
+from chathub.hub import Hub, Session
+from chathub.text import DEFAULT_ROOM
+
+# Why a connection is closed gracefully: the WebSocket adapter picks its close code by it.
+CloseReason = Literal["shutdown", "idle", "quit"]
+
+
+class StreamAdapter(Protocol):
+    """What a stream adapter tells `Stream` about its protocol."""
+
+    transport: Any
+
+    def render_event(self, event: Event) -> bytes:
+        """A room event as every member gets it (cache it: the same event goes to all)."""
+        ...
+
+    def render_events(self, events: tuple[Event, ...]) -> bytes:
+        """A batch of room events as every member gets it (cache it, as above)."""
+        ...
+
+    def render_item(self, item: Outgoing, ref: Ref | None, nick: str) -> bytes:
+        """Anything else, for this one client called `nick`; b"" for nothing to send."""
+        ...
+
+    def write_rendered(self, data: bytes) -> None:
+        """Put bytes on the wire now (the outbox has decided that they go)."""
+        ...
+
+    def handle_input(self, item: Any) -> None:
+        """One input item that passed the throttle."""
+        ...
+
+    def input_dropped(self, item: Any) -> None:
+        """One input item the throttle dropped (past the burst); the client was warned."""
+        ...
+
+    def close_gracefully(self, reason: CloseReason) -> None:
+        """Close the protocol's way (a close frame, a FIN) after what was written."""
+        ...
+
+    def close_at_once(self) -> None:
+        """Drop the connection now, discarding unsent output."""
+        ...
+
+
+class Stream:
+    """One stream connection's admission, flow control, idle timer and hub session."""
+
+    __slots__ = (
+        "_admitted",
+        "adapter",
+        "clock",
+        "flow",
+        "hub",
+        "idle",
+        "open",
+        "outbox",
+        "peer",
+        "session",
+        "throttle",
+    )
+
+    def __init__(
+        self, hub: Hub, flow: FlowLimits, clock: Clock | None, adapter: StreamAdapter, peer: str
+    ) -> None:
+        if flow.needs_clock and clock is None:
+            raise ValueError("rate, slow and idle limits need a clock")
+        self.hub = hub
+        self.flow = flow
+        self.clock = clock
+        self.adapter = adapter
+        self.peer = peer
+        self.session: Session | None = None
+        self.open = False  # output may be written
+        self.outbox: Outbox[bytes] | None = None
+        self.throttle: Throttle[Any] | None = None
+        self.idle: IdleTimer | None = None
+        self._admitted = False
+
+    # --- the connection's life ----------------------------------------------------------------
+
+    def admit(self) -> Error | None:
+        """Count this connection with the hub, or say why it is refused (counted nowhere)."""
+        refusal = self.hub.admit(self.peer)
+        self._admitted = refusal is None
+        return refusal
+
+    def start(
+        self,
+        nick: str | None = None,
+        rooms: Iterable[str] = (DEFAULT_ROOM,),
+        since: dict[str, int] | None = None,
+    ) -> Session:
+        """Set up flow control on the adapter's transport and join the hub."""
+        transport = self.adapter.transport
+        clock: Any = self.clock  # only used when a limit needs it (checked in __init__)
+        flow = self.flow
+        self.outbox = Outbox(
+            clock,
+            self.adapter.write_rendered,
+            self.tell,
+            self._too_slow,
+            self.hub.counters,
+            flow.max_backlog,
+            flow.slow_timeout,
+        )
+        transport.registerProducer(self.outbox, True)
+        if flow.max_rate > 0:
+            self.throttle = Throttle(
+                clock,
+                transport,
+                flow.max_rate,
+                flow.burst,
+                self.adapter.handle_input,
+                self.tell,
+                self.hub.counters,
+                self.adapter.input_dropped,
+            )
+        self.idle = IdleTimer(clock, flow.idle_timeout, self._idle_out)
+        self.open = True
+        self.session = self.hub.connect(self, nick, rooms, since)
+        return self.session
+
+    def receive(self, item: Any) -> None:
+        """One input item from the peer: it shows the peer is there, then passes the throttle."""
+        if self.idle is not None:
+            self.idle.touch()
+        if self.throttle is not None:
+            self.throttle.push(item)
+        else:
+            self.adapter.handle_input(item)
+
+    def touch(self) -> None:
+        """Input that is not a message (a ping, a pong) still shows the peer is there."""
+        if self.idle is not None:
+            self.idle.touch()
+
+    def command(self, command: Any) -> None:
+        """Hand a parsed command to the hub (an `Error` from the parser is told instead)."""
+        if not self.open or self.session is None:
+            return
+        if isinstance(command, Error):
+            self.tell(command)
+        else:
+            self.hub.handle(self.session, command)
+
+    def tell(self, item: Outgoing, ref: Ref | None = None) -> None:
+        """Something the adapter says on its own, in order with what the hub sent before."""
+        if self.session is not None:
+            self.hub.tell(self.session, item, ref)
+        else:
+            self.deliver(item, ref)
+
+    def leave(self, reason: str) -> None:
+        """The client is going (its close has begun): the hub sends what it queued for it,
+        then tells its rooms it left."""
+        if self.session is not None:
+            self.hub.disconnect(self.session, reason)
+
+    def end_output(self) -> None:
+        """Nothing more may be written (a close frame went out, or the connection dropped)."""
+        self.open = False
+        if self.outbox is not None:
+            self.outbox.stopProducing()
+
+    def stop(self) -> None:
+        """The connection is gone: stop timers and queues, leave the hub, release admission."""
+        self.end_output()
+        if self.throttle is not None:
+            self.throttle.stop()
+        if self.idle is not None:
+            self.idle.stop()
+        if self.session is not None:
+            self.hub.disconnect(self.session)
+        if self._admitted:
+            self._admitted = False
+            self.hub.release(self.peer)
+
+    @property
+    def behind(self) -> bool:
+        """Whether output waits for the peer (it is not reading)."""
+        return self.outbox is not None and self.outbox.behind
+
+    def _idle_out(self) -> None:
+        if not self.open:
+            return
+        self.hub.counters.idle_closed += 1
+        assert self.idle is not None  # only its timer calls this
+        self.tell(self.idle.error())
+        self.leave("idle")
+        self._close_gracefully("idle")
+
+    def _too_slow(self, reason: str) -> None:
+        """The outbox gave up on this peer: it is cut off at once, its output discarded."""
+        self.leave("too slow")
+        self.open = False
+        self.adapter.close_at_once()
+
+    # --- the hub's seam (`Client`) ------------------------------------------------------------
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None:
+        outbox = self.outbox
+        if not self.open or outbox is None:
+            return
+        if ref is None and type(item) is Event:
+            data = self.adapter.render_event(item)
+            outbox.offer(data, len(data), item.room, item.id)
+            return
+        nick = self.session.nick if self.session is not None else ""
+        data = self.adapter.render_item(item, ref, nick)
+        if data:
+            outbox.offer(data, len(data))
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        """Room events fanned out together (`Hub.batch`): the same bytes for every member."""
+        outbox = self.outbox
+        if not self.open or outbox is None:
+            return
+        if outbox.behind:  # skipping and the backlog count event by event
+            for event in events:
+                self.deliver(event)
+            return
+        data = self.adapter.render_events(events)
+        outbox.offer(data, len(data), events[0].room, events[0].id)
+
+    def close(self) -> None:
+        """The hub ends the connection (quit, shutdown)."""
+        if not self.open:
+            return
+        if self.behind:
+            # A peer that is not reading would hold a graceful close open for ever.
+            self.open = False
+            self.adapter.close_at_once()
+        else:
+            self._close_gracefully("shutdown" if self.hub.closing else "quit")
+
+    def _close_gracefully(self, reason: CloseReason) -> None:
+        self.adapter.close_gracefully(reason)
+        self.open = False  # what the hub says after this is not for a closing connection
+
+
+def peer_address(transport: Any) -> str:
+    """The address connection limits count by: the peer's host, or "local" (UNIX sockets)."""
+    peer = transport.getPeer()
+    return str(getattr(peer, "host", None) or "local")
