@@ -16,13 +16,10 @@ import os
 import sys
 from argparse import ArgumentParser
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from chathub.config import Config
-from chathub.options import ConfigError, Loaded, load, render
-
-# `chathub bench` reads the serve command's flags through this name (`bench.chathub_flags`).
-from chathub.options import build_parser as build_parser
+from chathub.options import ConfigError, Loaded, build_parser, load, render
 from chathub.service import BindError, ChathubService
 from chathub.store import StoreError
 
@@ -54,15 +51,10 @@ def show_config(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 def serve(config: Config) -> int:
     """Run the hub on the global reactor until a signal stops it; returns the exit code."""
-    from twisted.internet import defer
-    from twisted.internet import reactor as global_reactor
-    from twisted.logger import ILogObserver, globalLogBeginner, textFileLogObserver
+    from twisted.internet import defer, reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    # Twisted's zope interfaces type-check only with the mypy-zope plugin, which is not used:
-    # the reactor is Any here, and the log observer is cast to the interface it provides.
-    reactor: Any = global_reactor
-    observer = cast(ILogObserver, textFileLogObserver(sys.stderr))
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
     exit_code = 0
 
     async def start() -> None:
@@ -75,7 +67,7 @@ def serve(config: Config) -> int:
             exit_code = 1
             reactor.stop()
             return
-        service.startService()  # type: ignore[no-untyped-call]  # Twisted's is unannotated
+        service.startService()  # type: ignore[no-untyped-call]  # inherited, unannotated
         reactor.addSystemEventTrigger(
             "before", "shutdown", lambda: defer.ensureDeferred(service.shutdown())
         )

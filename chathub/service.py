@@ -22,8 +22,7 @@ from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 
 from chathub.config import Config, StoreSettings
@@ -53,14 +52,14 @@ class Transport:
 
     name: str  # in errors, logs and the ports file
     endpoint: str  # the `ListenSettings` key of its endpoint string
-    make_factory: Callable[[Hub, Config, Any], Factory[Any]]  # (hub, config, reactor)
+    make_factory: Callable[[Hub, Config, Any], IProtocolFactory]  # (hub, config, reactor)
 
 
-def telnet_factory(hub: Hub, config: Config, reactor: Any) -> Factory[Any]:
+def telnet_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
     return LineFactory(hub, config.line.max_line, config.flow, reactor)
 
 
-def web_factory(hub: Hub, config: Config, reactor: Any) -> Factory[Any]:
+def web_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
     """The page, the API and `/ws` on one site."""
     return make_site(hub, WebSocketFactory(hub, reactor, config.websocket, config.flow))
 
@@ -75,18 +74,17 @@ TRANSPORTS = (
 class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
-    def __init__(self, name: str, description: str, factory: Factory[Any]) -> None:
-        self.name: str = name  # a child's name; what setName() sets before it has a parent
+    def __init__(self, name: str, description: str, factory: IProtocolFactory) -> None:
+        self.name: str = name  # what setName() does for a service without a parent yet
         self.description = description
         self.factory = factory
-        # Any, not IListeningPort: zope interfaces type-check only with the mypy-zope plugin.
-        self.port: Any = None
+        self.port: IListeningPort | None = None
 
-    async def listen(self, reactor: Any) -> Any:
+    async def listen(self, reactor: Any) -> IListeningPort:
         """Start listening; returns the listening port or raises `BindError`."""
         try:
             check_tls_endpoint(self.description)  # names the bad file, which Twisted does not
-            endpoint = serverFromString(reactor, self.description)  # type: ignore[no-untyped-call]
+            endpoint = serverFromString(reactor, self.description)
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
             raise BindError(
@@ -102,7 +100,7 @@ class ListenerService(Service):
         return getattr(host, "port", None) or getattr(host, "name", None)
 
     def stopService(self) -> Any:
-        super().stopService()  # type: ignore[no-untyped-call]
+        super().stopService()  # type: ignore[no-untyped-call]  # inherited, unannotated
         if self.port is not None:
             port, self.port = self.port, None
             return port.stopListening()
@@ -123,7 +121,7 @@ class ChathubService(MultiService):
     """The whole server: a hub, its store and its listeners."""
 
     def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
         self.store = store if store is not None else open_store(config.store, reactor)
@@ -136,13 +134,12 @@ class ChathubService(MultiService):
             )
             for transport in TRANSPORTS
         ]
-        # Twisted's application services are unannotated, hence the ignores.
         for listener in self.listeners:
-            listener.setServiceParent(self)  # type: ignore[no-untyped-call]
+            listener.setServiceParent(self)  # type: ignore[no-untyped-call]  # inherited
         # Retention in the background; a persistent store deletes off the reactor thread.
-        pruning = TimerService(PRUNE_SECONDS, self.store.prune)  # type: ignore[no-untyped-call]
+        pruning = TimerService(PRUNE_SECONDS, self.store.prune)
         pruning.clock = reactor
-        pruning.setServiceParent(self)  # type: ignore[no-untyped-call]
+        pruning.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""

@@ -126,9 +126,3 @@ def test_bench_is_imported_by_name_and_gets_the_rest_of_the_arguments(monkeypatc
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["bench", "--transport", "ws"])
     assert (exit_info.value.code, seen) == (7, [["--transport", "ws"]])
-
-
-def test_cli_keeps_build_parser_for_the_bench():
-    """`chathub.cli.build_parser` is the serve command's parser (the bench lists its flags)."""
-    options = {option for action in cli.build_parser()._actions for option in action.option_strings}
-    assert {"--max-rate", "--telnet", "--config"} <= options
