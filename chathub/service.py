@@ -2,6 +2,9 @@
 
 Rules:
 - The Hub is made here, once, and handed to every factory.
+- Listeners come from TRANSPORTS, one row per protocol: its name (in errors, logs and the ports
+  file), the `ListenSettings` key of its endpoint, and how to make its factory. Adding a protocol
+  is adding a row (and its endpoint setting), nothing else.
 - Listeners are Twisted endpoint strings. `listen()` is awaited, never fire-and-forget: a port
   that cannot be bound is an exception for the caller (the command line turns it into an exit
   code), never a logged error with the process left running without its listener.
@@ -12,6 +15,7 @@ Rules:
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -42,16 +46,42 @@ class BindError(Exception):
     """A listener could not be started; the message says which and why, in one line."""
 
 
+@dataclass(frozen=True)
+class Transport:
+    """One protocol the service listens for: a row of TRANSPORTS."""
+
+    name: str  # in errors, logs and the ports file
+    endpoint: str  # the `ListenSettings` key of its endpoint string
+    make_factory: Callable[[Hub, Config, Any], IProtocolFactory]  # (hub, config, reactor)
+
+
+def telnet_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
+    return LineFactory(hub, config.line.max_line, config.flow, reactor)
+
+
+def web_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
+    """The page, the API and `/ws` on one site."""
+    return make_site(hub, WebSocketFactory(hub, reactor, config.websocket, config.flow))
+
+
+# In start-up order; the ports file lists them in this order too.
+TRANSPORTS = (
+    Transport("telnet", "telnet", telnet_factory),
+    Transport("web", "web", web_factory),
+)
+
+
 class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
     def __init__(self, name: str, description: str, factory: IProtocolFactory) -> None:
-        self.setName(name)
+        self.name: str = name  # what setName() does for a service without a parent yet
         self.description = description
         self.factory = factory
         self.port: IListeningPort | None = None
 
     async def listen(self, reactor: Any) -> IListeningPort:
+        """Start listening; returns the listening port or raises `BindError`."""
         try:
             check_tls_endpoint(self.description)  # names the bad file, which Twisted does not
             endpoint = serverFromString(reactor, self.description)
@@ -70,7 +100,7 @@ class ListenerService(Service):
         return getattr(host, "port", None) or getattr(host, "name", None)
 
     def stopService(self) -> Any:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # inherited, unannotated
         if self.port is not None:
             port, self.port = self.port, None
             return port.stopListening()
@@ -91,19 +121,21 @@ class ChathubService(MultiService):
     """The whole server: a hub, its store and its listeners."""
 
     def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
         self.store = store if store is not None else open_store(config.store, reactor)
         self.hub = Hub(self.store, clock=reactor.seconds, settings=config.hub)
-        telnet = LineFactory(self.hub, config.line.max_line, config.flow, reactor)
-        websocket = WebSocketFactory(self.hub, reactor, config.websocket, config.flow)
         self.listeners = [
-            ListenerService("telnet", config.listen.telnet, telnet),
-            ListenerService("web", config.listen.web, make_site(self.hub, websocket)),
+            ListenerService(
+                transport.name,
+                getattr(config.listen, transport.endpoint),
+                transport.make_factory(self.hub, config, reactor),
+            )
+            for transport in TRANSPORTS
         ]
         for listener in self.listeners:
-            listener.setServiceParent(self)
+            listener.setServiceParent(self)  # type: ignore[no-untyped-call]  # inherited
         # Retention in the background; a persistent store deletes off the reactor thread.
         pruning = TimerService(PRUNE_SECONDS, self.store.prune)
         pruning.clock = reactor

@@ -2,12 +2,12 @@
 
 import pytest
 
-from chathub.cli import build_parser, config_from_args
 from chathub.config import FlowLimits, HubSettings
+from chathub.options import ConfigError, load
 
 
 def parse(*argv: str):
-    return config_from_args(build_parser().parse_args(list(argv)))
+    return load(list(argv), {}).config
 
 
 def test_limit_defaults_are_the_documented_ones():
@@ -52,8 +52,7 @@ def test_limit_flags_reach_the_hub_and_the_adapters():
         ["--idle-timeout", "soon"],
     ],
 )
-def test_bad_limit_values_are_refused_with_a_usage_error(argv, capsys):
-    """Negative, zero where not allowed, or not numbers: argparse exits with status 2."""
-    with pytest.raises(SystemExit) as exit_:
-        build_parser().parse_args(argv)
-    assert exit_.value.code == 2
+def test_bad_limit_values_are_refused_naming_the_flag(argv):
+    """Negative, zero where not allowed, or not numbers: refused, naming the flag and value."""
+    with pytest.raises(ConfigError, match=f"^{argv[0]} {argv[1]}: "):
+        parse(*argv)
