@@ -17,8 +17,10 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from chathub.events import Event
 from chathub.hub import Hub
 from chathub.jsonwire import event_fields
+from chathub.respond import Reply, answer
 from chathub.text import normalize_room
 
 
@@ -43,7 +45,7 @@ class ApiResource(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes | int:
         path = [segment.decode("utf-8", "replace") for segment in request.postpath or []]
         if path and path[-1] == "":  # a trailing slash names the same thing
             path.pop()
@@ -54,11 +56,30 @@ class ApiResource(Resource):
                 return self._messages(request, room)
         return send_error(request, 404, "not-found", "no such API path; see the README")
 
-    def _rooms(self, request: Request) -> bytes:
-        rooms = [{"name": name, "members": count} for name, count in self.hub.room_list()]
-        return send_json(request, {"rooms": rooms})
+    def _rooms(self, request: Request) -> bytes | int:
+        """The busiest rooms and the total; with `after=NAME`, a page of every room by name."""
+        limit = _number_argument(request, b"limit", 1)
+        if limit == _MALFORMED:
+            return send_error(request, 400, "bad-limit", "limit must be a whole number, 1 or more")
+        limit = min(limit or self.hub.settings.room_list_max, self.hub.settings.room_list_max)
+        after = (request.args or {}).get(b"after")
+        if after is None:
+            listing, total = self.hub.room_list(limit)
+            rooms = [{"name": name, "members": count} for name, count in listing]
+            return send_json(request, {"rooms": rooms, "total": max(total, len(rooms))})
+        start_after = after[0].decode("utf-8", "replace")[:64]
 
-    def _messages(self, request: Request, name: str) -> bytes:
+        def start(reply: Reply) -> None:
+            def page_read(listing: list[tuple[str, int]]) -> None:
+                rooms = [{"name": name, "members": count} for name, count in listing]
+                following = listing[-1][0] if len(listing) == limit else None
+                reply(send_json(request, {"rooms": rooms, "next": following}))
+
+            self.hub.room_page(start_after, limit, page_read)
+
+        return answer(request, start)
+
+    def _messages(self, request: Request, name: str) -> bytes | int:
         room = normalize_room(name)
         if room is None:
             return send_error(
@@ -73,8 +94,15 @@ class ApiResource(Resource):
             return send_error(request, 400, "bad-since", "since must be a whole number, 0 or more")
         if limit == _MALFORMED:
             return send_error(request, 400, "bad-limit", "limit must be a whole number, 1 or more")
-        events = self.hub.history(room, since, limit)
-        return send_json(request, {"room": room, "events": [event_fields(e) for e in events]})
+
+        def start(reply: Reply) -> None:
+            def events_read(events: list[Event]) -> None:
+                body = {"room": room, "events": [event_fields(e) for e in events]}
+                reply(send_json(request, body))
+
+            self.hub.history(room, since, limit, events_read)
+
+        return answer(request, start)
 
 
 _MALFORMED = -1

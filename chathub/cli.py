@@ -8,7 +8,8 @@ Rules:
   used prints one line on stderr and exits 1.
 - This is the only module that touches the global reactor or installs signal handlers.
 - A listener that cannot start prints one line on stderr and exits 1, within a moment.
-- SIGINT and SIGTERM shut down in order (see `ChathubService.shutdown`) and exit 0.
+- SIGINT and SIGTERM shut down in order (see `ChathubService.shutdown`) and exit 0, or 1
+  when history could not be written (the log says how many messages were not saved).
 """
 
 import importlib
@@ -71,9 +72,13 @@ def serve(config: Config) -> int:
             reactor.stop()
             return
         service.startService()  # type: ignore[no-untyped-call]  # inherited, unannotated
-        reactor.addSystemEventTrigger(
-            "before", "shutdown", lambda: defer.ensureDeferred(service.shutdown())
-        )
+
+        async def stop() -> None:
+            nonlocal exit_code
+            if await service.shutdown():  # messages that could not be saved: say so
+                exit_code = 1
+
+        reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(stop()))
         listening = ", ".join(f"{name} on port {port}" for name, port in ports.items())
         print(f"chathub: serving {listening}", file=sys.stderr, flush=True)
 

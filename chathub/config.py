@@ -107,7 +107,7 @@ def not_empty(value: str) -> str:
 
 @dataclass(frozen=True)
 class ListenSettings:
-    """Where the service listens, and where it says so."""
+    """Where the service listens, where it says so, and how it stops."""
 
     telnet: str = setting(
         "tcp:1025",
@@ -128,6 +128,13 @@ class ListenSettings:
         None,
         'write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
         metavar="PATH",
+    )
+    drain_seconds: float = setting(
+        5.0,
+        "on SIGTERM or SIGINT, how long clients are given to go and history to be written "
+        "before the process exits (exit 1 if history could not be written)",
+        check=natural,
+        metavar="SECONDS",
     )
 
 
@@ -173,6 +180,21 @@ class HubSettings:
         check=natural,
         metavar="N",
         group="limits",
+    )
+    max_rooms_total: int = setting(
+        10_000,
+        "rooms with members in the whole server; joining a room that would be one more is "
+        "refused. Rooms without members leave memory (not the disk)",
+        check=positive,
+        metavar="N",
+        group="limits",
+    )
+    room_list_max: int = setting(
+        200,
+        "rooms one room list shows (the busiest; the page, /rooms/, /api/rooms and the "
+        "rooms command), with the total beside it",
+        check=positive,
+        metavar="N",
     )
     # Fixed by the code.
     history_default: int = 20  # /history without N
@@ -293,6 +315,13 @@ class StoreSettings:
         "--retain-messages pushes them out",
         check=natural,
         metavar="DAYS",
+    )
+    history_memory: int = setting(
+        256,
+        "megabytes of recent history kept in memory for all rooms together; what does not "
+        "fit is read from the database (with :memory:, it is gone)",
+        check=positive,
+        metavar="MB",
     )
 
 

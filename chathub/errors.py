@@ -55,6 +55,13 @@ def too_many_rooms(max_rooms: int) -> Error:
     return Error("too-many-rooms", f"you can be in at most {max_rooms} rooms")
 
 
+def server_rooms_full(total: int) -> Error:
+    return Error(
+        "server-rooms-full",
+        f"the server has its most rooms in use ({total}); join a room that has people in it",
+    )
+
+
 def rate_limited(what: str, per_minute: int, retry_after: float) -> Error:
     return Error(
         "rate-limited",

@@ -75,9 +75,10 @@ class Who:
 
 @dataclass(frozen=True, slots=True)
 class RoomList:
-    """Every room that has members or history, with its member count."""
+    """The busiest rooms, with their member counts, and how many rooms there are in all."""
 
     rooms: tuple[tuple[str, int], ...]
+    total: int = 0
 
 
 @dataclass(frozen=True, slots=True)

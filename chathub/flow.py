@@ -2,7 +2,7 @@
 
 Rules:
 - Input, `Throttle`: every message takes a token from the connection's bucket (`--max-rate`,
-  `--burst`). Without one, the message waits, the transport stops reading (`pauseProducing`)
+  `--burst`). Without one, the message waits, the connection stops being read (`hold`)
   until the bucket refills, and the client is told, at most once a second. At most `burst`
   messages wait; more that arrived in the same read are dropped (and the client was told).
   Only that connection is slowed: nothing here blocks or delays anyone else.
@@ -89,7 +89,7 @@ class Throttle(Generic[T]):
     def __init__(
         self,
         clock: Clock,
-        transport: Any,
+        hold: Callable[[bool], None],
         rate: float,
         burst: int,
         handle: Callable[[T], None],
@@ -98,7 +98,7 @@ class Throttle(Generic[T]):
         dropped: Callable[[T], None] | None = None,
     ) -> None:
         self.clock = clock
-        self.transport = transport
+        self.hold = hold  # stop (True) or go back to (False) reading the connection
         self.rate = rate
         self.bucket = TokenBucket(rate, burst, clock.seconds())
         self.handle = handle
@@ -140,7 +140,7 @@ class Throttle(Generic[T]):
         if not self._reading_paused:
             self._reading_paused = True
             self.counters.rate_limited += 1
-            self.transport.pauseProducing()
+            self.hold(True)
         self._warn()
         self._wake = self.clock.callLater(self.bucket.wait(self.clock.seconds()), self._drain)
 
@@ -167,7 +167,7 @@ class Throttle(Generic[T]):
             self._stall()
         elif self._reading_paused:
             self._reading_paused = False
-            self.transport.resumeProducing()
+            self.hold(False)
 
 
 class Outbox(Generic[T]):

@@ -22,10 +22,12 @@ Rules:
   (`errors.py`), and `/help` is a `Help` item that each transport renders.
 """
 
+import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from chathub import commands as cmd
@@ -46,7 +48,7 @@ from chathub.events import (
     Welcome,
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
-from chathub.store import MemoryStore, Store
+from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
 from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
 
 Ref = cmd.Ref
@@ -64,6 +66,16 @@ class Client(Protocol):
 
     def close(self) -> None: ...
 
+    def hold_input(self, held: bool) -> None:
+        """Stop (True) or go back to (False) reading this client's input: the hub cannot
+        carry out its next command yet (a room is read from disk, history is being written)."""
+        ...
+
+
+# What waits behind a command the hub could not finish at once: commands, and the rest of a
+# connect (its later joins).
+Waiting = list[cmd.Command | Callable[[], None]]
+
 
 @dataclass(eq=False)
 class Session:
@@ -74,6 +86,8 @@ class Session:
     rooms: list[str] = field(default_factory=list)  # in join order; the last is current
     nick_changes: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
     joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
+    # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
+    waiting: Waiting | None = None
 
     @property
     def current_room(self) -> str | None:
@@ -113,6 +127,7 @@ class Hub:
         self.broker.attach(self)
         self._seq = 0
         self._awaiting: dict[int, Senders] = {}
+        self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
 
     # --- what adapters call -------------------------------------------------------------------
 
@@ -147,7 +162,7 @@ class Hub:
             if room is None:
                 problems.append(errors.bad_room(name))
             elif room not in wanted:
-                if error := room_rules.join_problem(self, session, len(wanted)):
+                if error := room_rules.join_problem(self, session, len(wanted), room):
                     problems.append(error)
                     break
                 wanted.append(room)
@@ -155,7 +170,11 @@ class Hub:
         for error in problems:
             client.deliver(error)
         for room in wanted:
-            room_rules.join(self, session, room, None, (since or {}).get(room))
+            enter = partial(room_rules.join, self, session, room, None, (since or {}).get(room))
+            if session.waiting is None:
+                enter()
+            else:  # an earlier room is being read from disk: this one joins after it
+                session.waiting.append(enter)
         return session
 
     @contextmanager
@@ -184,11 +203,18 @@ class Hub:
             self.publish(items, (room,), (), senders)
 
     def handle(self, session: Session, command: cmd.Command) -> None:
-        """Carry out one command from `session`'s client."""
+        """Carry out one command from `session`'s client (after those it still waits for)."""
+        if session.waiting is not None:
+            session.waiting.append(command)
+            return
         ref = command.ref
         if self._queued and not isinstance(command, cmd.Say | cmd.Me):
             self.flush()
         match command:
+            case cmd.Say() | cmd.Me() if self.store.behind():
+                # Unwritten history is getting old: the message waits (unacknowledged, and
+                # its sender is not read) until the store catches up.
+                self._wait_for_store(session, command)
             case cmd.Say(text, room) | cmd.Me(text, room):
                 kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"
                 room_rules.say(self, session, kind, text, room, ref)
@@ -201,7 +227,8 @@ class Hub:
             case cmd.Who(room):
                 room_rules.who(self, session, room, ref)
             case cmd.Rooms():
-                self.tell(session, RoomList(tuple(self.room_list())), ref)
+                listing, total = self.room_list()
+                self.tell(session, RoomList(tuple(listing), total), ref)
             case cmd.History(room, since, limit):
                 room_rules.history_command(self, session, room, since, limit, ref)
             case cmd.Msg(to, text):
@@ -213,6 +240,57 @@ class Hub:
                 self.tell(session, Ok() if ref is not None else Notice("goodbye"), ref)
                 self.disconnect(session, clean_text(reason) or "quit")
                 session.client.close()
+
+    def when_done(self, session: Session, start: Callable[[Callable[[], None]], None]) -> None:
+        """Run `start(done)`, work that calls `done` when it is over, at once or later; until
+        then, `session`'s later commands wait and its input is not read."""
+        finished = False
+        synchronous = True
+
+        def done() -> None:
+            nonlocal finished
+            finished = True
+            if not synchronous:
+                self._resume(session)
+
+        start(done)
+        synchronous = False
+        if not finished:
+            self._hold(session)
+
+    def _hold(self, session: Session) -> None:
+        if session.waiting is None:
+            session.waiting = []
+            session.client.hold_input(True)
+
+    def _resume(self, session: Session) -> None:
+        """Carry out what waited for `session`'s unfinished command, in order."""
+        waiting, session.waiting = session.waiting, None
+        if waiting is None or self.sessions.get(nick_key(session.nick)) is not session:
+            return
+        for position, item in enumerate(waiting):
+            if session.waiting is not None:  # held again: the rest waits behind it
+                session.waiting.extend(waiting[position:])
+                return
+            if callable(item):
+                item()
+            else:
+                self.handle(session, item)
+        if session.waiting is None:
+            session.client.hold_input(False)
+
+    def _wait_for_store(self, session: Session, command: cmd.Command) -> None:
+        if not self._store_waiters:
+            self.store.when_caught_up(self._store_caught_up)
+        self._store_waiters[session] = None
+        self._hold(session)
+        assert session.waiting is not None
+        session.waiting.append(command)
+
+    def _store_caught_up(self) -> None:
+        waiters, self._store_waiters = self._store_waiters, {}
+        for session in waiters:
+            self._resume(session)
 
     def tell(self, session: Session, item: Outgoing, ref: Ref | None = None) -> None:
         """Send one client something for it alone, after everything published before it.
@@ -335,15 +413,34 @@ class Hub:
 
     # --- questions adapters and HTTP ask ------------------------------------------------------
 
-    def room_list(self) -> list[tuple[str, int]]:
-        """Rooms with members or history, most members first, then by name."""
-        names = set(self.members) | set(self.store.rooms())
-        counts = [(name, len(self.members.get(name, ()))) for name in names]
-        counts.sort(key=lambda pair: (-pair[1], pair[0]))
-        return counts
+    def room_list(self, limit: int | None = None) -> tuple[list[tuple[str, int]], int]:
+        """The busiest rooms (most members first, then by name; rooms recently active but
+        empty after them), at most `limit` (`room_list_max`), and how many rooms there are."""
+        limit = limit or self.settings.room_list_max
+        busiest = heapq.nsmallest(limit, ((-len(m), name) for name, m in self.members.items()))
+        listing = [(name, -negative) for negative, name in busiest]
+        if len(listing) < limit:
+            idle = sorted(name for name in self.store.rooms() if name not in self.members)
+            listing += [(name, 0) for name in idle[: limit - len(listing)]]
+        new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
+        return listing, self.store.room_count() + new_rooms
 
-    def history(self, room: str, since: int | None, limit: int | None) -> list[Event]:
-        """Stored events of a (normalized) room: the newest `limit`, or those after `since`.
+    def room_page(
+        self, after: str, limit: int, answer: Callable[[list[tuple[str, int]]], None]
+    ) -> None:
+        """Rooms with members or stored messages whose names sort after `after`, in name
+        order, at most `limit`, with their member counts (for paging through every room)."""
+
+        def names_read(names: list[str]) -> None:
+            members = self.members
+            chosen = sorted(set(names) | {name for name in members if name > after})[:limit]
+            answer([(name, len(members.get(name, ()))) for name in chosen])
+
+        self.store.room_names(after, limit, names_read)
+
+    def history(self, room: str, since: int | None, limit: int | None, answer: Answer) -> None:
+        """Stored events of a (normalized) room: the newest `limit`, or those after `since`,
+        to `answer` (at once, or later when they are read from disk).
 
         Without a limit, `since` answers up to `history_max` (whoever asks what they missed
         wants all of it); the newest-first form answers `history_default`.
@@ -351,9 +448,8 @@ class Hub:
         if limit is None:
             limit = self.settings.history_default if since is None else self.settings.history_max
         count = max(0, min(limit, self.settings.history_max))
-        if since is None:
-            return self.store.recent(room, count)
-        return self.store.since(room, since, count)
+        query: Query = Recent(count) if since is None else Since(since, count)
+        self.store.read(room, query, answer)
 
     # --- the rules ----------------------------------------------------------------------------
 

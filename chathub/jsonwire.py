@@ -63,9 +63,9 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
             return {"type": "welcome", "nick": nick, "rooms": list(rooms), "motd": motd}
         case Who(room, members):
             return {"type": "who", "room": room, "members": list(members)}
-        case RoomList(rooms):
+        case RoomList(rooms, total):
             listing = [{"name": name, "members": count} for name, count in rooms]
-            return {"type": "rooms", "rooms": listing}
+            return {"type": "rooms", "rooms": listing, "total": max(total, len(listing))}
         case History(room, events):
             return {"type": "history", "room": room, "events": [event_fields(e) for e in events]}
         case Private(sender, to, text, ts):

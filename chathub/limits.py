@@ -142,6 +142,7 @@ class Counters:
     nick_limited: int = 0  # nick changes per minute
     join_limited: int = 0  # joins per minute
     rooms_limited: int = 0  # rooms per connection
+    rooms_total_limited: int = 0  # --max-rooms-total
     idle_closed: int = 0  # --idle-timeout
     skipped: int = 0  # --max-backlog: events not sent to a client that was behind
     slow_closed: int = 0  # --slow-timeout and the backlog's hard limit

@@ -103,9 +103,10 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
         case Who(room, members):
             return [f"* members of {room}: {', '.join(members) or '(none)'}"]
-        case RoomList(rooms):
+        case RoomList(rooms, total):
             listing = ", ".join(f"{name} ({count})" for name, count in rooms)
-            return [f"* rooms: {listing or '(none)'}"]
+            more = f" (the busiest {len(rooms)} of {total})" if total > len(rooms) else ""
+            return [f"* rooms{more}: {listing or '(none)'}"]
         case Ok():
             return []
     return []

@@ -24,7 +24,9 @@ from twisted.web.server import Request
 from twisted.web.static import File
 
 from chathub import __version__
+from chathub.events import Event
 from chathub.hub import Hub
+from chathub.respond import Reply, answer
 from chathub.text import DEFAULT_ROOM, nick_key, normalize_room
 
 # How many recent messages the server-rendered room page shows.
@@ -108,11 +110,13 @@ class PageResource(Resource):
         self.environment = environment
 
     def render_GET(self, request: Request) -> bytes:
+        rooms, total = self.hub.room_list()
         return render_html(
             request,
             self.environment,
             "page.html",
-            rooms=self.hub.room_list(),
+            rooms=rooms,
+            total=total,
             default_room=DEFAULT_ROOM,
         )
 
@@ -130,10 +134,11 @@ class RoomResource(Resource):
         self.environment = environment
         self.messages = messages
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes | int:
         path = [segment for segment in request.postpath or () if segment]
         if not path:
-            return render_html(request, self.environment, "rooms.html", rooms=self.hub.room_list())
+            rooms, total = self.hub.room_list()
+            return render_html(request, self.environment, "rooms.html", rooms=rooms, total=total)
         if len(path) > 1:
             return self._error(request, 404, "Not found", "There is no such page.")
         try:
@@ -152,10 +157,19 @@ class RoomResource(Resource):
                 "optionally after #.",
             )
         members = sorted((s.nick for s in self.hub.members.get(room, ())), key=nick_key)
-        events = self.hub.history(room, None, self.messages)
-        return render_html(
-            request, self.environment, "room.html", room=room, members=members, events=events
-        )
+        name = room
+
+        def start(reply: Reply) -> None:
+            def events_read(events: list[Event]) -> None:
+                page = render_html(
+                    request, self.environment, "room.html", room=name, members=members,
+                    events=events,
+                )  # fmt: skip
+                reply(page)
+
+            self.hub.history(name, None, self.messages, events_read)
+
+        return answer(request, start)
 
     def _error(self, request: Request, code: int, title: str, message: str) -> bytes:
         return render_html(

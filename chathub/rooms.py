@@ -9,23 +9,29 @@ Rules:
 - Every limit on rooms counts in the hub's `Counters` when it refuses.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chathub import errors
 from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
+from chathub.store import Query, Recent, Since
 from chathub.text import clean_text, nick_key, normalize_room
 
 if TYPE_CHECKING:
     from chathub.hub import Hub, Session
 
 
-def join_problem(hub: "Hub", session: "Session", in_rooms: int) -> Error | None:
-    """Why `session`, now in `in_rooms` rooms, may not join one more; counts the join if not."""
+def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Error | None:
+    """Why `session`, now in `in_rooms` rooms, may not join `room`; counts the join if not."""
     max_rooms = hub.settings.max_rooms
     if max_rooms and in_rooms >= max_rooms:
         hub.counters.rooms_limited += 1
         return errors.too_many_rooms(max_rooms)
+    total = hub.settings.max_rooms_total
+    if room not in hub.members and len(hub.members) >= total:
+        hub.counters.rooms_total_limited += 1
+        return errors.server_rooms_full(total)
     now = hub.clock()
     if not session.joins.allow(now):
         hub.counters.join_limited += 1
@@ -86,23 +92,42 @@ def join_command(hub: "Hub", session: "Session", room: str, ref: Ref | None) -> 
         session.rooms.remove(name)
         session.rooms.append(name)
         hub.tell(session, Notice(f"you are in {name}"), ref)
-    elif error := join_problem(hub, session, len(session.rooms)):
+    elif error := join_problem(hub, session, len(session.rooms), name):
         hub.tell(session, error, ref)
     else:
         join(hub, session, name, ref, None)
 
 
 def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int | None) -> None:
-    session.rooms.append(room)
-    hub.members.setdefault(room, {})[session] = None
-    join = Event(room, "join", session.nick, "", hub.clock())
-    hub.publish((join,), (room,), (), ((session, ref),))
-    if since is None:
-        replay = hub.store.recent(room, hub.settings.replay)
-    else:
-        replay = hub.store.since(room, since, hub.settings.history_max)
-    if replay:
-        hub.tell(session, History(room, tuple(replay)))
+    """Open the room and read its replay (from disk, if need be, while the client's later
+    commands wait), then in one step: the client becomes a member, the room is told, and the
+    client gets the replay, so no message of the room can come between or go missing."""
+    query: Query = (
+        Recent(hub.settings.replay) if since is None else Since(since, hub.settings.history_max)
+    )
+
+    def start(done: Callable[[], None]) -> None:
+        def opened() -> None:
+            if isinstance(query, Recent) and query.count == 0:
+                entered([])
+            else:
+                hub.store.read(room, query, entered)
+
+        def entered(replay: list[Event]) -> None:
+            if hub.sessions.get(nick_key(session.nick)) is session:
+                session.rooms.append(room)
+                hub.members.setdefault(room, {})[session] = None
+                join = Event(room, "join", session.nick, "", hub.clock())
+                hub.publish((join,), (room,), (), ((session, ref),))
+                if replay:
+                    hub.tell(session, History(room, tuple(replay)))
+            elif room not in hub.members:
+                hub.store.close_room(room)  # the client left meanwhile
+            done()
+
+        hub.store.open_room(room, opened)
+
+    hub.when_done(session, start)
 
 
 def part(
@@ -114,6 +139,7 @@ def part(
     session.rooms.remove(room)
     if not members:
         del hub.members[room]
+        hub.store.close_room(room)
     if tell_self:
         hub.tell(session, event, ref)
     if not hub.closing:
@@ -135,8 +161,15 @@ def history_command(
         error = Error("bad-request", "since must be 0 or more and limit 1 or more")
         hub.tell(session, error, ref)
         return
-    events = hub.history(target, since, limit)
-    hub.tell(session, History(target, tuple(events)), ref)
+
+    def start(done: Callable[[], None]) -> None:
+        def answer(events: list[Event]) -> None:
+            hub.tell(session, History(target, tuple(events)), ref)
+            done()
+
+        hub.history(target, since, limit, answer)
+
+    hub.when_done(session, start)
 
 
 def part_command(

@@ -107,14 +107,22 @@ class ListenerService(Service):
         return None
 
 
-def open_store(config: StoreSettings, reactor: Any) -> Store:
+def open_store(config: StoreSettings, reactor: Any, max_open_rooms: int) -> Store:
     """The history store for `--db`: SQLite in a file, or memory only for `:memory:`.
 
     Raises `StoreError` (one line) when the file is damaged, locked or cannot be written.
     """
+    memory = config.history_memory * 1024 * 1024
     if config.db == ":memory:":
-        return MemoryStore(config.retain_messages, config.retain_days, reactor.seconds)
-    return SqliteStore(config.db, reactor, config.retain_messages, config.retain_days)
+        return MemoryStore(config.retain_messages, config.retain_days, reactor.seconds, memory)
+    return SqliteStore(
+        config.db,
+        reactor,
+        config.retain_messages,
+        config.retain_days,
+        history_memory=memory,
+        max_open_rooms=max_open_rooms,
+    )
 
 
 class ChathubService(MultiService):
@@ -124,7 +132,11 @@ class ChathubService(MultiService):
         super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
-        self.store = store if store is not None else open_store(config.store, reactor)
+        self.store = (
+            store
+            if store is not None
+            else open_store(config.store, reactor, config.hub.max_rooms_total)
+        )
         self.hub = Hub(self.store, clock=reactor.seconds, settings=config.hub)
         self.listeners = [
             ListenerService(
@@ -155,12 +167,17 @@ class ChathubService(MultiService):
             _write_atomically(self.config.listen.ports_file, json.dumps(ports))
         return ports
 
-    async def shutdown(self) -> None:
-        """Stop accepting, say goodbye to every client, then flush and close the store."""
+    async def shutdown(self) -> int:
+        """Stop accepting, say goodbye to every client, then flush and close the store, all
+        within `--drain-seconds` (and a second more for the last write); returns how many
+        messages could not be saved."""
+        drain = self.config.listen.drain_seconds
+        deadline = self.reactor.seconds() + drain + 1.0
         await defer.maybeDeferred(self.stopService)
         self.hub.shutdown()
-        await _wait_until(self.reactor, lambda: not self.hub.sessions, DRAIN_SECONDS)
-        await defer.maybeDeferred(self.store.close)
+        await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain, DRAIN_SECONDS))
+        closed = self.store.close(max(0.5, deadline - self.reactor.seconds()))
+        return closed if isinstance(closed, int) else await closed
 
 
 async def _wait_until(clock: IReactorTime, done: Callable[[], bool], timeout: float) -> None:

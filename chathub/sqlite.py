@@ -1,30 +1,32 @@
-"""SQLite history: the default store, one file, written behind the hub's back in batches.
+"""SQLite history: the default store, one file, written behind the hub's back in bounded pieces.
 
 Rules:
-- Start-up is synchronous and strict: the file is opened in WAL mode, checked, and each room's
-  retained window, last id and the counters are loaded into memory. A damaged, locked or
-  unwritable file raises `StoreError` with one line saying which file and why.
-- One process owns the file: the connection uses SQLite's exclusive locking mode and takes the
-  write lock at start-up, so a second chathub on the same `--db` fails to start instead of
-  handing out the same ids twice. The lock dies with the process, also after `kill -9`.
-- Reads and id assignment happen in memory on the reactor thread (see `MemoryStore`); `append`
-  only queues the row. One writer thread writes queued rows and counters in batches, one
-  transaction per batch (group commit): `FLUSH_SECONDS` after the first queued row, or at once
-  when `BATCH_ROWS` are waiting. The reactor never waits for the disk, and fan-out never waits
-  for a write.
-- A failed write (a full disk) keeps the rows queued, is logged, shows in `health()`, and is
-  retried every `RETRY_SECONDS`; chat goes on meanwhile.
-- Retention deletes run in the same writer thread, in bounded batches, so they never hold up a
-  flush for long.
-- `close()` writes everything still queued and releases the file.
-- Durability: a row is in the file (its WAL) once its batch commits, at most `FLUSH_SECONDS`
-  plus one write after `append`, and a committed batch survives `kill -9` (synchronous=NORMAL:
-  only a power loss or an OS crash can take back the last commits).
+- Start-up is quick and strict: the file is opened in WAL mode and locked (`sqlitefile.py`), the
+  counters and the number of rooms are read, nothing else: a room's last id and recent messages
+  are read when the room is opened, off the reactor thread. A damaged, locked or unwritable
+  file raises `StoreError` with one line saying which file and why.
+- One thread does all the file's work, in order: writes, reads, retention. The reactor never
+  waits for it; what it answers comes back to the reactor as a Deferred.
+- Memory: open rooms' last ids, and recent messages in a `HistoryCache` under one byte budget
+  (`--history-memory`); reads it covers are answered at once, others from the file. An answer
+  from the file is joined up with what was stored since it was read, so it is never stale.
+- Writes: `append` queues the row; the writer commits queued rows in transactions of at most
+  `batch_rows` rows (and `MAX_BATCH_BYTES`), `flush_seconds` after the first or at once when a
+  batch is full, one after another while rows wait. The queue is bounded in time: once its
+  oldest row is `MAX_LAG` seconds old (or it holds `MAX_PENDING_BYTES`), `behind()` says so
+  and the hub holds new messages until the writer catches up. So a message acknowledged to its
+  sender is on disk within about a second, at any load the hub accepts, and survives `kill -9`
+  (synchronous=NORMAL: only a power loss or an OS crash can take back the last commits).
+- A failed write (a full disk) keeps the rows queued, is logged once, shows in `health()`, and
+  is retried every `retry_seconds`; messages are held (`behind()`) meanwhile.
+- `close(seconds)` writes what is queued for at most that long and says how many messages it
+  could not save.
 """
 
-import sqlite3
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.base import DelayedCall
@@ -34,48 +36,43 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from chathub import sqlitefile
+from chathub.cache import HistoryCache, pack
 from chathub.events import Event, EventKind
+from chathub.sqlitefile import Row, Rows
 from chathub.store import (
+    DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
     DEFAULT_RETAIN_MESSAGES,
-    MemoryStore,
+    Answer,
+    Query,
+    Recent,
+    Since,
     StoreError,
     StoreHealth,
+    age_cutoff,
 )
 
 log = Logger()
 
 T = TypeVar("T")
-# Runs a blocking function somewhere off the reactor thread; the Deferred fires on the reactor.
+# Runs a blocking function in the store's thread; the Deferred fires on the reactor.
 Runner = Callable[[Callable[[], Any]], "Deferred[Any]"]
 
 FLUSH_SECONDS = 0.1  # the longest a queued row waits for its batch
-BATCH_ROWS = 500  # a batch this big is written at once, without waiting
+BATCH_ROWS = 500  # rows in one transaction at most
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # and bytes of text
 RETRY_SECONDS = 1.0  # after a failed write
 PRUNE_BATCH = 1000  # rows one retention transaction deletes at most
-LOCK_TIMEOUT = 1.0  # how long start-up waits for a lock another process holds
-
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    room TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    nick TEXT NOT NULL,
-    text TEXT NOT NULL,
-    ts REAL NOT NULL,
-    PRIMARY KEY (room, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
--- The last id ever given out per room: ids are never reused, even after retention deleted
--- every row of a room.
-CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+MAX_LAG = 0.5  # seconds the oldest unwritten row may wait before new messages are held
+MAX_PENDING_BYTES = 32 * 1024 * 1024  # bytes of unwritten text before new messages are held
+HOT_MESSAGES = 100  # the newest messages read into memory when a room is opened
+IDLE_SECONDS = 600.0  # a room without members leaves memory after this long
+MAX_OPEN_ROOMS = 10_000  # rooms whose last id is kept in memory
 
 
 class SqliteStore:
-    """History and counters in a SQLite file, served from memory, written behind in batches."""
+    """History and counters in a SQLite file, recent history in memory, written behind."""
 
     def __init__(
         self,
@@ -88,22 +85,34 @@ class SqliteStore:
         batch_rows: int = BATCH_ROWS,
         retry_seconds: float = RETRY_SECONDS,
         prune_batch: int = PRUNE_BATCH,
+        history_memory: int = DEFAULT_HISTORY_MEMORY,
+        max_open_rooms: int = MAX_OPEN_ROOMS,
     ) -> None:
         self.path = path
         self.reactor = reactor
-        self.memory = MemoryStore(retain_messages, retain_days, reactor.seconds)
+        self.retain_messages = retain_messages
+        self.retain_days = retain_days
         self.flush_seconds = flush_seconds
         self.batch_rows = batch_rows
         self.retry_seconds = retry_seconds
         self.prune_batch = prune_batch
-        self._connection = _open(path)
+        self.max_open_rooms = max_open_rooms
+        self.cache = HistoryCache(history_memory, retain_messages)
+        self._connection = sqlitefile.open_file(path)
         try:
-            self._load()
-        except sqlite3.Error as problem:
+            self._counters = sqlitefile.counters(self._connection)
+            self._room_count = sqlitefile.room_count(self._connection)
+        except Exception as problem:
             self._connection.close()
-            raise StoreError(_describe(path, problem)) from problem
-        self._pending: list[Event] = []
+            raise StoreError(f"cannot use the database {path}: {problem}") from problem
+        self._last_id: dict[str, int] = {}  # open rooms
+        self._idle: OrderedDict[str, float] = OrderedDict()  # open rooms without members
+        self._opening: dict[str, list[Callable[[], None]]] = {}
+        # Unwritten rows, oldest first, with the time each was queued; their text bytes.
+        self._pending: deque[tuple[Row, float]] = deque()
+        self._pending_bytes = 0
         self._dirty_counters: set[str] = set()
+        self._caught_up: list[Callable[[], None]] = []
         self._timer: DelayedCall | None = None
         self._writing: Deferred[None] | None = None
         self._pruning = False
@@ -120,49 +129,150 @@ class SqliteStore:
             run = lambda work: deferToThreadPool(reactor, pool, work)  # noqa: E731
         self._run = run
 
-    # --- the Store interface: memory on the reactor thread, writes queued ---------------------
+    # --- rooms --------------------------------------------------------------------------------
+
+    def open_room(self, room: str, ready: Callable[[], None]) -> None:
+        if room in self._last_id:
+            self._idle.pop(room, None)
+            ready()
+            return
+        waiting = self._opening.get(room)
+        if waiting is not None:
+            waiting.append(ready)
+            return
+        self._opening[room] = [ready]
+        age = self._age_floor()
+
+        def load() -> tuple[int, Rows]:
+            last = sqlitefile.last_id(self._connection, room)
+            floor = max(0, last - self.retain_messages)
+            return last, sqlitefile.newest(self._connection, room, HOT_MESSAGES, floor, age)
+
+        def loaded(result: tuple[int, Rows]) -> None:
+            last, rows = result
+            self._report_skipped(room, rows)
+            self._last_id[room] = max(last, self._last_id.get(room, 0))
+            records = [self._event(room, message) for message in rows.messages]
+            complete = len(rows.messages) + rows.skipped < HOT_MESSAGES
+            self.cache.start(room, records, complete)
+            self._close_idle_rooms()
+            if last - self.retain_messages > self._pruned_to.get(room, 0) and not self._pruning:
+                self._prune_step()  # a room with more than it keeps: trim the file too
+            for callback in self._opening.pop(room, []):
+                callback()
+
+        def failed(failure: Failure) -> None:
+            log.error(
+                "cannot read room {room} from {path}: {error}",
+                room=room,
+                path=self.path,
+                error=failure.getErrorMessage(),
+            )
+            # The room still works: ids go on from the largest we can be sure of.
+            self._last_id.setdefault(room, 0)
+            for callback in self._opening.pop(room, []):
+                callback()
+
+        self._run(load).addCallbacks(loaded, failed)
+
+    def close_room(self, room: str) -> None:
+        if room in self._last_id:
+            self._idle[room] = self.reactor.seconds()
+            self._idle.move_to_end(room)
+            self._close_idle_rooms()
+
+    def is_open(self, room: str) -> bool:
+        return room in self._last_id
+
+    def rooms(self) -> list[str]:
+        return list(self._last_id)
+
+    def room_count(self) -> int:
+        return self._room_count
+
+    def last_id(self, room: str) -> int:
+        return self._last_id.get(room, 0)
+
+    def room_names(self, after: str, limit: int, answer: Callable[[list[str]], None]) -> None:
+        # Rooms whose first messages are not written yet are only in memory.
+        new = {row[0] for row, _ in self._pending if row[0] > after}
+
+        def read() -> list[str]:
+            return sqlitefile.room_names(self._connection, after, limit)
+
+        def done(names: list[str]) -> None:
+            answer(sorted(set(names) | new)[:limit])
+
+        def failed(failure: Failure) -> None:
+            error = failure.getErrorMessage()
+            log.error("cannot list rooms of {path}: {error}", path=self.path, error=error)
+            answer(sorted(new)[:limit])
+
+        self._run(read).addCallbacks(done, failed)
+
+    def _close_idle_rooms(self, older_than: float | None = None) -> None:
+        """Let idle rooms leave memory: the oldest while too many are open, and any idle for
+        longer than `older_than` seconds. A room with unwritten messages stays."""
+        now = self.reactor.seconds()
+        for room in list(self._idle):
+            too_many = len(self._last_id) > self.max_open_rooms
+            too_old = older_than is not None and now - self._idle[room] > older_than
+            if not (too_many or too_old):
+                break
+            if self.cache.has_unwritten(room):
+                continue
+            del self._idle[room]
+            del self._last_id[room]
+            self.cache.forget(room)
+
+    # --- writing ------------------------------------------------------------------------------
 
     def append(self, event: Event) -> Event:
-        stored = self.memory.append(event)
-        self._pending.append(stored)
+        room = event.room
+        assert room is not None
+        last = self._last_id.get(room)
+        if last is None:  # not opened: a caller's mistake, but ids must still never repeat
+            raise ValueError(f"room {room} is not open")
+        if last == 0:
+            self._room_count += 1
+        stored = Event(room, event.kind, event.nick, event.text, event.ts, last + 1, event.old)
+        self._last_id[room] = last + 1
+        self.cache.append(room, stored, on_disk=False)
+        text = stored.text.encode("utf-8", "replace")
+        row = (room, last + 1, stored.kind, stored.nick, text, stored.ts)
+        self._pending.append((row, time.monotonic()))
+        self._pending_bytes += len(text)
         self._schedule()
         return stored
 
-    def recent(self, room: str, count: int) -> list[Event]:
-        return self.memory.recent(room, count)
-
-    def since(self, room: str, after_id: int, limit: int) -> list[Event]:
-        return self.memory.since(room, after_id, limit)
-
-    def rooms(self) -> list[str]:
-        return self.memory.rooms()
-
     def bump_counter(self, name: str) -> int:
-        value = self.memory.bump_counter(name)
+        value = self._counters.get(name, 0) + 1
+        self._counters[name] = value
         self._dirty_counters.add(name)
         self._schedule()
         return value
+
+    def behind(self) -> bool:
+        if not self._pending:
+            return False
+        lag = time.monotonic() - self._pending[0][1]
+        return lag > MAX_LAG or self._pending_bytes > MAX_PENDING_BYTES
+
+    def when_caught_up(self, callback: Callable[[], None]) -> None:
+        if self.behind():
+            self._caught_up.append(callback)
+        else:
+            callback()
 
     def health(self) -> StoreHealth:
         pending = len(self._pending) + len(self._dirty_counters)
         return StoreHealth(self._error is None, pending, self._error)
 
-    def prune(self) -> None:
-        """Drop expired messages from memory now and from the file in the writer thread."""
-        self.memory.prune()
-        if not self._pruning and not self._closed:
-            self._prune_step()
-
-    def close(self) -> "Deferred[None]":
-        return defer.ensureDeferred(self._close())
-
-    # --- writing ------------------------------------------------------------------------------
-
     def _schedule(self) -> None:
         """Start a write now, or set the timer for one, unless one is already under way."""
         if self._closed or self._writing is not None:
             return
-        if self._error is None and len(self._pending) >= self.batch_rows:
+        if self._error is None and (len(self._pending) >= self.batch_rows or self.behind()):
             self._cancel_timer()
             self._write()
         elif self._timer is None and (self._pending or self._dirty_counters):
@@ -180,11 +290,24 @@ class SqliteStore:
                 self._timer.cancel()
             self._timer = None
 
+    def _take_batch(self) -> list[tuple[Row, float]]:
+        """The oldest queued rows, as many as one transaction takes, with their queue times."""
+        batch: list[tuple[Row, float]] = []
+        size = 0
+        pending = self._pending
+        while pending and len(batch) < self.batch_rows and size < MAX_BATCH_BYTES:
+            entry = pending.popleft()
+            batch.append(entry)
+            size += len(entry[0][4])
+        self._pending_bytes -= size
+        return batch
+
     def _write(self) -> "Deferred[None]":
-        """Write everything queued as one transaction; the Deferred fires when that is over."""
-        rows, self._pending = self._pending, []
+        """Write one bounded batch as one transaction; the Deferred fires when that is over."""
+        batch = self._take_batch()
+        rows = [row for row, _ in batch]
         names, self._dirty_counters = self._dirty_counters, set()
-        counters = [(name, self.memory.counter(name)) for name in sorted(names)]
+        counters = [(name, self._counters[name]) for name in sorted(names)]
         done: Deferred[None] = Deferred()
         self._writing = done
 
@@ -192,16 +315,22 @@ class SqliteStore:
             if self._error is not None:
                 log.info("history writes work again: {path}", path=self.path)
             self._error = None
+            last_ids: dict[str, int] = {}
+            for room, id, *_ in rows:
+                last_ids[room] = max(id, last_ids.get(room, 0))
+            for room, id in last_ids.items():
+                self.cache.written(room, id)
 
         def failed(failure: Failure) -> None:
             # Keep what was not written, ahead of what came in meanwhile, and try again later.
-            self._pending[:0] = rows
+            self._pending.extendleft(reversed(batch))
+            self._pending_bytes += sum(len(row[4]) for row in rows)
             self._dirty_counters |= names
             error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
             if error != self._error:
                 log.error(
-                    "cannot write history to {path}: {error}; {count} messages kept in memory, "
-                    "retrying every {retry} s, chat goes on",
+                    "cannot write history to {path}: {error}; {count} messages kept in memory "
+                    "and new ones held, retrying every {retry} s",
                     path=self.path,
                     error=error,
                     count=len(self._pending),
@@ -212,55 +341,121 @@ class SqliteStore:
         def over(_: object) -> None:
             self._writing = None
             self._schedule()
+            if not self.behind():
+                callbacks, self._caught_up = self._caught_up, []
+                for callback in callbacks:
+                    callback()
             done.callback(None)
 
-        written_or_not = self._run(lambda: self._write_batch(rows, counters))
+        if not rows and not counters:
+            self._writing = None
+            done.callback(None)
+            return done
+        written_or_not = self._run(lambda: sqlitefile.write(self._connection, rows, counters))
         written_or_not.addCallbacks(written, failed)
         written_or_not.addBoth(over)
         return done
 
-    def _write_batch(self, rows: list[Event], counters: list[tuple[str, int]]) -> None:
-        """In the writer thread: one transaction for a whole batch."""
-        connection = self._connection
-        last_ids: dict[str, int] = {}
-        for event in rows:
-            assert event.room is not None and event.id is not None
-            last_ids[event.room] = max(event.id, last_ids.get(event.room, 0))
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            # REPLACE: a retried batch that did reach the file must not fail on its own rows.
-            connection.executemany(
-                "INSERT OR REPLACE INTO events (room, id, kind, nick, text, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.room, e.id, e.kind, e.nick, e.text, e.ts) for e in rows],
+    # --- reading ------------------------------------------------------------------------------
+
+    def read(self, room: str, query: Query, answer: Answer) -> None:
+        match query:
+            case Recent(count):
+                events = self.cache.recent(room, count) if count > 0 else []
+            case Since(after, limit):
+                events = self.cache.since(room, after, limit) if limit > 0 else []
+        if events is not None:
+            answer(events)
+            return
+        self._read_file(room, query, answer, attempts=3)
+
+    def _read_file(self, room: str, query: Query, answer: Answer, attempts: int) -> None:
+        age = self._age_floor()
+        last = self._last_id.get(room)
+
+        def work() -> Rows:
+            known = last if last is not None else sqlitefile.last_id(self._connection, room)
+            floor = max(0, known - self.retain_messages)
+            match query:
+                case Recent(count):
+                    return sqlitefile.newest(self._connection, room, count, floor, age)
+                case Since(after, limit):
+                    return sqlitefile.after(self._connection, room, max(after, floor), limit, age)
+
+        def done(rows: Rows) -> None:
+            self._report_skipped(room, rows)
+            events = [self._as_event(room, message) for message in rows.messages]
+            newest = events[-1].id if events else None
+            # What was stored since the read (or not yet written) is in memory.
+            floor = newest if newest is not None else _query_floor(query)
+            newer = self.cache.newer(room, floor) if room in self.cache else []
+            if newer is None and newest is not None and attempts > 1:
+                self._read_file(room, query, answer, attempts - 1)  # memory moved on: again
+                return
+            if newer is None:  # the file had nothing for it: memory has all there is
+                newer = self.cache.since(room, floor, self.retain_messages, force=True) or []
+            events += [event for event in newer if event.id is not None and event.id > floor]
+            match query:
+                case Recent(count):
+                    events = events[-count:] if count else []
+                case Since(_, limit):
+                    events = events[:limit]
+            answer(events)
+
+        def failed(failure: Failure) -> None:
+            log.error(
+                "cannot read history of {room} from {path}: {error}",
+                room=room,
+                path=self.path,
+                error=failure.getErrorMessage(),
             )
-            connection.executemany(
-                "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT (room) "
-                "DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-                list(last_ids.items()),
+            answer([])
+
+        self._run(work).addCallbacks(done, failed)
+
+    def _report_skipped(self, room: str, rows: Rows) -> None:
+        if rows.skipped:
+            log.warn(
+                "skipped {count} unreadable rows of room {room} in {path}",
+                count=rows.skipped,
+                room=room,
+                path=self.path,
             )
-            connection.executemany(
-                "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) "
-                "DO UPDATE SET value = max(value, excluded.value)",
-                counters,
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+
+    @staticmethod
+    def _as_event(room: str, message: sqlitefile.Message) -> Event:
+        kind: EventKind = "action" if message.kind == "action" else "message"
+        return Event(room, kind, message.nick, message.text, message.ts, message.id)
+
+    def _event(self, room: str, message: sqlitefile.Message) -> bytes:
+        return pack(self._as_event(room, message))
+
+    def _age_floor(self) -> float:
+        cutoff = age_cutoff(self.retain_days, self.reactor.seconds())
+        return cutoff if cutoff is not None else float("-inf")
 
     # --- retention ----------------------------------------------------------------------------
 
+    def prune(self) -> None:
+        """Drop expired messages from memory now and from the file in the store's thread; let
+        rooms idle for long leave memory."""
+        cutoff = age_cutoff(self.retain_days, self.reactor.seconds())
+        if cutoff is not None:
+            for room in self.cache.rooms():
+                self.cache.drop_older(room, cutoff)
+        self._close_idle_rooms(older_than=IDLE_SECONDS)
+        if not self._pruning and not self._closed:
+            self._prune_step()
+
     def _prune_step(self) -> None:
         """Delete one bounded batch of expired rows; go on (after queued writes) while more."""
-        keep = self.memory.retain_messages
+        keep = self.retain_messages
         cutoffs = [
             (room, last_id - keep)
-            for room, last_id in self.memory.last_ids().items()
+            for room, last_id in self._last_id.items()
             if last_id - keep > self._pruned_to.get(room, 0)
         ]
-        age = self.memory.age_cutoff()
+        age = age_cutoff(self.retain_days, self.reactor.seconds())
         if not cutoffs and age is None:
             return
         self._pruning = True
@@ -281,86 +476,41 @@ class SqliteStore:
                 error=failure.getErrorMessage(),
             )
 
-        pruned = self._run(lambda: self._prune_batch(cutoffs, age, self.prune_batch))
+        pruned = self._run(
+            lambda: sqlitefile.prune(self._connection, cutoffs, age, self.prune_batch)
+        )
         pruned.addCallbacks(finished, failed)
 
-    def _prune_batch(self, cutoffs: list[tuple[str, int]], age: float | None, budget: int) -> bool:
-        """In the writer thread: delete at most `budget` rows; True when there may be more."""
-        connection = self._connection
-        deleted = 0
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for room, cutoff in cutoffs:
-                cursor = connection.execute(
-                    "DELETE FROM events WHERE room = ? AND id IN "
-                    "(SELECT id FROM events WHERE room = ? AND id <= ? LIMIT ?)",
-                    (room, room, cutoff, budget - deleted),
-                )
-                deleted += cursor.rowcount
-                if deleted >= budget:
-                    break
-            if age is not None and deleted < budget:
-                cursor = connection.execute(
-                    "DELETE FROM events WHERE (room, id) IN "
-                    "(SELECT room, id FROM events WHERE ts < ? LIMIT ?)",
-                    (age, budget - deleted),
-                )
-                deleted += cursor.rowcount
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        return deleted >= budget
+    # --- the end ------------------------------------------------------------------------------
 
-    # --- start and end ------------------------------------------------------------------------
+    def close(self, seconds: float = 10.0) -> "Deferred[int]":
+        return defer.ensureDeferred(self._close(seconds))
 
-    def _load(self) -> None:
-        """Read each room's last id and retained window, and the counters, into memory."""
-        connection = self._connection
-        keep = self.memory.retain_messages
-        age = self.memory.age_cutoff()
-        for room, last_id in connection.execute("SELECT room, last_id FROM rooms").fetchall():
-            if age is None:
-                rows = connection.execute(
-                    "SELECT id, kind, nick, text, ts FROM events WHERE room = ? "
-                    "ORDER BY id DESC LIMIT ?",
-                    (room, keep),
-                ).fetchall()
-            else:
-                rows = connection.execute(
-                    "SELECT id, kind, nick, text, ts FROM events WHERE room = ? AND ts >= ? "
-                    "ORDER BY id DESC LIMIT ?",
-                    (room, age, keep),
-                ).fetchall()
-            rows.reverse()
-            events = [
-                Event(room, cast(EventKind, kind), nick, text, ts, id)
-                for id, kind, nick, text, ts in rows
-            ]
-            self.memory.restore(room, last_id, events)
-        for name, value in connection.execute("SELECT name, value FROM counters"):
-            self.memory.restore_counter(name, value)
-
-    async def _close(self) -> None:
+    async def _close(self, seconds: float) -> int:
         if self._closed:
-            return
+            return len(self._pending)
         self._closed = True
         self._cancel_timer()
+        deadline = time.monotonic() + seconds
         while self._writing is not None:
             await self._writing
-        if self._pending or self._dirty_counters:
+        while (self._pending or self._dirty_counters) and time.monotonic() < deadline:
+            failed_before = self._error
             await self._write()
-        if self._pending or self._dirty_counters:
+            if self._error is not None and self._error == failed_before:
+                break  # the disk still refuses: no use trying until the deadline
+        unsaved = len(self._pending)
+        if unsaved:
             log.error(
                 "{count} messages could not be written to {path} before exit: {error}",
-                count=len(self._pending),
+                count=unsaved,
                 path=self.path,
-                error=self._error,
+                error=self._error or "out of time",
             )
-        # Through the writer thread, so that it comes after any retention batch still running.
+        # Through the store's thread, so that it comes after any retention batch still running.
         await self._run(self._connection.close)
         self._stop_pool()
+        return unsaved
 
     def _stop_pool(self) -> None:
         pool, self._pool = self._pool, None
@@ -368,49 +518,10 @@ class SqliteStore:
             pool.stop()
 
 
-def _open(path: str) -> sqlite3.Connection:
-    """Open, lock, check and if need be create the database; raises `StoreError`."""
-    try:
-        connection = sqlite3.connect(
-            path, timeout=LOCK_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as problem:
-        raise StoreError(_describe(path, problem)) from problem
-    try:
-        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"cannot use the database {path}: it refuses WAL mode ({mode})")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall()]
-        if problems != ["ok"]:
-            raise StoreError(f"the database {path} is damaged: {problems[0]}")
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database {path} was written by a newer chathub (schema {version})"
-            )
-        # Creating the tables also takes the write lock, which exclusive mode then keeps.
-        connection.executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
-    except (sqlite3.Error, StoreError) as problem:
-        connection.close()
-        if isinstance(problem, StoreError):
-            raise
-        raise StoreError(_describe(path, problem)) from problem
-    return connection
-
-
-def _describe(path: str, problem: sqlite3.Error) -> str:
-    """One line for an operator: which file, what is wrong, and what to check."""
-    message = str(problem)
-    hint = {
-        "file is not a database": "it is damaged or not a SQLite database",
-        "database disk image is malformed": "it is damaged",
-        "database is locked": "another process, perhaps another chathub, is using it",
-        "unable to open database file": "check that its directory exists and is writable",
-        "attempt to write a readonly database": "the file or its directory is read-only",
-        "database or disk is full": "the disk is full",
-    }.get(message)
-    return f"cannot use the database {path}: {message}" + (f" ({hint})" if hint else "")
+def _query_floor(query: Query) -> int:
+    """The id a query's answer starts after, when the file had nothing for it."""
+    match query:
+        case Recent():
+            return 0
+        case Since(after, _):
+            return after

@@ -1,31 +1,36 @@
-"""History: the `Store` interface the hub writes events to, and the in-memory store.
+"""History: the `Store` interface the hub keeps messages in, and the in-memory store.
 
 Rules:
+- A room is opened before messages are appended to it (`open_room`: its last id must be known;
+  a store that keeps rooms on disk reads it there, off the reactor thread, and calls `ready`
+  later). The hub opens a room when it gets its first member and closes it (`close_room`) when
+  the last one leaves; a closed room may stay in memory a while, then leaves it.
 - `append` assigns the event's id and returns at once; it never blocks and never fails for the
-  caller. A store that persists does so behind it (write-behind), so fan-out never waits for a
-  disk or a network.
+  caller. A store that persists does so behind it (write-behind), so fan-out never waits.
 - Ids are per room, strictly increasing, start at 1 and are never reused, also after retention
-  has removed every message of a room.
-- Reads are synchronous and answered from memory: a persistent store keeps the retained window
-  of each room in memory, loaded once at start-up.
-- Retention: at most `retain_messages` per room (enforced on append) and, when `retain_days` is
-  above 0, nothing older than that many days (enforced by `prune`, which the service calls
-  periodically, so an old message may outlive its deadline by up to one pruning interval).
+  has removed every message of a room, and whatever a damaged file says.
+- Reads (`read`) answer through a callback: at once from memory when it holds what is asked,
+  later (from the reactor, after a read off the reactor thread) when not. An answer is
+  consistent when it is given: it includes every message stored before then that it asks for.
+- Memory is bounded: recent history lives in a `HistoryCache` with one byte budget.
+- Back-pressure: `behind()` is true while unwritten messages are older than about half a second
+  (or too many bytes); the hub then holds new messages until `when_caught_up` calls back.
+- Retention: at most `retain_messages` per room and, when `retain_days` is above 0, nothing
+  older than that (enforced by `prune`, which the service calls periodically).
 - Counters (the HTTP request counter) live here too, so that they persist like history does.
 """
 
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chathub.cache import HistoryCache
 from chathub.events import Event
 
-# How many messages a room keeps when nothing else is said: enough for any replay or page.
 DEFAULT_RETAIN_MESSAGES = 10_000
-# Keep messages regardless of age by default: the per-room count already bounds the size.
 DEFAULT_RETAIN_DAYS = 0.0
+DEFAULT_HISTORY_MEMORY = 256 * 1024 * 1024
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -43,40 +48,82 @@ class StoreHealth:
     error: str | None = None  # the last write error, until a write succeeds again
 
 
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """The newest `count` messages of a room, oldest first."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """The first `limit` messages of a room with an id above `after`, oldest first."""
+
+    after: int
+    limit: int
+
+
+Query = Recent | Since
+Answer = Callable[[list[Event]], None]
+
+
 class Store(Protocol):
+    def open_room(self, room: str, ready: Callable[[], None]) -> None:
+        """Make `room` ready for `append`; call `ready` then (at once, or later)."""
+
+    def close_room(self, room: str) -> None:
+        """`room` has no members now: it may leave memory once nothing of it is unwritten."""
+
+    def is_open(self, room: str) -> bool:
+        """Whether `append` may be called for `room` now."""
+
     def append(self, event: Event) -> Event:
-        """Store a `message` or `action` event; returns it with its id set."""
+        """Store a `message` or `action` event of an open room; returns it with its id set."""
 
-    def recent(self, room: str, count: int) -> list[Event]:
-        """The last `count` stored events of `room`, oldest first."""
-
-    def since(self, room: str, after_id: int, limit: int) -> list[Event]:
-        """The first `limit` stored events of `room` with id > `after_id`, oldest first."""
+    def read(self, room: str, query: Query, answer: Answer) -> None:
+        """Answer `query` about `room` (see the module's rules)."""
 
     def rooms(self) -> list[str]:
-        """The rooms that have stored events."""
+        """The rooms in memory (open, or recently active)."""
+
+    def room_count(self) -> int:
+        """How many rooms have stored messages."""
+
+    def room_names(self, after: str, limit: int, answer: Callable[[list[str]], None]) -> None:
+        """The first `limit` names of rooms with stored messages that sort after `after`."""
+
+    def last_id(self, room: str) -> int:
+        """The id of the last message stored in an open room (0: none, or not open)."""
 
     def bump_counter(self, name: str) -> int:
         """Add one to the counter `name` and return its new value (the first is 1)."""
 
     def prune(self) -> None:
-        """Drop messages older than the retention age; called periodically, never blocks."""
+        """Drop messages past retention and rooms idle in memory; called periodically."""
 
     def health(self) -> StoreHealth:
         """Whether the store is keeping up (for /healthz)."""
 
-    def close(self) -> Awaitable[None] | None:
-        """Write out whatever is pending; called once, at shutdown."""
+    def behind(self) -> bool:
+        """Whether new messages should wait (unwritten ones are getting old)."""
+
+    def when_caught_up(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, when `behind()` is no longer true."""
+
+    def close(self, seconds: float) -> "Awaitable[int] | int":
+        """Write out what is pending, for at most `seconds`; the count of messages not saved."""
 
 
 class MemoryStore:
-    """History in memory only: gone on restart, bounded per room by count and age."""
+    """History in memory only: gone on restart, bounded per room by count and age, and in all
+    by the byte budget (what falls out of it is gone)."""
 
     def __init__(
         self,
         retain_messages: int = DEFAULT_RETAIN_MESSAGES,
         retain_days: float = DEFAULT_RETAIN_DAYS,
         clock: Callable[[], float] = time.time,
+        history_memory: int = DEFAULT_HISTORY_MEMORY,
     ) -> None:
         if retain_messages < 1:
             raise ValueError("retain_messages must be 1 or more")
@@ -85,32 +132,18 @@ class MemoryStore:
         self.retain_messages = retain_messages
         self.retain_days = retain_days
         self.clock = clock
-        self._events: dict[str, deque[Event]] = {}
+        self.cache = HistoryCache(history_memory, retain_messages, lossless=False)
         self._last_id: dict[str, int] = {}
         self._counters: dict[str, int] = {}
 
-    # --- loading (used by persistent stores at start-up) --------------------------------------
+    def open_room(self, room: str, ready: Callable[[], None]) -> None:
+        ready()
 
-    def restore(self, room: str, last_id: int, events: Iterable[Event]) -> None:
-        """Set a room's last id and its retained events (oldest first, ids at most `last_id`)."""
-        self._last_id[room] = max(last_id, self._last_id.get(room, 0))
-        window = self._window(room)
-        window.extend(events)
+    def close_room(self, room: str) -> None:
+        return None
 
-    def restore_counter(self, name: str, value: int) -> None:
-        self._counters[name] = value
-
-    def last_id(self, room: str) -> int:
-        """The id of the last message ever stored in `room` (0 for none)."""
-        return self._last_id.get(room, 0)
-
-    def last_ids(self) -> dict[str, int]:
-        return dict(self._last_id)
-
-    def counter(self, name: str) -> int:
-        return self._counters.get(name, 0)
-
-    # --- the Store interface ------------------------------------------------------------------
+    def is_open(self, room: str) -> bool:
+        return True
 
     def append(self, event: Event) -> Event:
         assert event.room is not None
@@ -118,28 +151,37 @@ class MemoryStore:
         next_id = self._last_id.get(room, 0) + 1
         self._last_id[room] = next_id
         # The constructor, not dataclasses.replace: several times faster on this hot path.
-        stored = Event(event.room, event.kind, event.nick, event.text, event.ts, next_id, event.old)
-        self._window(room).append(stored)  # the deque's maxlen drops the oldest
+        stored = Event(room, event.kind, event.nick, event.text, event.ts, next_id, event.old)
+        self.cache.append(room, stored, on_disk=True)
         return stored
 
-    def recent(self, room: str, count: int) -> list[Event]:
-        events = self._events.get(room)
-        if not events or count <= 0:
-            return []
-        if count >= len(events):
-            return list(events)
-        return [events[i] for i in range(len(events) - count, len(events))]
+    def read(self, room: str, query: Query, answer: Answer) -> None:
+        match query:
+            case Recent(count):
+                answer(self.recent(room, count))
+            case Since(after, limit):
+                answer(self.since(room, after, limit))
 
-    def since(self, room: str, after_id: int, limit: int) -> list[Event]:
-        events = self._events.get(room)
-        if not events or limit <= 0:
-            return []
-        start = _first_after(events, after_id)
-        stop = min(len(events), start + limit)
-        return [events[i] for i in range(start, stop)]
+    def recent(self, room: str, count: int) -> list[Event]:
+        """`read(room, Recent(count))`, which memory answers at once."""
+        return self.cache.recent(room, count) or []
+
+    def since(self, room: str, after: int, limit: int) -> list[Event]:
+        """`read(room, Since(after, limit))`, which memory answers at once."""
+        return self.cache.since(room, after, limit) or []
 
     def rooms(self) -> list[str]:
-        return [room for room, events in self._events.items() if events]
+        return [room for room in self.cache.rooms() if self.cache.holds_messages(room)]
+
+    def room_count(self) -> int:
+        return len(self._last_id)
+
+    def room_names(self, after: str, limit: int, answer: Callable[[list[str]], None]) -> None:
+        answer(sorted(name for name in self._last_id if name > after)[:limit])
+
+    def last_id(self, room: str) -> int:
+        """The id of the last message ever stored in `room` (0 for none)."""
+        return self._last_id.get(room, 0)
 
     def bump_counter(self, name: str) -> int:
         value = self._counters.get(name, 0) + 1
@@ -147,52 +189,26 @@ class MemoryStore:
         return value
 
     def prune(self) -> None:
-        cutoff = self.age_cutoff()
-        if cutoff is None:
-            return
-        for events in self._events.values():
-            while events and events[0].ts < cutoff:
-                events.popleft()
-
-    def age_cutoff(self) -> float | None:
-        """Messages with `ts` below this are past the retention age (None: kept forever)."""
-        if self.retain_days <= 0:
-            return None
-        return self.clock() - self.retain_days * SECONDS_PER_DAY
+        cutoff = age_cutoff(self.retain_days, self.clock())
+        if cutoff is not None:
+            for room in self.cache.rooms():
+                self.cache.drop_older(room, cutoff)
 
     def health(self) -> StoreHealth:
         return StoreHealth()
 
-    def close(self) -> None:
+    def behind(self) -> bool:
+        return False
+
+    def when_caught_up(self, callback: Callable[[], None]) -> None:
+        callback()
+
+    def close(self, seconds: float = 0.0) -> int:
+        return 0
+
+
+def age_cutoff(retain_days: float, now: float) -> float | None:
+    """Messages with `ts` below this are past the retention age (None: kept forever)."""
+    if retain_days <= 0:
         return None
-
-    def _window(self, room: str) -> deque[Event]:
-        events = self._events.get(room)
-        if events is None:
-            events = self._events[room] = deque(maxlen=self.retain_messages)
-        return events
-
-
-def _first_after(events: deque[Event], after_id: int) -> int:
-    """The position of the first event with id > `after_id` (ids increase along the deque)."""
-    first_id = events[0].id
-    assert first_id is not None
-    # Ids are usually consecutive, so the position is arithmetic; check it, and fall back to a
-    # binary search where the ids have gaps (rows lost to a failed disk, for instance).
-    guess = min(len(events), max(0, after_id + 1 - first_id))
-    if _is_first_after(events, guess, after_id):
-        return guess
-    low, high = 0, len(events)
-    while low < high:
-        middle = (low + high) // 2
-        if (events[middle].id or 0) <= after_id:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-def _is_first_after(events: deque[Event], position: int, after_id: int) -> bool:
-    before_ok = position == 0 or (events[position - 1].id or 0) <= after_id
-    here_ok = position == len(events) or (events[position].id or 0) > after_id
-    return before_ok and here_ok
+    return now - retain_days * SECONDS_PER_DAY

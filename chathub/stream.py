@@ -30,6 +30,10 @@ from chathub.flow import Clock, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.text import DEFAULT_ROOM
 
+# Why reading a connection is stopped (bits of `Stream._held`).
+_BY_THROTTLE = 1
+_BY_HUB = 2
+
 # Why a connection is closed gracefully: the WebSocket adapter picks its close code by it.
 CloseReason = Literal["shutdown", "idle", "quit"]
 
@@ -77,6 +81,7 @@ class Stream:
 
     __slots__ = (
         "_admitted",
+        "_held",
         "adapter",
         "clock",
         "flow",
@@ -105,6 +110,7 @@ class Stream:
         self.throttle: Throttle[Any] | None = None
         self.idle: IdleTimer | None = None
         self._admitted = False
+        self._held = 0  # why reading is stopped: a set of the reasons below
 
     # --- the connection's life ----------------------------------------------------------------
 
@@ -137,7 +143,7 @@ class Stream:
         if flow.max_rate > 0:
             self.throttle = Throttle(
                 clock,
-                transport,
+                self.throttle_holds,
                 flow.max_rate,
                 flow.burst,
                 self.adapter.handle_input,
@@ -204,6 +210,28 @@ class Stream:
         if self._admitted:
             self._admitted = False
             self.hub.release(self.peer)
+
+    # --- reading: the throttle and the hub may each hold it ------------------------------------
+
+    def hold_input(self, held: bool) -> None:
+        """The hub cannot take this client's next command yet (or can again)."""
+        self._hold(_BY_HUB, held)
+
+    def throttle_holds(self, held: bool) -> None:
+        self._hold(_BY_THROTTLE, held)
+
+    def _hold(self, reason: int, held: bool) -> None:
+        was_held = self._held != 0
+        self._held = self._held | reason if held else self._held & ~reason
+        if was_held == (self._held != 0):
+            return
+        transport = self.adapter.transport
+        if transport is None:
+            return
+        if self._held:
+            transport.pauseProducing()
+        else:
+            transport.resumeProducing()
 
     @property
     def behind(self) -> bool:

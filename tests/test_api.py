@@ -48,7 +48,8 @@ def test_rooms_lists_rooms_with_their_member_counts(hub: Hub, http: StubTreq) ->
     code, headers, body = fetch(http, "/api/rooms")
     assert code == 200
     assert headers[b"Content-Type"] == [b"application/json; charset=utf-8"]
-    assert body == {"rooms": [{"name": "dev", "members": 2}, {"name": "ops", "members": 1}]}
+    rooms = [{"name": "dev", "members": 2}, {"name": "ops", "members": 1}]
+    assert body == {"rooms": rooms, "total": 2}
 
 
 def test_messages_are_events_with_ids_oldest_first(hub: Hub, http: StubTreq) -> None:

@@ -14,6 +14,13 @@ def counters() -> Counters:
 
 
 class ThrottleRig:
+    def hold(self, held: bool) -> None:
+        """What a Stream does for its throttle: stop or go back to reading."""
+        if held:
+            self.transport.pauseProducing()
+        else:
+            self.transport.resumeProducing()
+
     def __init__(self, rate: float = 10, burst: int = 2) -> None:
         self.clock = Clock()
         self.transport = StringTransport()
@@ -22,7 +29,7 @@ class ThrottleRig:
         self.counters = counters()
         self.throttle: Throttle[int] = Throttle(
             self.clock,
-            self.transport,
+            self.hold,
             rate,
             burst,
             self.handled.append,

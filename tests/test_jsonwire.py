@@ -52,9 +52,10 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
     ),
     (Who("dev", ("alice", "bob")), {"type": "who", "room": "dev", "members": ["alice", "bob"]}),
     (
-        RoomList((("lobby", 2), ("dev", 1))),
+        RoomList((("lobby", 2), ("dev", 1)), total=5),
         {"type": "rooms",
-         "rooms": [{"name": "lobby", "members": 2}, {"name": "dev", "members": 1}]},
+         "rooms": [{"name": "lobby", "members": 2}, {"name": "dev", "members": 1}],
+         "total": 5},
     ),
     (
         History("dev", (MESSAGE,)),

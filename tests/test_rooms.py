@@ -103,7 +103,7 @@ def test_empty_rooms_disappear_from_the_member_table(hub):
     hub.handle(a, cmd.Join("scratch"))
     hub.handle(a, cmd.Part("scratch"))
     assert "scratch" not in hub.members
-    assert "scratch" not in [name for name, _ in hub.room_list()]
+    assert "scratch" not in [name for name, _ in hub.room_list()[0]]
 
 
 def test_who_lists_the_members_sorted(hub):
@@ -347,13 +347,13 @@ def test_join_problem_says_why_and_counts_the_refusal():
     """rooms.join_problem refuses past max_rooms or the join rate, counting each refusal."""
     hub = limited_hub(max_rooms=2, joins_per_minute=3)
     _client, session = join(hub, "alice", rooms=())
-    assert rooms.join_problem(hub, session, 1) is None
-    refusal = rooms.join_problem(hub, session, 2)
+    assert rooms.join_problem(hub, session, 1, "dev") is None
+    refusal = rooms.join_problem(hub, session, 2, "dev")
     assert refusal is not None and refusal.code == "too-many-rooms"
     assert hub.counters.rooms_limited == 1
-    assert rooms.join_problem(hub, session, 0) is None
-    assert rooms.join_problem(hub, session, 0) is None  # the third join this minute
-    refusal = rooms.join_problem(hub, session, 0)
+    assert rooms.join_problem(hub, session, 0, "dev") is None
+    assert rooms.join_problem(hub, session, 0, "dev") is None  # the third join this minute
+    refusal = rooms.join_problem(hub, session, 0, "dev")
     assert refusal is not None and refusal.code == "rate-limited"
     assert hub.counters.join_limited == 1
 

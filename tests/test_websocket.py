@@ -360,7 +360,11 @@ def test_rooms_lists_rooms_with_member_counts(factory):
     alice.messages()
     alice.send({"op": "rooms"})
     assert alice.messages() == [
-        {"type": "rooms", "rooms": [{"name": "lobby", "members": 2}, {"name": "dev", "members": 1}]}
+        {
+            "type": "rooms",
+            "rooms": [{"name": "lobby", "members": 2}, {"name": "dev", "members": 1}],
+            "total": 2,
+        }
     ]
 
 
