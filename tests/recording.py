@@ -21,6 +21,9 @@ class RecordingClient:
     def close(self) -> None:
         self.closed = True
 
+    def hold_input(self, held: bool) -> None:
+        """The hub asks to stop or resume reading: a recording has no input to hold."""
+
     @property
     def items(self) -> list[Outgoing]:
         return [item for item, _ in self.received]

@@ -9,8 +9,17 @@ import pytest
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
+from chathub import sqlite as sqlite_module
 from chathub.events import Event
-from chathub.sqlite import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, SqliteStore
+from chathub.sqlite import (
+    BATCH_ROWS,
+    FLUSH_SECONDS,
+    HOT_MESSAGES,
+    IDLE_SECONDS,
+    MAX_LAG,
+    RETRY_SECONDS,
+    SqliteStore,
+)
 from chathub.store import SECONDS_PER_DAY, Query, Recent, Since, StoreError
 
 START = 1_700_000_000.0
@@ -378,3 +387,160 @@ def test_close_twice_is_harmless(path: str, clock: task.Clock) -> None:
     close(store, runner)
     second = store.close()
     assert isinstance(second, defer.Deferred) and second.called
+
+
+# --- bounded by design (issue 10) -------------------------------------------------------------
+
+
+def test_start_up_reads_no_message_until_a_room_is_opened(path: str, clock: task.Clock) -> None:
+    """A reopened store holds no message in memory; opening a room reads only its newest."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(300):
+        say(store, "dev", f"m{n}")
+    close(store, runner)
+    again = open_store(path, clock, runner)
+    assert again.cache.size == 0 and runner.jobs == []
+    assert say(again, "dev", "next").id == 301
+    in_memory = again.cache.since("dev", 0, 1000, force=True) or []
+    assert 0 < len(in_memory) <= HOT_MESSAGES + 1
+    close(again, runner)
+
+
+def test_a_read_the_cache_cannot_answer_comes_from_the_file_identical(
+    path: str, clock: task.Clock
+) -> None:
+    """With a tiny memory budget, reads are answered from the file with the same events."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, history_memory=2_000)
+    said = [say(store, "dev", f"message {n} " + "x" * 50) for n in range(40)]
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    assert store.cache.size <= 2_000
+    assert read(store, "dev", Since(0, 100)) == said
+    assert read(store, "dev", Recent(5)) == said[-5:]
+    assert read(store, "dev", Since(10, 3)) == said[10:13]
+    close(store, runner)
+
+
+def test_a_read_from_the_file_includes_what_was_said_meanwhile(
+    path: str, clock: task.Clock
+) -> None:
+    """Messages stored while a read waits for the file are in its answer: never stale."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, history_memory=2_000)
+    said = [say(store, "dev", f"message {n} " + "x" * 50) for n in range(40)]
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    answers: list[list[Event]] = []
+    store.read("dev", Since(0, 100), answers.append)
+    said.append(say(store, "dev", "while reading"))
+    runner.run_all()
+    assert answers == [said]
+    close(store, runner)
+
+
+def test_writes_go_in_bounded_transactions(path: str, clock: task.Clock) -> None:
+    """3.5 batches of rows are written by four jobs, each committing its part."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, batch_rows=100)
+    for n in range(350):
+        say(store, "dev", f"m{n}")
+    before = runner.ran
+    runner.run_all()  # full batches go at once, one after another
+    clock.advance(FLUSH_SECONDS)  # the last part waits for the flush interval
+    runner.run_all()
+    assert runner.ran - before == 4  # one job per transaction of at most 100 rows
+    assert rows_in_file_after_close(store, runner, path) == 350
+
+
+def test_the_store_is_behind_while_its_oldest_unwritten_row_is_old(
+    path: str, clock: task.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """behind() turns true past MAX_LAG of unwritten rows; when_caught_up fires after writing."""
+    now = [1000.0]
+    monkeypatch.setattr(sqlite_module.time, "monotonic", lambda: now[0])
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    say(store, "dev", "waiting")
+    assert not store.behind()
+    now[0] += MAX_LAG + 0.1
+    assert store.behind()
+    caught_up: list[bool] = []
+    store.when_caught_up(lambda: caught_up.append(True))
+    assert caught_up == []
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    assert not store.behind() and caught_up == [True]
+    close(store, runner)
+
+
+def test_close_says_how_many_messages_it_could_not_save(path: str, clock: task.Clock) -> None:
+    """With the disk full at exit, close() answers the count of unsaved messages."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    fill_the_disk(store)
+    for n in range(20):
+        say(store, "dev", f"m{n} " + "x" * 2000)
+    closed = store.close(1.0)
+    runner.run_all()
+    assert closed.called
+    unsaved: list[int] = []
+    closed.addCallback(unsaved.append)
+    assert unsaved == [20]
+
+
+def test_the_next_id_is_above_every_stored_one_when_rooms_is_behind(
+    path: str, clock: task.Clock
+) -> None:
+    """A damaged file whose rooms.last_id lags its messages never makes an id repeat."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(5):
+        say(store, "dev", f"m{n}")
+    close(store, runner)
+    connection = sqlite3.connect(path)
+    connection.execute("UPDATE rooms SET last_id = 1 WHERE room = 'dev'")
+    connection.commit()
+    connection.close()
+    again = open_store(path, clock, runner)
+    assert say(again, "dev", "after").id == 6
+    assert read(again, "dev", Since(0, 10))[0].text == "m0"
+    close(again, runner)
+
+
+def test_an_unreadable_row_is_skipped_and_the_room_works(path: str, clock: task.Clock) -> None:
+    """A row with a blob that is not UTF-8 or an unknown kind is skipped, never raised."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    close(store, runner)
+    connection = sqlite3.connect(path)
+    connection.execute("UPDATE events SET text = ? WHERE id = 1", (b"\xff\xfe not text",))
+    connection.execute("UPDATE events SET text = ? WHERE id = 2", (b"readable blob",))
+    connection.execute("UPDATE events SET kind = 'nonsense' WHERE id = 3")
+    connection.commit()
+    connection.close()
+    again = open_store(path, clock, runner)
+    assert [e.text for e in read(again, "dev", Since(0, 10))] == ["readable blob"]
+    assert say(again, "dev", "still works").id == 4
+    texts = [e.text for e in read(again, "dev", Since(0, 10))]
+    assert "still works" in texts and "\ufffd" not in "".join(texts)
+    close(again, runner)
+
+
+def test_idle_rooms_leave_memory_but_not_the_file(path: str, clock: task.Clock) -> None:
+    """A closed room idle past IDLE_SECONDS is forgotten; reopening reads its last id again."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    say(store, "dev", "a")
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    store.close_room("dev")
+    clock.advance(IDLE_SECONDS + 1)
+    store.prune()
+    runner.run_all()
+    assert not store.is_open("dev") and "dev" not in store.cache
+    assert say(store, "dev", "b").id == 2
+    close(store, runner)

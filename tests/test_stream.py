@@ -428,3 +428,21 @@ def test_no_stream_adapter_method_overrides_a_framework_method(framework):
     # So an adapter that implements them never overrides the framework by accident.
     clashes = {name for name in adapter_method_names() if hasattr(framework, name)}
     assert clashes == set()
+
+
+def test_reading_stops_while_the_hub_or_the_throttle_holds_it_and_resumes_when_neither_does():
+    """The hub's hold and the throttle's are counted apart: reading resumes after both end."""
+    hub = Hub(clock=lambda: 1.0)
+    stream, adapter = started(hub)
+    transport = adapter.transport
+    stream.hold_input(True)
+    assert transport.producerState == "paused"
+    stream.throttle_holds(True)
+    stream.hold_input(False)
+    assert transport.producerState == "paused"  # the throttle still holds it
+    stream.throttle_holds(False)
+    assert transport.producerState == "producing"
+    stream.hold_input(True)
+    stream.hold_input(True)  # a second hold from the hub is the same hold
+    stream.hold_input(False)
+    assert transport.producerState == "producing"

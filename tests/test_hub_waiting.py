@@ -1,0 +1,192 @@
+"""The hub with a store that answers later: joins and reads from disk, and a writer that lags.
+
+A `SqliteStore` whose thread is a `ManualRunner`: nothing it reads comes back until the test
+runs the jobs, as when a room is read from a big file.
+"""
+
+from pathlib import Path
+
+import pytest
+from twisted.internet import task
+
+from chathub import commands as cmd
+from chathub import sqlite as sqlite_module
+from chathub.config import HubSettings
+from chathub.events import Error, Event, History, Ok, RoomList
+from chathub.hub import Hub, Session
+from chathub.sqlite import FLUSH_SECONDS, MAX_LAG, SqliteStore
+from chathub.store import MemoryStore
+from tests.recording import RecordingClient
+from tests.test_sqlite import ManualRunner
+
+START = 1_700_000_000.0
+
+
+class HoldingClient(RecordingClient):
+    """A RecordingClient that also records when the hub stops and resumes reading it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holds: list[bool] = []
+
+    def hold_input(self, held: bool) -> None:
+        self.holds.append(held)
+
+
+@pytest.fixture
+def clock() -> task.Clock:
+    clock = task.Clock()
+    clock.advance(START)
+    return clock
+
+
+@pytest.fixture
+def runner() -> ManualRunner:
+    return ManualRunner()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, clock: task.Clock, runner: ManualRunner) -> Hub:
+    store = SqliteStore(str(tmp_path / "history.db"), clock, run=runner)
+    return Hub(store, clock=clock.seconds)
+
+
+def connect(
+    hub: Hub, runner: ManualRunner, nick: str, rooms: tuple[str, ...] = ("lobby",)
+) -> tuple[HoldingClient, Session]:
+    client = HoldingClient()
+    session = hub.connect(client, nick, rooms)
+    runner.run_all()
+    client.holds.clear()
+    return client, session
+
+
+def texts(client: RecordingClient) -> list[str]:
+    return [item.text for item in client.of_type(Event) if item.kind == "message"]
+
+
+def test_a_join_that_reads_from_disk_holds_the_clients_later_commands(
+    hub: Hub, runner: ManualRunner
+) -> None:
+    """Until the room is read, the client's next commands wait and its input is not read."""
+    alice, a = connect(hub, runner, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Join("dev"))
+    hub.handle(a, cmd.Say("first in dev"))
+    assert alice.holds == [True] and texts(alice) == []
+    assert "dev" not in hub.members
+    runner.run_all()
+    assert alice.holds == [True, False]
+    assert a.rooms == ["lobby", "dev"]
+    assert texts(alice) == ["first in dev"]
+
+
+def test_the_replay_comes_right_after_the_join_and_before_any_later_message(
+    tmp_path: Path, clock: task.Clock, runner: ManualRunner
+) -> None:
+    """A joiner gets its join, the replay, then live messages, whatever the disk's timing."""
+    store = SqliteStore(str(tmp_path / "small.db"), clock, run=runner, history_memory=1_000)
+    hub = Hub(store, clock=clock.seconds)
+    _bob, b = connect(hub, runner, "bob", ("dev",))
+    for n in range(30):  # more than the memory holds: alice's replay is read from the file
+        hub.handle(b, cmd.Say(f"old {n} " + "x" * 40))
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    alice, a = connect(hub, runner, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Join("dev"))
+    hub.handle(b, cmd.Say("said while alice's join was read"))
+    runner.run_all()
+    kinds = [type(item).__name__ for item in alice.items]
+    assert kinds[:2] == ["Event", "History"]
+    (replay,) = alice.of_type(History)
+    assert [e.text for e in replay.events][-1] == "said while alice's join was read"
+    assert texts(alice) == []  # nothing live came before the replay, and nothing was repeated
+
+
+def test_a_client_that_leaves_while_its_join_is_read_joins_nothing(
+    hub: Hub, runner: ManualRunner
+) -> None:
+    """Disconnecting during a join leaves no member behind and no room open for it."""
+    _alice, a = connect(hub, runner, "alice")
+    hub.handle(a, cmd.Join("dev"))
+    hub.disconnect(a)
+    runner.run_all()
+    assert "dev" not in hub.members
+
+
+def test_a_history_request_read_from_disk_keeps_the_replies_in_order(
+    tmp_path: Path, clock: task.Clock, runner: ManualRunner
+) -> None:
+    """/history answered from the file still comes before the reply to a later command."""
+    store = SqliteStore(str(tmp_path / "small.db"), clock, run=runner, history_memory=1_000)
+    hub = Hub(store, clock=clock.seconds)
+    alice, a = connect(hub, runner, "alice")
+    for n in range(30):
+        hub.handle(a, cmd.Say(f"message {n} " + "x" * 40))
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    alice.clear()
+    hub.handle(a, cmd.History(since=0, ref="h"))
+    hub.handle(a, cmd.Rooms(ref="r"))
+    runner.run_all()
+    assert [ref for _, ref in alice.received] == ["h", "r"]
+    history = alice.of_type(History)[0]
+    assert [e.id for e in history.events] == list(range(1, 31))
+
+
+def test_messages_wait_while_the_writer_lags_and_go_once_it_catches_up(
+    hub: Hub, runner: ManualRunner, clock: task.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the writer's lag a message is neither published nor acknowledged; then it is."""
+    now = [1000.0]
+    monkeypatch.setattr(sqlite_module.time, "monotonic", lambda: now[0])
+    alice, a = connect(hub, runner, "alice")
+    hub.handle(a, cmd.Say("written soon"))
+    now[0] += MAX_LAG + 0.1  # the writer has not run: its oldest row is too old
+    alice.clear()
+    hub.handle(a, cmd.Say("must wait", ref=1))
+    hub.handle(a, cmd.Who(ref=2))
+    assert alice.received == [] and alice.holds[-1] is True
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    assert [ref for _, ref in alice.received] == [1, 2]
+    assert alice.holds[-1] is False
+    assert texts(alice) == ["must wait"]
+
+
+def test_a_room_past_max_rooms_total_is_refused_and_counted() -> None:
+    """With every allowed room in use, joining one more is refused; existing ones still work."""
+    hub = Hub(MemoryStore(), settings=HubSettings(max_rooms_total=2))
+    alice = RecordingClient()
+    a = hub.connect(alice, "alice", ("one", "two"))
+    alice.clear()
+    hub.handle(a, cmd.Join("three", ref="j"))
+    ((error, ref),) = alice.received
+    assert isinstance(error, Error) and error.code == "server-rooms-full" and ref == "j"
+    assert hub.counters.rooms_total_limited == 1
+    bob = RecordingClient()
+    hub.connect(bob, "bob", ("two",))
+    assert "bob" in [e.nick for e in bob.of_type(Event)]
+
+
+def test_room_lists_show_the_busiest_and_the_total() -> None:
+    """`rooms` names at most room_list_max rooms, busiest first, and says how many exist."""
+    hub = Hub(MemoryStore(), settings=HubSettings(room_list_max=2, max_rooms=0))
+    watcher = RecordingClient()
+    w = hub.connect(watcher, "watcher", ("a", "b", "c"))
+    hub.connect(RecordingClient(), "x", ("b", "c"))
+    hub.connect(RecordingClient(), "y", ("c",))
+    watcher.clear()
+    hub.handle(w, cmd.Rooms(ref=1))
+    assert watcher.received == [(RoomList((("c", 3), ("b", 2)), total=3), 1)]
+    assert hub.room_list(10)[0] == [("c", 3), ("b", 2), ("a", 1)]
+
+
+def test_a_quit_with_a_ref_still_gets_ok_after_waiting() -> None:
+    """Waiting changes nothing about the one reply per ref (an `ok` for a quit)."""
+    hub = Hub(MemoryStore())
+    client = RecordingClient()
+    session = hub.connect(client, "alice")
+    hub.handle(session, cmd.Quit(ref="q"))
+    assert client.received[-1] == (Ok(), "q")
