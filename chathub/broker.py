@@ -54,6 +54,7 @@ class Publication:
     nicks: tuple[str, ...] = ()
     origin: str = ""
     seq: int = 0
+    exclude: tuple[str, ...] = ()  # nick keys not to deliver to (told already)
 
 
 class Receiver(Protocol):
@@ -90,6 +91,7 @@ class LocalBroker:
                 publication.nicks,
                 publication.origin,
                 publication.seq,
+                publication.exclude,
             )
         for receiver in self._receivers:
             receiver.receive(publication)

@@ -19,7 +19,8 @@ class Event:
     """Something that happened in a room. `id` is set only for stored kinds.
 
     A `nick` event is not tied to one room: its `room` is None and `old` holds the former nick.
-    A `part` event's `text` is the reason, if one was given.
+    A `part` event's `text` is the reason, if one was given. A join or part announced in a
+    batch (`presence.py`) names all its nicks in `nicks`; `nick` is the first of them.
     """
 
     room: str | None
@@ -29,6 +30,7 @@ class Event:
     ts: float
     id: int | None = None
     old: str | None = None
+    nicks: tuple[str, ...] | None = None  # a batched join or part: every nick it names
 
 
 @dataclass(frozen=True, slots=True)

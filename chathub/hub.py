@@ -26,7 +26,7 @@ import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
@@ -48,6 +48,7 @@ from chathub.events import (
     Welcome,
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
+from chathub.presence import DIGEST_MEMBERS, DIGEST_SECONDS, Arrival, PendingPresence, batch_events
 from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
 from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
 
@@ -94,8 +95,10 @@ class Session:
         return self.rooms[-1] if self.rooms else None
 
 
-# Who sent each item of a publication, and the ref its reply carries (None: no ref).
-Senders = tuple[tuple["Session", Ref | None], ...]
+# Who sent which item of a publication (by position), and the ref its copy carries.
+Senders = tuple[tuple[int, "Session", Ref | None], ...]
+# How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
+Later = Callable[[float, Callable[[], None]], object]
 
 
 class Hub:
@@ -106,6 +109,7 @@ class Hub:
         settings: HubSettings = HubSettings(),
         broker: Broker | None = None,
         origin: str = "",
+        later: Later | None = None,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -128,6 +132,10 @@ class Hub:
         self._seq = 0
         self._awaiting: dict[int, Senders] = {}
         self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
+        # Joins and parts not announced yet, per room (presence.py), and the timer for them.
+        self.later = later
+        self._presence: dict[str, PendingPresence] = {}
+        self._turn_flush_due = False
 
     # --- what adapters call -------------------------------------------------------------------
 
@@ -199,7 +207,7 @@ class Hub:
             room = queued[0][0].room
             assert room is not None  # only room messages are queued
             items = tuple(event for event, _, _ in queued)
-            senders = tuple((session, ref) for _, session, ref in queued)
+            senders = tuple((n, session, ref) for n, (_, session, ref) in enumerate(queued))
             self.publish(items, (room,), (), senders)
 
     def handle(self, session: Session, command: cmd.Command) -> None:
@@ -352,19 +360,20 @@ class Hub:
     def receive(self, publication: Publication) -> None:
         """Deliver a publication to this hub's members of its rooms and holders of its nicks,
         each once; a sender of this hub gets its own items with their refs."""
-        senders = None
+        refs: dict[Session, dict[int, Ref]] = {}
         if publication.origin == self.origin:
-            senders = self._awaiting.pop(publication.seq, None)
+            for index, sender, ref in self._awaiting.pop(publication.seq, ()):
+                if ref is not None:
+                    refs.setdefault(sender, {})[index] = ref
         items = publication.items
-        replied = {s for s, ref in senders if ref is not None} if senders else None
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
         for member in self._recipients(publication):
             client = member.client
-            if replied and member in replied:
-                assert senders is not None
-                for item, (sender, ref) in zip(items, senders, strict=True):
-                    client.deliver(item, ref if sender is member else None)
+            own = refs.get(member) if refs else None
+            if own:
+                for index, item in enumerate(items):
+                    client.deliver(item, own.get(index))
             elif room_events:
                 client.deliver_events(items)  # type: ignore[arg-type]  # all Events
             else:
@@ -375,6 +384,10 @@ class Hub:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
         # its part changes the room while we go through it.
         rooms, nicks = publication.rooms, publication.nicks
+        if publication.exclude:
+            left_out = {self.sessions.get(key) for key in publication.exclude}
+            everyone = self._recipients(replace(publication, exclude=()))
+            return tuple(member for member in everyone if member not in left_out)
         if len(rooms) == 1 and not nicks:
             return tuple(self.members.get(rooms[0], ()))
         chosen: dict[Session, None] = {}
@@ -392,15 +405,78 @@ class Hub:
         rooms: tuple[str, ...],
         nicks: tuple[str, ...] = (),
         senders: Senders = (),
+        exclude: tuple[str, ...] = (),
     ) -> None:
         """The one way out for anything more than one client sees (see the module's rules)."""
+        for room in rooms:
+            if room in self._presence:  # joins and parts said before go first
+                self.flush_presence(room)
         self._seq += 1
-        if any(ref is not None for _, ref in senders):
+        if any(ref is not None for _, _, ref in senders):
             self._awaiting[self._seq] = senders
-        if not self.broker.publish(Publication(items, rooms, nicks, self.origin, self._seq)):
+        publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
+        if not self.broker.publish(publication):
             self._awaiting.pop(self._seq, None)
-            for session, ref in senders:
+            for _, session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
+
+    # --- presence in batches (presence.py) ----------------------------------------------------
+
+    def announce(self, room: str, arrival: Arrival) -> None:
+        """Announce a join or part: now (no timer), at the end of the turn, or in a digest."""
+        if self.later is None:
+            self._publish_arrivals(room, [arrival])
+            return
+        pending = self._presence.get(room)
+        if pending is None:
+            digest = len(self.members.get(room, ())) > DIGEST_MEMBERS
+            pending = self._presence[room] = PendingPresence(digest=digest)
+            if digest:
+                self.later(DIGEST_SECONDS, partial(self.flush_presence, room))
+            elif not self._turn_flush_due:
+                self._turn_flush_due = True
+                self.later(0, self._flush_turn)
+        if pending.digest and arrival.client is not None:
+            self._tell_arrival(room, arrival)  # a big room's joiner does not wait for the digest
+        pending.arrivals.append(arrival)
+
+    def flush_presence(self, room: str) -> None:
+        pending = self._presence.pop(room, None)
+        if pending is not None:
+            self._publish_arrivals(room, pending.arrivals)
+
+    def _flush_turn(self) -> None:
+        self._turn_flush_due = False
+        for room in [name for name, pending in self._presence.items() if not pending.digest]:
+            self.flush_presence(room)
+
+    def _tell_arrival(self, room: str, arrival: Arrival) -> None:
+        """A joiner's own join and replay, at once; the digest will not go to it."""
+        session = arrival.client
+        assert isinstance(session, Session)
+        self.tell(session, Event(room, "join", arrival.nick, "", arrival.ts), arrival.ref)
+        if arrival.replay is not None:
+            self.tell(session, arrival.replay)
+        done = arrival.done
+        arrival.told, arrival.client, arrival.replay, arrival.done = True, None, None, None
+        if done is not None:
+            done()
+
+    def _publish_arrivals(self, room: str, arrivals: list[Arrival]) -> None:
+        events = batch_events(room, arrivals)
+        senders: list[tuple[int, Session, Ref | None]] = []
+        for index, (_, positions) in enumerate(events):
+            for position in positions:
+                client = arrivals[position].client
+                if isinstance(client, Session):
+                    senders.append((index, client, arrivals[position].ref))
+        told = tuple(nick_key(arrival.nick) for arrival in arrivals if arrival.told)
+        self.publish(tuple(event for event, _ in events), (room,), (), tuple(senders), told)
+        for arrival in arrivals:
+            if isinstance(arrival.client, Session) and arrival.replay is not None:
+                self.tell(arrival.client, arrival.replay)
+            if arrival.done is not None:
+                arrival.done()
 
     def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
         """Publish a room message now, or at the end of the batch (see the module's rules)."""
@@ -490,7 +566,7 @@ class Hub:
         event = Event(None, "nick", nick, "", self.clock(), old=old)
         # Once to the renamed client (first: it is in `nicks`) and once to everyone who shares
         # a room with it.
-        self.publish((event,), tuple(session.rooms), (nick_key(nick),), ((session, ref),))
+        self.publish((event,), tuple(session.rooms), (nick_key(nick),), ((0, session, ref),))
 
     def _private(self, session: Session, to: str, text: str, ref: Ref | None) -> None:
         target = self.sessions.get(nick_key(to))
@@ -504,4 +580,4 @@ class Hub:
         message = Private(session.nick, target.nick, text, self.clock())
         # To the recipient, then the sender's copy (with its ref); once if they are one.
         nicks = (nick_key(target.nick), nick_key(session.nick))
-        self.publish((message,), (), nicks, ((session, ref),))
+        self.publish((message,), (), nicks, ((0, session, ref),))

@@ -39,7 +39,8 @@ C = TypeVar("C", bound=Command)
 
 
 def event_fields(event: Event) -> dict[str, Any]:
-    """An event as the JSON object every transport shows: id for stored kinds, old for nick."""
+    """An event as the JSON object every transport shows: id for stored kinds, old for nick,
+    and every nick of a batched join or part in `nicks` (`nick` is the first)."""
     fields_: dict[str, Any] = {
         "room": event.room,
         "kind": event.kind,
@@ -51,6 +52,8 @@ def event_fields(event: Event) -> dict[str, Any]:
         fields_["id"] = event.id
     if event.old is not None:
         fields_["old"] = event.old
+    if event.nicks is not None:
+        fields_["nicks"] = list(event.nicks)
     return fields_
 
 

@@ -55,14 +55,29 @@ def render_event(event: Event) -> str:
         case "action":
             return f"[{event.room}] * {event.nick} {event.text}"
         case "join":
-            return f"[{event.room}] -> {event.nick} joined"
+            return f"[{event.room}] -> {_who(event)} joined"
         case "part":
             reason = f" ({event.text})" if event.text else ""
-            return f"[{event.room}] <- {event.nick} left{reason}"
+            return f"[{event.room}] <- {_who(event)} left{reason}"
         case "nick":
             return f"* {event.old} is now known as {event.nick}"
         case _:  # notice
             return f"[{event.room}] * {event.text}" if event.room else f"* {event.text}"
+
+
+# How many nicks a batched join or part names on a terminal before "and N others".
+NAMED_IN_BATCH = 3
+
+
+def _who(event: Event) -> str:
+    """The nick of a join or part, or its batch's: `alice, bob and 38 others`."""
+    nicks = event.nicks
+    if not nicks:
+        return event.nick
+    if len(nicks) <= NAMED_IN_BATCH + 1:
+        return ", ".join(nicks[:-1]) + " and " + nicks[-1]
+    others = len(nicks) - NAMED_IN_BATCH
+    return ", ".join(nicks[:NAMED_IN_BATCH]) + f" and {others} others"
 
 
 def render_stored(event: Event) -> str:

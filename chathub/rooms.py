@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from chathub import errors
 from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
+from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
 from chathub.text import clean_text, nick_key, normalize_room
 
@@ -114,16 +115,17 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
                 hub.store.read(room, query, entered)
 
         def entered(replay: list[Event]) -> None:
-            if hub.sessions.get(nick_key(session.nick)) is session:
-                session.rooms.append(room)
-                hub.members.setdefault(room, {})[session] = None
-                join = Event(room, "join", session.nick, "", hub.clock())
-                hub.publish((join,), (room,), (), ((session, ref),))
-                if replay:
-                    hub.tell(session, History(room, tuple(replay)))
-            elif room not in hub.members:
-                hub.store.close_room(room)  # the client left meanwhile
-            done()
+            if hub.sessions.get(nick_key(session.nick)) is not session:
+                if room not in hub.members:
+                    hub.store.close_room(room)  # the client left meanwhile
+                done()
+                return
+            session.rooms.append(room)
+            hub.members.setdefault(room, {})[session] = None
+            history = History(room, tuple(replay)) if replay else None
+            # The room hears of it (in a batch); the client then gets its replay, and `done`.
+            arrival = Arrival("join", session.nick, hub.clock(), "", session, ref, history, done)
+            hub.announce(room, arrival)
 
         hub.store.open_room(room, opened)
 
@@ -143,7 +145,7 @@ def part(
     if tell_self:
         hub.tell(session, event, ref)
     if not hub.closing:
-        hub.publish((event,), (room,))
+        hub.announce(room, Arrival("part", session.nick, event.ts, reason))
 
 
 def history_command(

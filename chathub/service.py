@@ -137,7 +137,8 @@ class ChathubService(MultiService):
             if store is not None
             else open_store(config.store, reactor, config.hub.max_rooms_total)
         )
-        self.hub = Hub(self.store, clock=reactor.seconds, settings=config.hub)
+        # Joins and parts are announced in batches, at the end of each reactor turn.
+        self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
         self.listeners = [
             ListenerService(
                 transport.name,

@@ -454,20 +454,29 @@
     }
   }
 
+  // A join or part may name several nicks (a crowd arriving at once): `nicks` lists them all.
+  function nicksOf(event) {
+    return Array.isArray(event.nicks) ? event.nicks.map(String) : [String(event.nick)];
+  }
+
+  function namesText(nicks) {
+    if (nicks.length <= 4) return nicks.length === 1 ? nicks[0] : `${nicks.slice(0, -1).join(", ")} and ${nicks[nicks.length - 1]}`;
+    return `${nicks.slice(0, 3).join(", ")} and ${nicks.length - 3} others`;
+  }
+
   function onJoin(event) {
-    const mine = sameNick(event.nick, state.nick);
+    const nicks = nicksOf(event);
+    const mine = nicks.some((nick) => sameNick(nick, state.nick));
     let room = state.rooms.get(event.room);
     if (!room) {
       if (!mine) return;
       room = makeRoom(event.room); // a room we just joined: show it
-      room.members.add(event.nick);
       showRoom(room.name);
     }
-    room.members.add(event.nick);
-    if (!mine || room.fresh) {
-      const text = mine ? `you joined #${room.name}` : `${event.nick} joined`;
-      systemLine(text, "notice join", room.list, event.ts);
-    }
+    for (const nick of nicks) room.members.add(nick);
+    const others = nicks.filter((nick) => !sameNick(nick, state.nick));
+    if (mine && room.fresh) systemLine(`you joined #${room.name}`, "notice join", room.list, event.ts);
+    if (others.length) systemLine(`${namesText(others)} joined`, "notice join", room.list, event.ts);
     room.fresh = false;
     noteCount(room.name);
     renderRooms();
@@ -477,17 +486,18 @@
   function onPart(event) {
     const room = state.rooms.get(event.room);
     if (!room) return;
-    if (sameNick(event.nick, state.nick)) {
-      room.members.delete(event.nick);
+    const nicks = nicksOf(event);
+    if (nicks.some((nick) => sameNick(nick, state.nick))) {
+      for (const nick of nicks) room.members.delete(nick);
       noteCount(room.name);
       dropRoom(room.name);
       systemLine(`you left #${room.name}`, "notice part");
       renderRooms();
       return;
     }
-    room.members.delete(event.nick);
+    for (const nick of nicks) room.members.delete(nick);
     const why = event.text ? ` (${event.text})` : "";
-    systemLine(`${event.nick} left${why}`, "notice part", room.list, event.ts);
+    systemLine(`${namesText(nicks)} left${why}`, "notice part", room.list, event.ts);
     noteCount(room.name);
     renderRooms();
     if (room.name === state.current) renderMembers();
