@@ -54,9 +54,13 @@ def show_config(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 def serve(config: Config) -> int:
     """Run the hub on the global reactor until a signal stops it; returns the exit code."""
     from twisted.internet import defer, reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import Logger
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    from chathub.logs import start_logging
+
+    log = Logger(namespace="chathub.cli")
+
+    start_logging(sys.stderr)
     # Speed patches that reach into Autobahn's privates, applied here and nowhere else.
     internals.quiet_autobahn_debug_formatting()
     exit_code = 0
@@ -81,6 +85,7 @@ def serve(config: Config) -> int:
         reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(stop()))
         listening = ", ".join(f"{name} on port {port}" for name, port in ports.items())
         print(f"chathub: serving {listening}", file=sys.stderr, flush=True)
+        log.info("started, serving {listening}", listening=listening)
 
     def begin() -> None:
         defer.ensureDeferred(start()).addErrback(_crash)

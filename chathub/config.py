@@ -124,9 +124,16 @@ class ListenSettings:
         check=not_empty,
         metavar="ENDPOINT",
     )
+    admin: str = setting(
+        "tcp:9180:interface=127.0.0.1",
+        "where /metrics, /livez and /readyz are served (loopback only by default), or none",
+        check=not_empty,
+        metavar="ENDPOINT",
+    )
     ports_file: str | None = setting(
         None,
-        'write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
+        'write the bound ports as JSON {"telnet": N, "web": N, "admin": N} once all listeners '
+        "are up",
         metavar="PATH",
     )
     drain_seconds: float = setting(

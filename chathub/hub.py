@@ -51,12 +51,18 @@ from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.presence import DIGEST_MEMBERS, DIGEST_SECONDS, Arrival, PendingPresence, batch_events
 from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
 from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.traffic import Traffic
 
 Ref = cmd.Ref
 
 
 class Client(Protocol):
     """What the hub needs of a connection: somewhere to put output, and a way to end it."""
+
+    @property
+    def transport_name(self) -> str:
+        """`telnet`, `ws`, `sse`, `http`: traffic is counted by it."""
+        ...
 
     def deliver(self, item: Outgoing, ref: Ref | None = None) -> None: ...
 
@@ -116,6 +122,7 @@ class Hub:
         self.settings = settings
         self.sessions: dict[str, Session] = {}  # nick_key -> session
         self.counters = Counters()
+        self.traffic = Traffic()
         self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
         self._guest_number = 0
@@ -163,6 +170,7 @@ class Hub:
             joins=MinuteCounter(self.settings.joins_per_minute),
         )
         self.sessions[nick_key(session.nick)] = session
+        self.traffic.opened(client.transport_name)
 
         wanted: list[str] = []
         for name in rooms:
@@ -224,6 +232,7 @@ class Hub:
                 # its sender is not read) until the store catches up.
                 self._wait_for_store(session, command)
             case cmd.Say(text, room) | cmd.Me(text, room):
+                self.traffic.messages_in[session.client.transport_name] += 1
                 kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"
                 room_rules.say(self, session, kind, text, room, ref)
             case cmd.Join(room):
@@ -240,6 +249,7 @@ class Hub:
             case cmd.History(room, since, limit):
                 room_rules.history_command(self, session, room, since, limit, ref)
             case cmd.Msg(to, text):
+                self.traffic.messages_in[session.client.transport_name] += 1
                 self._private(session, to, text, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
@@ -315,6 +325,7 @@ class Hub:
         if self.sessions.get(nick_key(session.nick)) is not session:
             return
         del self.sessions[nick_key(session.nick)]
+        self.traffic.closed(session.client.transport_name)
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
 
@@ -346,14 +357,24 @@ class Hub:
         self.connections.close(peer)
 
     def shutdown(self) -> None:
-        """Tell every client the server is going away and ask each connection to close.
+        """Tell every client the server is going away and ask each connection to close."""
+        for session in self.begin_shutdown():
+            self.close_session(session)
 
-        Nobody is told of the others leaving: they are all going."""
+    def begin_shutdown(self) -> list[Session]:
+        """Tell every client the server is going away; the sessions to close (in the order
+        they came). Nobody is told of the others leaving from now on: they are all going."""
         self.flush()
+        for room in list(self._presence):
+            self.flush_presence(room)
         self.closing = True
-        for session in list(self.sessions.values()):
+        sessions = list(self.sessions.values())
+        for session in sessions:
             session.client.deliver(Notice("server shutting down"))
-            session.client.close()
+        return sessions
+
+    def close_session(self, session: Session) -> None:
+        session.client.close()
 
     # --- what the broker calls ----------------------------------------------------------------
 
@@ -368,6 +389,8 @@ class Hub:
         items = publication.items
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
+        if room_events:
+            self.traffic.delivered_to_room(publication.rooms[0], len(items))
         for member in self._recipients(publication):
             client = member.client
             own = refs.get(member) if refs else None
@@ -377,6 +400,7 @@ class Hub:
             elif room_events:
                 client.deliver_events(items)  # type: ignore[arg-type]  # all Events
             else:
+                self.traffic.deliveries[client.transport_name] += len(items)
                 for item in items:
                     client.deliver(item)
 
@@ -477,6 +501,19 @@ class Hub:
                 self.tell(arrival.client, arrival.replay)
             if arrival.done is not None:
                 arrival.done()
+
+    def add_member(self, room: str, session: Session) -> None:
+        self.members.setdefault(room, {})[session] = None
+        self.traffic.joined(room, session.client.transport_name)
+
+    def remove_member(self, room: str, session: Session) -> None:
+        """Take `session` out of `room`; an empty room is closed (the store may let it go)."""
+        members = self.members[room]
+        del members[session]
+        self.traffic.left(room, session.client.transport_name)
+        if not members:
+            del self.members[room]
+            self.store.close_room(room)
 
     def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
         """Publish a room message now, or at the end of the batch (see the module's rules)."""

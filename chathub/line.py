@@ -95,6 +95,7 @@ class LineConnection(Protocol):
 
     # TCP, TLS or UNIX: what the stream and we use beyond ITransport is looked up or checked.
     transport: Any
+    transport_name = "telnet"
 
     def __init__(
         self,
@@ -195,6 +196,8 @@ class LineConnection(Protocol):
 
 class LineFactory(Factory):
     """Makes a `LineConnection` for each accepted connection, all sharing one hub."""
+
+    noisy = False  # no log line each time it starts listening
 
     def __init__(
         self,

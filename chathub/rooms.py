@@ -121,7 +121,7 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
                 done()
                 return
             session.rooms.append(room)
-            hub.members.setdefault(room, {})[session] = None
+            hub.add_member(room, session)
             history = History(room, tuple(replay)) if replay else None
             # The room hears of it (in a batch); the client then gets its replay, and `done`.
             arrival = Arrival("join", session.nick, hub.clock(), "", session, ref, history, done)
@@ -136,12 +136,8 @@ def part(
     hub: "Hub", session: "Session", room: str, reason: str, ref: Ref | None, tell_self: bool = True
 ) -> None:
     event = Event(room, "part", session.nick, reason, hub.clock())
-    members = hub.members[room]
-    del members[session]
+    hub.remove_member(room, session)
     session.rooms.remove(room)
-    if not members:
-        del hub.members[room]
-        hub.store.close_room(room)
     if tell_self:
         hub.tell(session, event, ref)
     if not hub.closing:

@@ -8,8 +8,9 @@ Rules:
 - Listeners are Twisted endpoint strings. `listen()` is awaited, never fire-and-forget: a port
   that cannot be bound is an exception for the caller (the command line turns it into an exit
   code), never a logged error with the process left running without its listener.
-- Shutdown: stop accepting, tell every client, wait (briefly) for their output to drain, then
-  close the store so history is flushed.
+- Shutdown drains: `/readyz` fails at once, listeners stop, every client is told and the
+  connections are closed spread over `--drain-seconds`, then the store is flushed and closed.
+- An endpoint of `none` is not served (the admin port can be turned off).
 """
 
 import json
@@ -25,9 +26,11 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 
+from chathub.admin import LAG_SECONDS, Readiness, make_admin_site
 from chathub.config import Config, StoreSettings
 from chathub.hub import Hub
 from chathub.line import LineFactory
+from chathub.metrics import Metrics
 from chathub.sqlite import SqliteStore
 from chathub.store import MemoryStore, Store
 from chathub.tls import check_tls_endpoint
@@ -36,8 +39,8 @@ from chathub.websocket import WebSocketFactory
 
 log = Logger()
 
-# How long shutdown waits for clients to take their last lines before the reactor stops.
-DRAIN_SECONDS = 2.0
+# Clients are closed in slices this far apart while draining.
+DRAIN_STEP = 0.1
 # How often retention runs (it deletes in bounded batches off the reactor thread).
 PRUNE_SECONDS = 60.0
 
@@ -51,23 +54,32 @@ class Transport:
     """One protocol the service listens for: a row of TRANSPORTS."""
 
     name: str  # in errors, logs and the ports file
-    endpoint: str  # the `ListenSettings` key of its endpoint string
-    make_factory: Callable[[Hub, Config, Any], IProtocolFactory]  # (hub, config, reactor)
+    endpoint: str  # the `ListenSettings` key of its endpoint string (`none`: not served)
+    make_factory: Callable[["ChathubService"], IProtocolFactory]
 
 
-def telnet_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
-    return LineFactory(hub, config.line.max_line, config.flow, reactor)
+def telnet_factory(service: "ChathubService") -> IProtocolFactory:
+    config = service.config
+    return LineFactory(service.hub, config.line.max_line, config.flow, service.reactor)
 
 
-def web_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
+def web_factory(service: "ChathubService") -> IProtocolFactory:
     """The page, the API and `/ws` on one site."""
-    return make_site(hub, WebSocketFactory(hub, reactor, config.websocket, config.flow))
+    config, hub = service.config, service.hub
+    websocket = WebSocketFactory(hub, service.reactor, config.websocket, config.flow)
+    return make_site(hub, websocket, service.metrics.count_request)
+
+
+def admin_factory(service: "ChathubService") -> IProtocolFactory:
+    """`/metrics`, `/livez` and `/readyz`, apart from the public port."""
+    return make_admin_site(service.metrics, service.readiness)
 
 
 # In start-up order; the ports file lists them in this order too.
 TRANSPORTS = (
     Transport("telnet", "telnet", telnet_factory),
     Transport("web", "web", web_factory),
+    Transport("admin", "admin", admin_factory),
 )
 
 
@@ -139,13 +151,21 @@ class ChathubService(MultiService):
         )
         # Joins and parts are announced in batches, at the end of each reactor turn.
         self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
+        self.lag = LagMonitor(reactor)
+        self.metrics = Metrics(self.hub, self.lag.lag)
+        self.readiness = Readiness(
+            store_ok=lambda: self.store.health().ok,
+            last_tick=lambda: self.lag.last_tick,
+            now=reactor.seconds,
+        )
         self.listeners = [
             ListenerService(
                 transport.name,
                 getattr(config.listen, transport.endpoint),
-                transport.make_factory(self.hub, config, reactor),
+                transport.make_factory(self),
             )
             for transport in TRANSPORTS
+            if getattr(config.listen, transport.endpoint) != "none"
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)  # type: ignore[no-untyped-call]  # inherited
@@ -153,6 +173,9 @@ class ChathubService(MultiService):
         pruning = TimerService(PRUNE_SECONDS, self.store.prune)
         pruning.clock = reactor
         pruning.setServiceParent(self)
+        lag = TimerService(LAG_SECONDS, self.lag.tick)
+        lag.clock = reactor
+        lag.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
         """Bind every listener (all or none) and write the ports file; raises `BindError`."""
@@ -166,19 +189,55 @@ class ChathubService(MultiService):
         ports = {listener.name: listener.bound_port() for listener in self.listeners}
         if self.config.listen.ports_file:
             _write_atomically(self.config.listen.ports_file, json.dumps(ports))
+        self.readiness.listening = True
+        for name, port in ports.items():
+            log.info("listening for {transport} on {port}", transport=name, port=port)
         return ports
 
     async def shutdown(self) -> int:
-        """Stop accepting, say goodbye to every client, then flush and close the store, all
-        within `--drain-seconds` (and a second more for the last write); returns how many
+        """Drain: `/readyz` fails at once, listeners stop, clients are told and closed spread
+        over `--drain-seconds` (so they do not all reconnect elsewhere at the same instant),
+        then history is flushed; all within the drain and a second more. Returns how many
         messages could not be saved."""
         drain = self.config.listen.drain_seconds
         deadline = self.reactor.seconds() + drain + 1.0
+        self.readiness.draining = True
+        log.info(
+            "draining: {clients} clients over {seconds} s", clients=len(self.hub.sessions),
+            seconds=drain,
+        )  # fmt: skip
         await defer.maybeDeferred(self.stopService)
-        self.hub.shutdown()
-        await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain, DRAIN_SECONDS))
+        sessions = self.hub.begin_shutdown()
+        # Close in slices, the last leaving a fifth of the drain to flush and to let go.
+        slices = max(1, int(drain * 0.8 / DRAIN_STEP))
+        per_slice = max(1, -(-len(sessions) // slices))
+        for start in range(0, len(sessions), per_slice):
+            for session in sessions[start : start + per_slice]:
+                self.hub.close_session(session)
+            if start + per_slice < len(sessions):
+                await task.deferLater(self.reactor, DRAIN_STEP, lambda: None)
+        await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain * 0.2, 2.0))
         closed = self.store.close(max(0.5, deadline - self.reactor.seconds()))
-        return closed if isinstance(closed, int) else await closed
+        unsaved = closed if isinstance(closed, int) else await closed
+        log.info("stopped; {unsaved} messages not saved", unsaved=unsaved)
+        return unsaved
+
+
+class LagMonitor:
+    """How late the reactor runs a timer: 0 when idle, seconds when a turn is stuck."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.last_tick = reactor.seconds()
+        self._lag = 0.0
+
+    def tick(self) -> None:
+        now = self.reactor.seconds()
+        self._lag = max(0.0, now - self.last_tick - LAG_SECONDS)
+        self.last_tick = now
+
+    def lag(self) -> float:
+        return self._lag
 
 
 async def _wait_until(clock: IReactorTime, done: Callable[[], bool], timeout: float) -> None:

@@ -20,15 +20,23 @@ Rules:
 - `stop` is called once the connection is gone (`connectionLost`); it is safe to call twice.
 """
 
+import time
 from collections.abc import Iterable
 from typing import Any, Literal, Protocol
+
+from twisted.logger import Logger
 
 from chathub.commands import Ref
 from chathub.config import FlowLimits
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import Clock, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
+from chathub.logs import Sometimes
 from chathub.text import DEFAULT_ROOM
+
+log = Logger()
+# A flood of refused connections logs a line a second, not one each.
+_refusals = Sometimes(time.monotonic)
 
 # Why reading a connection is stopped (bits of `Stream._held`).
 _BY_THROTTLE = 1
@@ -42,6 +50,7 @@ class StreamAdapter(Protocol):
     """What a stream adapter tells `Stream` about its protocol."""
 
     transport: Any
+    transport_name: str  # `telnet`, `ws`: the metrics' label
 
     def render_event(self, event: Event) -> bytes:
         """A room event as every member gets it (cache it: the same event goes to all)."""
@@ -118,6 +127,11 @@ class Stream:
         """Count this connection with the hub, or say why it is refused (counted nowhere)."""
         refusal = self.hub.admit(self.peer)
         self._admitted = refusal is None
+        if refusal is not None and (left_out := _refusals.due()) is not None:
+            log.info(
+                "connection refused: {code}", code=refusal.code, peer=self.peer,
+                transport=self.adapter.transport_name, refused_since_last_line=left_out,
+            )  # fmt: skip
         return refusal
 
     def start(
@@ -232,6 +246,10 @@ class Stream:
             transport.pauseProducing()
         else:
             transport.resumeProducing()
+
+    @property
+    def transport_name(self) -> str:
+        return self.adapter.transport_name
 
     @property
     def behind(self) -> bool:

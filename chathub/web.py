@@ -6,10 +6,12 @@ Rules:
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -78,7 +80,24 @@ def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
     return root
 
 
-def make_site(hub: Hub, websocket: WebSocketFactory | None = None) -> Site:
-    site = Site(make_root(hub, websocket))
-    site.displayTracebacks = False  # a traceback is for the log, never for a visitor
-    return site
+class ChatSite(Site):
+    """The web port's Site: each finished request is counted (`/metrics`), not logged (an
+    access log line per request would carry the query, and a busy port would flood it)."""
+
+    def __init__(self, root: Resource, count: Callable[[http.Request], None] | None = None) -> None:
+        super().__init__(root)  # type: ignore[no-untyped-call]
+        self.count = count
+        self.noisy = False  # no log line each time it starts listening
+        self.displayTracebacks = False  # a traceback is for the log, never for a visitor
+
+    def log(self, request: http.Request) -> None:
+        if self.count is not None:
+            self.count(request)
+
+
+def make_site(
+    hub: Hub,
+    websocket: WebSocketFactory | None = None,
+    count: Callable[[http.Request], None] | None = None,
+) -> Site:
+    return ChatSite(make_root(hub, websocket), count)

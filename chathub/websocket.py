@@ -47,13 +47,14 @@ from chathub.wsframes import DeflateKey, FrameCache, frame
 
 # RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
 CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_MESSAGE_TOO_BIG = 1009
 
 # What each graceful close says.
 _CLOSES: dict[CloseReason, tuple[int, str]] = {
-    "shutdown": (CLOSE_GOING_AWAY, "server shutting down"),
+    # 1012 (service restart): a client reconnects, to this server restarted or another one.
+    "shutdown": (CLOSE_SERVICE_RESTART, "server restarting; reconnect"),
     "idle": (CLOSE_NORMAL, "idle"),
     "quit": (CLOSE_NORMAL, "goodbye"),
 }
@@ -147,6 +148,7 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     factory: "WebSocketFactory"
     transport: Any  # twisted.web's channel's transport: TCP, TLS or UNIX
+    transport_name = "ws"
 
     def __init__(self) -> None:
         super().__init__()

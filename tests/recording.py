@@ -8,6 +8,7 @@ from chathub.events import Event, Outgoing
 
 @dataclass(eq=False)
 class RecordingClient:
+    transport_name: str = "test"
     received: list[tuple[Outgoing, Ref | None]] = field(default_factory=list)
     closed: bool = False
 

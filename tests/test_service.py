@@ -30,12 +30,24 @@ def test_every_transport_names_a_listen_setting_and_names_are_unique():
 def test_the_service_listens_once_per_transport_and_writes_the_ports_file(tmp_path):
     """listen() binds one port per row, in the table's order, and writes them as JSON."""
     reactor = MemoryReactorClock()
-    config = listening_on({"telnet": "tcp:1025", "web": "tcp:8080"}, tmp_path)
+    config = listening_on(
+        {"telnet": "tcp:1025", "web": "tcp:8080", "admin": "tcp:9180"}, tmp_path
+    )
     service = ChathubService(reactor, config, store=MemoryStore())
     bound = ensureDeferred(service.listen()).result  # a memory reactor binds at once
-    assert list(bound) == [transport.name for transport in TRANSPORTS] == ["telnet", "web"]
-    assert [port for port, *_ in reactor.tcpServers] == [1025, 8080]
+    names = [transport.name for transport in TRANSPORTS]
+    assert list(bound) == names == ["telnet", "web", "admin"]
+    assert [port for port, *_ in reactor.tcpServers] == [1025, 8080, 9180]
     assert json.loads((tmp_path / "ports.json").read_text()) == bound
+
+
+def test_an_endpoint_of_none_is_not_served(tmp_path):
+    """`--admin none` turns the admin port off: no listener, no entry in the ports file."""
+    reactor = MemoryReactorClock()
+    config = listening_on({"telnet": "tcp:1025", "web": "tcp:8080", "admin": "none"}, tmp_path)
+    service = ChathubService(reactor, config, store=MemoryStore())
+    bound = ensureDeferred(service.listen()).result
+    assert list(bound) == ["telnet", "web"]
 
 
 def test_a_bad_endpoint_is_a_bind_error_naming_the_transport(tmp_path):

@@ -24,6 +24,8 @@ NO_LIMITS = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
 class FakeAdapter:
     """A StreamAdapter that records what the stream asks of it."""
 
+    transport_name = "fake"
+
     def __init__(self) -> None:
         self.transport = StringTransport()
         self.renders: list[tuple[Any, ...]] = []

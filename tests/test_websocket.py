@@ -195,6 +195,8 @@ def connect(factory: WebSocketFactory, query: str = "", mode: str = "whole", **k
 class RecordingClient:
     """A hub client that keeps what it was sent (stands in for a telnet connection)."""
 
+    transport_name = "test"
+
     def __init__(self) -> None:
         self.items: list[Any] = []
 
@@ -682,15 +684,15 @@ def test_client_close_leaves_no_delayed_calls_and_parts_the_rooms(factory, hub, 
     assert clock.getDelayedCalls() == []
 
 
-def test_hub_shutdown_closes_with_1001(factory, hub, clock):
-    """On shutdown the client is told, then closed with code 1001, and no timer is left."""
+def test_hub_shutdown_closes_with_1012(factory, hub, clock):
+    """On shutdown the client is told, then closed with 1012 (restart: reconnect), no timer left."""
     alice = connect(factory)
     alice.messages()
     hub.shutdown()
     [notice] = alice.messages()
     assert notice["kind"] == "notice" and notice["text"] == "server shutting down"
-    assert alice.close_code() == 1001
-    alice.send(struct.pack("!H", 1001), CLOSE)  # the client's reply
+    assert alice.close_code() == 1012
+    alice.send(struct.pack("!H", 1012), CLOSE)  # the client's reply
     assert alice.transport.disconnecting
     alice.lose()
     assert hub.sessions == {}
@@ -701,7 +703,7 @@ def test_close_handshake_timeout_drops_a_peer_that_never_replies(factory, clock)
     """A peer that does not answer our close frame is dropped after 5 s."""
     alice = connect(factory)
     alice.conn.close_gracefully("shutdown")
-    assert alice.close_code() == 1001 and not alice.transport.disconnecting
+    assert alice.close_code() == 1012 and not alice.transport.disconnecting
     clock.advance(5)
     assert alice.transport.disconnecting
     alice.lose()

@@ -87,6 +87,7 @@ def hub_command(ports_file: Path, hub_args: Sequence[str] = ()) -> list[str]:
     command = [sys.executable, "-m", "chathub", "--db", ":memory:"]
     command += ["--telnet", "tcp:0:interface=127.0.0.1:backlog=1024"]
     command += ["--web", "tcp:0:interface=127.0.0.1:backlog=1024"]
+    command += ["--admin", "tcp:0:interface=127.0.0.1"]
     command += ["--ports-file", str(ports_file)]
     flags = hub_flags()
     for key in UNLIMITED:

@@ -15,6 +15,10 @@ import pytest
 
 START_TIMEOUT = 15.0
 
+# Every chathub a test starts (here or by its own command line) serves its admin port on a free
+# loopback port, never on the default 9180: nothing in the tests listens on a fixed port.
+os.environ.setdefault("CHATHUB_ADMIN", "tcp:0:interface=127.0.0.1")
+
 
 @dataclass
 class HubProcess:
@@ -22,6 +26,7 @@ class HubProcess:
     telnet: int
     web: int
     db: str
+    admin: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -46,6 +51,8 @@ def start_hub(tmp_path: Path, *args: str, db: str | None = None) -> HubProcess:
         "tcp:0:interface=127.0.0.1",
         "--web",
         "tcp:0:interface=127.0.0.1",
+        "--admin",
+        "tcp:0:interface=127.0.0.1",
         "--db",
         db,
         "--ports-file",
@@ -63,7 +70,7 @@ def start_hub(tmp_path: Path, *args: str, db: str | None = None) -> HubProcess:
             raise RuntimeError("chathub did not write its ports file in time")
         time.sleep(0.02)
     ports = json.loads(ports_file.read_text())
-    return HubProcess(process, ports["telnet"], ports["web"], db)
+    return HubProcess(process, ports["telnet"], ports["web"], db, ports.get("admin"))
 
 
 @pytest.fixture

@@ -160,8 +160,8 @@ def test_allow_origin_flag_admits_another_origin(tmp_path):
         assert running.stop() == 0
 
 
-def test_shutdown_closes_websocket_clients_with_1001(hub, web):
-    """On SIGTERM a WebSocket client is told and then closed with code 1001."""
+def test_shutdown_closes_websocket_clients_with_1012(hub, web):
+    """On SIGTERM a WebSocket client is told and then closed with 1012 (service restart)."""
     browser = web()
     browser.expect(lambda m: m["type"] == "welcome")
     assert hub.stop(signal.SIGTERM) == 0
@@ -169,4 +169,4 @@ def test_shutdown_closes_websocket_clients_with_1001(hub, web):
     assert notice["text"] == "server shutting down"
     with pytest.raises(ConnectionClosed) as closed:
         browser.ws.recv(timeout=5)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
