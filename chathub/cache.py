@@ -25,7 +25,8 @@ from typing import cast
 
 from chathub.events import Event, EventKind
 
-_HEADER = struct.Struct("<qdBB")  # id, ts, kind, nick length in bytes
+_HEADER = struct.Struct("<qdBB")  # id, ts, kind (| _BOT), nick length in bytes
+_BOT = 0x80  # in the kind byte: said by an API token's bot
 _KINDS: tuple[EventKind, ...] = ("message", "action")
 _KIND_CODES = {kind: code for code, kind in enumerate(_KINDS)}
 
@@ -39,7 +40,8 @@ def pack(event: Event) -> bytes:
     assert event.id is not None
     nick = event.nick.encode("utf-8", "replace")
     text = event.text.encode("utf-8", "replace")
-    return _HEADER.pack(event.id, event.ts, _KIND_CODES[event.kind], len(nick)) + nick + text
+    kind = _KIND_CODES[event.kind] | (_BOT if event.bot else 0)
+    return _HEADER.pack(event.id, event.ts, kind, len(nick)) + nick + text
 
 
 def unpack(room: str, record: bytes) -> Event:
@@ -47,7 +49,7 @@ def unpack(room: str, record: bytes) -> Event:
     start = _HEADER.size
     nick = record[start : start + nick_size].decode("utf-8", "replace")
     text = record[start + nick_size :].decode("utf-8", "replace")
-    return Event(room, _KINDS[kind], nick, text, ts, id)
+    return Event(room, _KINDS[kind & ~_BOT], nick, text, ts, id, bot=bool(kind & _BOT))
 
 
 def record_id(record: bytes) -> int:

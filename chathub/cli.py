@@ -24,6 +24,7 @@ from chathub.config import Config
 from chathub.options import ConfigError, Loaded, build_parser, load, render
 from chathub.service import BindError, ChathubService
 from chathub.store import StoreError
+from chathub.tokens import DEFAULT_RATE, config_entry, hash_secret, new_secret, parse_tokens
 
 CONFIG_DESCRIPTION = (
     "Print the configuration in effect as TOML, each value followed by where it came from "
@@ -101,6 +102,39 @@ def serve(config: Config) -> int:
     return exit_code
 
 
+def make_token(argv: Sequence[str]) -> int:
+    """`chathub token NAME`: a new secret, and the configuration entry that accepts it."""
+    parser = ArgumentParser(
+        prog="chathub token",
+        description="Make an API token for scripts that publish over HTTP. The secret is shown "
+        "once; the configuration keeps only its hash.",
+    )
+    parser.add_argument("name", help="what the token is for, e.g. deploy")
+    parser.add_argument("--nick", help="the bot's nick (default: NAME-bot)")
+    parser.add_argument(
+        "--rooms", default="*", help="comma-separated rooms it may publish to, or * (any)"
+    )
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="messages a second")
+    args = parser.parse_args(argv)
+    secret = new_secret()
+    table = {
+        "name": args.name,
+        "nick": args.nick or f"{args.name}-bot",
+        "rooms": [room.strip() for room in args.rooms.split(",") if room.strip()],
+        "rate": args.rate,
+        "hash": hash_secret(secret),
+    }
+    try:
+        (token,) = parse_tokens((table,))
+    except ValueError as problem:
+        print(f"chathub token: {problem}", file=sys.stderr)
+        return 1
+    print(f"# The secret (shown this once; give it to the script as a Bearer token):\n{secret}\n")
+    print("# Add this to the configuration file (--config), then restart chathub:")
+    print(config_entry(token), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else None
@@ -109,5 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(bench.main(argv[1:]))
     if command == "config":
         sys.exit(show_config(argv[1:], os.environ))
+    if command == "token":
+        sys.exit(make_token(argv[1:]))
     loaded = read_config(argv, os.environ, build_parser())
     sys.exit(1 if loaded is None else serve(loaded.config))

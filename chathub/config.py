@@ -24,6 +24,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 from chathub.origins import parse_origin
+from chathub.tokens import Token
 
 T = TypeVar("T")
 
@@ -342,9 +343,9 @@ class Config:
     line: LineSettings = LineSettings()
     websocket: WebSocketSettings = WebSocketSettings()
     store: StoreSettings = StoreSettings()
-    # Reserved for later issues, kept exactly as the TOML file has them and not yet checked or
-    # used: the `[[tokens]]` tables (API tokens) and `[operators]` or `operators = [...]`.
-    tokens: tuple[dict[str, Any], ...] = ()
+    # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and, reserved for a
+    # later issue and kept as read, `[operators]` or `operators = [...]`.
+    tokens: tuple[Token, ...] = ()
     operators: dict[str, Any] | list[Any] | None = None
 
 

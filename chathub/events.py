@@ -31,6 +31,7 @@ class Event:
     id: int | None = None
     old: str | None = None
     nicks: tuple[str, ...] | None = None  # a batched join or part: every nick it names
+    bot: bool = False  # said by an API token's bot (HTTP publish), not by a connected client
 
 
 @dataclass(frozen=True, slots=True)

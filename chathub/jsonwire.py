@@ -54,6 +54,8 @@ def event_fields(event: Event) -> dict[str, Any]:
         fields_["old"] = event.old
     if event.nicks is not None:
         fields_["nicks"] = list(event.nicks)
+    if event.bot:
+        fields_["bot"] = True
     return fields_
 
 

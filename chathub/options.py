@@ -16,9 +16,9 @@ Rules:
   source: an unknown key in the file, an unknown `CHATHUB_*` variable (a typo must never be
   ignored silently), a bad value, a missing, unreadable or malformed file.
 - The file is named by `--config PATH`, else by the variable `CHATHUB_CONFIG`. Its keys are the
-  settings' keys at the top level. `tokens` (`[[tokens]]`) and `operators` (`[operators]` or
-  `operators = [...]`) are reserved for later: kept as read in `Config.tokens` and
-  `Config.operators`, and not checked beyond their shape.
+  settings' keys at the top level. `[[tokens]]` tables declare API tokens (`tokens.py`
+  checks them); `operators` (`[operators]` or `operators = [...]`) is reserved for later: kept
+  as read in `Config.operators`, and not checked beyond its shape.
 """
 
 import argparse
@@ -34,6 +34,7 @@ from typing import Any, Literal, get_type_hints
 
 from chathub import __version__
 from chathub.config import GROUPS, Config, Setting, default_of, setting_info, table
+from chathub.tokens import parse_tokens
 
 ENV_PREFIX = "CHATHUB_"
 CONFIG_VARIABLE = "CHATHUB_CONFIG"  # names the file, like --config
@@ -194,7 +195,10 @@ def from_file(path: str, known: Mapping[str, Row]) -> tuple[list[Given], dict[st
         if key == "tokens":
             if not (isinstance(raw, list) and all(isinstance(item, dict) for item in raw)):
                 raise ConfigError(f"tokens in {path} must be [[tokens]] tables")
-            reserved[key] = tuple(raw)
+            try:
+                reserved[key] = parse_tokens(tuple(raw))
+            except ValueError as problem:
+                raise ConfigError(f"{problem} in {path}") from None
         elif key == "operators":
             if not isinstance(raw, dict | list):
                 raise ConfigError(f"operators in {path} must be a table or an array")
@@ -332,9 +336,12 @@ def render(loaded: Loaded) -> str:
         else:
             shown = toml_value("" if value is None else value)  # "" leaves it unset
             lines.append(f"{row.key} = {shown}  # {source}")
-    if loaded.config.tokens:
-        count = len(loaded.config.tokens)
-        lines.append(f"# [[tokens]]: {count} in {loaded.file}, reserved, not used yet")
+    for token in loaded.config.tokens:
+        rooms = ", ".join(token.rooms)
+        lines.append(
+            f"# token {token.name}: nick {token.nick}, rooms {rooms}, rate {token.rate:g}/s, "
+            f"hash (secret, not shown)  # file {loaded.file}"
+        )
     if loaded.config.operators is not None:
         lines.append(f"# operators: in {loaded.file}, reserved, not used yet")
     return "\n".join(lines) + "\n"

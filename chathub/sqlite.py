@@ -235,11 +235,13 @@ class SqliteStore:
             raise ValueError(f"room {room} is not open")
         if last == 0:
             self._room_count += 1
-        stored = Event(room, event.kind, event.nick, event.text, event.ts, last + 1, event.old)
+        stored = Event(
+            room, event.kind, event.nick, event.text, event.ts, last + 1, event.old, bot=event.bot
+        )
         self._last_id[room] = last + 1
         self.cache.append(room, stored, on_disk=False)
         text = stored.text.encode("utf-8", "replace")
-        row = (room, last + 1, stored.kind, stored.nick, text, stored.ts)
+        row = (room, last + 1, stored.kind, stored.nick, text, stored.ts, int(stored.bot))
         self._pending.append((row, time.monotonic()))
         self._pending_bytes += len(text)
         self._schedule()
@@ -425,7 +427,9 @@ class SqliteStore:
     @staticmethod
     def _as_event(room: str, message: sqlitefile.Message) -> Event:
         kind: EventKind = "action" if message.kind == "action" else "message"
-        return Event(room, kind, message.nick, message.text, message.ts, message.id)
+        return Event(
+            room, kind, message.nick, message.text, message.ts, message.id, bot=message.bot
+        )
 
     def _event(self, room: str, message: sqlitefile.Message) -> bytes:
         return pack(self._as_event(room, message))

@@ -24,7 +24,7 @@ from chathub.store import StoreError
 LOCK_TIMEOUT = 1.0  # how long start-up waits for a lock another process holds
 QUICK_CHECK_BYTES = 64 * 1024 * 1024  # files up to this size are checked whole at start-up
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     room TEXT NOT NULL,
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     nick TEXT NOT NULL,
     text TEXT NOT NULL,
     ts REAL NOT NULL,
+    bot INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
@@ -42,8 +43,8 @@ CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-# A row as it is written: room, id, kind, nick, text (UTF-8), ts.
-Row = tuple[str, int, str, str, bytes, float]
+# A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot (0 or 1).
+Row = tuple[str, int, str, str, bytes, float, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Message:
     nick: str
     text: str
     ts: float
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,11 @@ def open_file(path: str) -> sqlite3.Connection:
                 f"the database {path} was written by a newer chathub (schema {version})"
             )
         # Creating the tables also takes the write lock, which exclusive mode then keeps.
+        upgrade = (
+            "ALTER TABLE events ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;" if version == 1 else ""
+        )
         connection.executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
     except (sqlite3.Error, StoreError) as problem:
         connection.close()
@@ -143,8 +148,8 @@ def write(
         connection.execute("BEGIN IMMEDIATE")
         # REPLACE: a retried batch that did reach the file must not fail on its own rows.
         connection.executemany(
-            "INSERT OR REPLACE INTO events (room, id, kind, nick, text, ts) "
-            "VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?)",
+            "INSERT OR REPLACE INTO events (room, id, kind, nick, text, ts, bot) "
+            "VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)",
             rows,
         )
         connection.executemany(
@@ -179,7 +184,7 @@ def last_id(connection: sqlite3.Connection, room: str) -> int:
     return max((value for value in values if isinstance(value, int)), default=0)
 
 
-_COLUMNS = "SELECT id, kind, nick, text, ts FROM events WHERE room = ? AND id > ? AND ts >= ?"
+_COLUMNS = "SELECT id, kind, nick, text, ts, bot FROM events WHERE room = ? AND id > ? AND ts >= ?"
 
 
 def newest(connection: sqlite3.Connection, room: str, count: int, floor: int, age: float) -> Rows:
@@ -200,7 +205,7 @@ def after(connection: sqlite3.Connection, room: str, after_id: int, limit: int, 
 def _checked(rows: list[tuple[object, ...]]) -> Rows:
     messages: list[Message] = []
     skipped = 0
-    for id, kind, nick, text, ts in rows:
+    for id, kind, nick, text, ts, bot in rows:
         if isinstance(text, bytes):  # written as a blob by something else: use it if it reads
             try:
                 text = text.decode("utf-8")
@@ -214,7 +219,7 @@ def _checked(rows: list[tuple[object, ...]]) -> Rows:
             and isinstance(text, str)
             and isinstance(ts, int | float)
         ):
-            messages.append(Message(id, kind, nick, text, float(ts)))
+            messages.append(Message(id, kind, nick, text, float(ts), bot == 1))
         else:
             skipped += 1
     return Rows(messages, skipped)

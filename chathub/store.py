@@ -151,7 +151,9 @@ class MemoryStore:
         next_id = self._last_id.get(room, 0) + 1
         self._last_id[room] = next_id
         # The constructor, not dataclasses.replace: several times faster on this hot path.
-        stored = Event(room, event.kind, event.nick, event.text, event.ts, next_id, event.old)
+        stored = Event(
+            room, event.kind, event.nick, event.text, event.ts, next_id, event.old, bot=event.bot
+        )
         self.cache.append(room, stored, on_disk=True)
         return stored
 

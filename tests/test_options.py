@@ -79,17 +79,39 @@ def test_a_toml_integer_is_a_fine_float_and_an_empty_string_unsets_an_optional_o
     assert load([], {"CHATHUB_PORTS_FILE": ""}).config.listen.ports_file is None
 
 
-def test_the_reserved_tables_are_kept_as_read(tmp_path):
-    """[[tokens]] and [operators] are accepted and kept raw in Config.tokens / .operators."""
-    path = write(
-        tmp_path,
-        '[[tokens]]\nname = "ci"\n\n[[tokens]]\nname = "bot"\n\n[operators]\nalice = true\n',
-    )
+HASH = "sha256:" + "ab" * 32
+TOKEN = f'[[tokens]]\nname = "ci"\nnick = "ci-bot"\nrooms = ["dev"]\nrate = 2\nhash = "{HASH}"\n'
+
+
+def test_tokens_are_read_and_operators_kept_as_read(tmp_path):
+    """[[tokens]] become checked Token entries; [operators] is kept raw in Config.operators."""
+    path = write(tmp_path, TOKEN + "\n[operators]\nalice = true\n")
     config = load(["--config", path], {}).config
-    assert config.tokens == ({"name": "ci"}, {"name": "bot"})
+    (token,) = config.tokens
+    assert (token.name, token.nick, token.rooms, token.rate, token.hash) == (
+        "ci", "ci-bot", ("dev",), 2.0, HASH,
+    )  # fmt: skip
     assert config.operators == {"alice": True}
     listed = write(tmp_path, 'operators = ["alice", "bob"]\n', "list.toml")
     assert load(["--config", listed], {}).config.operators == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ('name = "x"\nnick = "bad nick"\nhash = "' + HASH + '"', "token x: nick 'bad nick'"),
+        ('name = "x"\nnick = "x"\nsecret = "s"', "unknown key secret"),
+        ('name = "x"\nnick = "x"\nhash = "md5:1"', "token x: hash must be"),
+        ('name = "x"\nnick = "x"\nrate = 0\nhash = "' + HASH + '"', "rate must be"),
+        ('name = "x"\nnick = "x"\nrooms = ["no way"]\nhash = "' + HASH + '"', "not a valid room"),
+    ],
+)
+def test_a_bad_token_names_itself_and_the_file(tmp_path, table, error):
+    """A token with a bad field stops loading with one line naming the token and the file."""
+    path = write(tmp_path, "[[tokens]]\n" + table + "\n")
+    with pytest.raises(ConfigError) as problem:
+        load(["--config", path], {})
+    assert error in str(problem.value) and path in str(problem.value)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -247,12 +269,15 @@ def test_a_secret_is_masked(monkeypatch):
     assert 'ports_file = ""  # default' in text.splitlines()
 
 
-def test_render_mentions_the_reserved_tables(tmp_path):
-    """`chathub config` says how many [[tokens]] the file has, without printing them."""
-    path = write(tmp_path, '[[tokens]]\nsecret = "s3cret"\n\n[operators]\nalice = true\n')
+def test_render_lists_tokens_without_their_hash(tmp_path):
+    """`chathub config` names each token, its nick and rooms, and masks its hash."""
+    path = write(tmp_path, TOKEN + "\n[operators]\nalice = true\n")
     text = render(load(["--config", path], {}))
-    assert f"# [[tokens]]: 1 in {path}, reserved, not used yet" in text
-    assert "s3cret" not in text and "# operators: in" in text
+    assert (
+        f"# token ci: nick ci-bot, rooms dev, rate 2/s, hash (secret, not shown)  # file {path}"
+        in text
+    )
+    assert HASH not in text and "# operators: in" in text
 
 
 @pytest.mark.parametrize(
