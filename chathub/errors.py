@@ -43,6 +43,10 @@ def nick_taken(nick: str) -> Error:
     return Error("nick-taken", f"the nick {nick} is taken")
 
 
+def nick_of_a_bot(nick: str) -> Error:
+    return Error("nick-reserved", f"the nick {nick} belongs to a bot")
+
+
 def no_room() -> Error:
     return Error("no-room", "you are in no room")
 

@@ -107,6 +107,14 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """A reader asked for messages older than the room keeps: its history starts at `first`."""
+
+    room: str
+    first: int
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """The answer to a request for help; each transport lists its own commands."""
 
@@ -117,5 +125,16 @@ class Ok:
 
 
 Outgoing = (
-    Event | Notice | Error | Private | Welcome | Who | RoomList | History | Skipped | Help | Ok
+    Event
+    | Notice
+    | Error
+    | Private
+    | Welcome
+    | Who
+    | RoomList
+    | History
+    | Skipped
+    | Gap
+    | Help
+    | Ok
 )

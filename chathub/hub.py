@@ -125,6 +125,10 @@ class Hub:
         self.traffic = Traffic()
         self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
+        # room -> sessions that read it without being in it (SSE streams): they have no nick,
+        # are not in `sessions`, `who` or the member counts, and can say nothing.
+        self.watchers: dict[str, dict[Session, None]] = {}
+        self.bots: dict[str, str] = {}  # nick key -> the API token whose bot owns the nick
         self._guest_number = 0
         self.closing = False
         # Inside `batch()`: room messages waiting to be published, in order, all of one room
@@ -138,6 +142,7 @@ class Hub:
         self.broker.attach(self)
         self._seq = 0
         self._awaiting: dict[int, Senders] = {}
+        self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
         self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
         # Joins and parts not announced yet, per room (presence.py), and the timer for them.
         self.later = later
@@ -382,11 +387,14 @@ class Hub:
         """Deliver a publication to this hub's members of its rooms and holders of its nicks,
         each once; a sender of this hub gets its own items with their refs."""
         refs: dict[Session, dict[int, Ref]] = {}
+        items = publication.items
         if publication.origin == self.origin:
             for index, sender, ref in self._awaiting.pop(publication.seq, ()):
                 if ref is not None:
                     refs.setdefault(sender, {})[index] = ref
-        items = publication.items
+            stored = self._on_stored.pop(publication.seq, None)
+            if stored is not None:
+                stored(items)  # type: ignore[arg-type]  # a room's events
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
@@ -408,6 +416,8 @@ class Hub:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
         # its part changes the room while we go through it.
         rooms, nicks = publication.rooms, publication.nicks
+        if len(rooms) == 1 and rooms[0] in self.watchers and not publication.exclude:
+            return tuple(self.members.get(rooms[0], ())) + tuple(self.watchers[rooms[0]])
         if publication.exclude:
             left_out = {self.sessions.get(key) for key in publication.exclude}
             everyone = self._recipients(replace(publication, exclude=()))
@@ -430,17 +440,22 @@ class Hub:
         nicks: tuple[str, ...] = (),
         senders: Senders = (),
         exclude: tuple[str, ...] = (),
+        on_stored: Callable[[tuple[Event, ...]], None] | None = None,
     ) -> None:
-        """The one way out for anything more than one client sees (see the module's rules)."""
+        """The one way out for anything more than one client sees (see the module's rules).
+        `on_stored` hears the items as stored, ids set, when they come back."""
         for room in rooms:
             if room in self._presence:  # joins and parts said before go first
                 self.flush_presence(room)
         self._seq += 1
         if any(ref is not None for _, _, ref in senders):
             self._awaiting[self._seq] = senders
+        if on_stored is not None:
+            self._on_stored[self._seq] = on_stored
         publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
         if not self.broker.publish(publication):
             self._awaiting.pop(self._seq, None)
+            self._on_stored.pop(self._seq, None)
             for _, session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
 
@@ -579,6 +594,8 @@ class Hub:
         holder = self.sessions.get(nick_key(nick))
         if holder is not None and holder is not session:
             return errors.nick_taken(nick)
+        if nick_key(nick) in self.bots:
+            return errors.nick_of_a_bot(nick)
         return None
 
     def _rename(self, session: Session, nick: str, ref: Ref | None) -> None:

@@ -18,6 +18,7 @@ from chathub.commands import Command, Ref
 from chathub.events import (
     Error,
     Event,
+    Gap,
     Help,
     History,
     Notice,
@@ -84,6 +85,8 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
                 text = f"skipped {others} events in {room}; ask who is there"
             return {"type": "error", "code": "skipped", "message": text, "room": room,
                     "since": since}  # fmt: skip
+        case Gap(room, first):
+            return {"type": "gap", "room": room, "first": first}
         case Help():
             return {"type": "help", "ops": list(OPS)}
         case Ok():

@@ -47,6 +47,25 @@ class TokenBucket:
             return True
         return False
 
+    def take_many(self, count: int, now: float) -> bool:
+        """Take `count` tokens (at most a full bucket's worth) if there are that many."""
+        if not self.enabled:
+            return True
+        self._refill(now)
+        wanted = min(count, self.burst)
+        if self._tokens >= wanted - _EPSILON:
+            self._tokens = max(0.0, self._tokens - wanted)
+            return True
+        return False
+
+    def wait_for(self, count: int, now: float) -> float:
+        """Seconds until `count` tokens (at most a full bucket's worth) are available."""
+        if not self.enabled:
+            return 0.0
+        self._refill(now)
+        missing = min(count, self.burst) - self._tokens
+        return max(0.0, missing / self.rate)
+
     def wait(self, now: float) -> float:
         """Seconds until one token is available (0 when one is available now)."""
         if not self.enabled:

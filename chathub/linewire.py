@@ -13,6 +13,7 @@ Rules:
 from chathub.events import (
     Error,
     Event,
+    Gap,
     Help,
     History,
     Notice,
@@ -107,6 +108,8 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
                     f"! skipped {messages} messages in {room}; /since {since} {room} to catch up"
                 ]
             return [f"! skipped {others} events in {room}; /who {room} to see who is here"]
+        case Gap(room, first):
+            return [f"* history of {room} starts at #{first}; what was before is gone"]
         case Help():
             return ["* " + line for line in HELP.split("\n")]
         case Private(sender, to, text):

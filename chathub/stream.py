@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 from twisted.logger import Logger
 
+from chathub import feeds
 from chathub.commands import Ref
 from chathub.config import FlowLimits
 from chathub.events import Error, Event, Outgoing
@@ -99,6 +100,7 @@ class Stream:
         "open",
         "outbox",
         "peer",
+        "reader",
         "session",
         "throttle",
     )
@@ -114,6 +116,7 @@ class Stream:
         self.adapter = adapter
         self.peer = peer
         self.session: Session | None = None
+        self.reader: feeds.Reader | None = None  # watching rooms instead of joining them
         self.open = False  # output may be written
         self.outbox: Outbox[bytes] | None = None
         self.throttle: Throttle[Any] | None = None
@@ -141,19 +144,9 @@ class Stream:
         since: dict[str, int] | None = None,
     ) -> Session:
         """Set up flow control on the adapter's transport and join the hub."""
-        transport = self.adapter.transport
+        self._start_output()
         clock: Any = self.clock  # only used when a limit needs it (checked in __init__)
         flow = self.flow
-        self.outbox = Outbox(
-            clock,
-            self.adapter.write_rendered,
-            self.tell,
-            self._too_slow,
-            self.hub.counters,
-            flow.max_backlog,
-            flow.slow_timeout,
-        )
-        transport.registerProducer(self.outbox, True)
         if flow.max_rate > 0:
             self.throttle = Throttle(
                 clock,
@@ -169,6 +162,25 @@ class Stream:
         self.open = True
         self.session = self.hub.connect(self, nick, rooms, since)
         return self.session
+
+    def watch(self, rooms: Iterable[str], since: dict[str, int], replay: int) -> None:
+        """Read `rooms` without joining them (an SSE stream): output only, no nick."""
+        self._start_output()
+        self.open = True
+        self.reader = feeds.watch(self.hub, self, rooms, since, replay, self.deliver)
+
+    def _start_output(self) -> None:
+        clock: Any = self.clock  # only used when a limit needs it (checked in __init__)
+        self.outbox = Outbox(
+            clock,
+            self.adapter.write_rendered,
+            self.tell,
+            self._too_slow,
+            self.hub.counters,
+            self.flow.max_backlog,
+            self.flow.slow_timeout,
+        )
+        self.adapter.transport.registerProducer(self.outbox, True)
 
     def receive(self, item: Any) -> None:
         """One input item from the peer: it shows the peer is there, then passes the throttle."""
@@ -205,6 +217,8 @@ class Stream:
         then tells its rooms it left."""
         if self.session is not None:
             self.hub.disconnect(self.session, reason)
+        if self.reader is not None:
+            feeds.unwatch(self.hub, self.reader)
 
     def end_output(self) -> None:
         """Nothing more may be written (a close frame went out, or the connection dropped)."""
@@ -221,6 +235,8 @@ class Stream:
             self.idle.stop()
         if self.session is not None:
             self.hub.disconnect(self.session)
+        if self.reader is not None:
+            feeds.unwatch(self.hub, self.reader)
         if self._admitted:
             self._admitted = False
             self.hub.release(self.peer)

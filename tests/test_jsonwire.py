@@ -9,6 +9,7 @@ from chathub import commands as cmd
 from chathub.events import (
     Error,
     Event,
+    Gap,
     Help,
     History,
     Notice,
@@ -73,6 +74,7 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
         {"type": "error", "code": "skipped", "room": "dev", "since": None,
          "message": "skipped 2 events in dev; ask who is there"},
     ),
+    (Gap("dev", 120), {"type": "gap", "room": "dev", "first": 120}),
     (Help(), {"type": "help", "ops": list(OPS)}),
     (Ok(), {"type": "ok"}),
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from chathub import errors
 from chathub.events import (
     Error,
     Event,
+    Gap,
     Help,
     History,
     Notice,
@@ -74,6 +75,7 @@ CASES: list[tuple[Outgoing, list[str]]] = [
         ["! skipped 3 messages in lobby; /since 41 lobby to catch up"],
     ),
     (Skipped("dev", 0, 2, None), ["! skipped 2 events in dev; /who dev to see who is here"]),
+    (Gap("dev", 120), ["* history of dev starts at #120; what was before is gone"]),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
 ]
