@@ -17,11 +17,16 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from chathub import sse
+from chathub.config import FlowLimits
 from chathub.events import Event
+from chathub.flow import UNTIMED
 from chathub.hub import Hub
 from chathub.jsonwire import event_fields
+from chathub.publish import Publisher
 from chathub.respond import Reply, answer
 from chathub.text import normalize_room
+from chathub.tokens import TokenTable
 
 
 def send_json(request: Request, body: Any, code: int = 200) -> bytes:
@@ -41,20 +46,46 @@ class ApiResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        tokens: TokenTable | None = None,
+        flow: FlowLimits = UNTIMED,
+        clock: Any = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
+        self.publisher = Publisher(hub, tokens or TokenTable(()))
+        self.flow = flow  # for event streams
+        self.clock = clock
 
     def render_GET(self, request: Request) -> bytes | int:
-        path = [segment.decode("utf-8", "replace") for segment in request.postpath or []]
-        if path and path[-1] == "":  # a trailing slash names the same thing
-            path.pop()
-        match path:
+        match _path(request):
             case ["rooms"]:
                 return self._rooms(request)
             case ["rooms", room, "messages"]:
                 return self._messages(request, room)
+            case ["rooms", room, "events"]:
+                return self._events(request, room)
+            case ["events"]:
+                return self._events(request, None)
         return send_error(request, 404, "not-found", "no such API path; see the README")
+
+    def render_POST(self, request: Request) -> bytes | int:
+        match _path(request):
+            case ["rooms", room, "messages"]:
+                return self.publisher.render(request, room)
+        return send_error(request, 404, "not-found", "no such API path; see the README")
+
+    def _events(self, request: Request, room: str | None) -> bytes | int:
+        if self.clock is None:
+            return send_error(request, 503, "unavailable", "event streams need a reactor")
+        started = sse.serve(
+            request, self.hub, self.flow, self.clock, room, self.hub.settings.replay
+        )
+        if isinstance(started, tuple):
+            return send_error(request, *started)
+        return started
 
     def _rooms(self, request: Request) -> bytes | int:
         """The busiest rooms and the total; with `after=NAME`, a page of every room by name."""
@@ -106,6 +137,13 @@ class ApiResource(Resource):
 
 
 _MALFORMED = -1
+
+
+def _path(request: Request) -> list[str]:
+    path = [segment.decode("utf-8", "replace") for segment in request.postpath or []]
+    if path and path[-1] == "":  # a trailing slash names the same thing
+        path.pop()
+    return path
 
 
 def _number_argument(request: Request, name: bytes, minimum: int) -> int | None:

@@ -373,7 +373,8 @@ class Hub:
         for room in list(self._presence):
             self.flush_presence(room)
         self.closing = True
-        sessions = list(self.sessions.values())
+        readers = {reader: None for room in self.watchers.values() for reader in room}
+        sessions = [*self.sessions.values(), *readers]
         for session in sessions:
             session.client.deliver(Notice("server shutting down"))
         return sessions

@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReact
 from twisted.logger import Logger
 
 from chathub.admin import LAG_SECONDS, Readiness, make_admin_site
+from chathub.api import ApiResource
 from chathub.config import Config, StoreSettings
 from chathub.hub import Hub
 from chathub.line import LineFactory
@@ -34,6 +35,7 @@ from chathub.metrics import Metrics
 from chathub.sqlite import SqliteStore
 from chathub.store import MemoryStore, Store
 from chathub.tls import check_tls_endpoint
+from chathub.tokens import TokenTable
 from chathub.web import make_site
 from chathub.websocket import WebSocketFactory
 
@@ -67,7 +69,8 @@ def web_factory(service: "ChathubService") -> IProtocolFactory:
     """The page, the API and `/ws` on one site."""
     config, hub = service.config, service.hub
     websocket = WebSocketFactory(hub, service.reactor, config.websocket, config.flow)
-    return make_site(hub, websocket, service.metrics.count_request)
+    api = ApiResource(hub, TokenTable(config.tokens), config.flow, service.reactor)
+    return make_site(hub, websocket, service.metrics.count_request, api)
 
 
 def admin_factory(service: "ChathubService") -> IProtocolFactory:
@@ -151,6 +154,7 @@ class ChathubService(MultiService):
         )
         # Joins and parts are announced in batches, at the end of each reactor turn.
         self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
+        self.hub.bots = TokenTable(config.tokens).bot_nicks()
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)
         self.readiness = Readiness(

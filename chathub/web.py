@@ -65,12 +65,14 @@ class HealthResource(Resource):
         return _send_json(request, status, 200 if store.ok else 503)
 
 
-def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
+def make_root(
+    hub: Hub, websocket: WebSocketFactory | None = None, api: ApiResource | None = None
+) -> Resource:
     """The resource tree of the web port; `/ws` is mounted when a WebSocket factory is given."""
     root = Resource()
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
-    root.putChild(b"api", ApiResource(hub))
+    root.putChild(b"api", api or ApiResource(hub))
     pages = make_environment()
     root.putChild(b"", PageResource(hub, pages))
     root.putChild(b"rooms", RoomResource(hub, pages))
@@ -99,5 +101,6 @@ def make_site(
     hub: Hub,
     websocket: WebSocketFactory | None = None,
     count: Callable[[http.Request], None] | None = None,
+    api: ApiResource | None = None,
 ) -> Site:
-    return ChatSite(make_root(hub, websocket), count)
+    return ChatSite(make_root(hub, websocket, api), count)

@@ -1,0 +1,177 @@
+"""Server-Sent Events: `GET /api/rooms/ROOM/events` and `GET /api/events?rooms=a,b`.
+
+Rules:
+- A `text/event-stream` of the rooms' events: `event:` the kind (`message`, `action`, `join`,
+  `part`, `nick`), `data:` the event's JSON (the shape `/ws` and the API use), and for a
+  stored event an `id:`: `ROOM:ID` for one room; for several, every room's last id so far
+  (`a:5,b:7`), so that `Last-Event-ID` alone says exactly where to resume in each.
+- `Last-Event-ID` (or `?since=ROOM:ID,...`) sends exactly the stored events after those ids,
+  then live ones: no gap, no duplicate. Without it, the newest `--replay` messages come first.
+  When an asked id is older than what the room keeps, `event: gap` names the first id kept.
+- It is a stream connection like the others (`Stream`): bounded output; a reader that falls
+  behind skips, gets `event: gap` saying from which id to resume, and continues. It sends
+  nothing, so no rate or idle limit applies; a comment line every 15 s keeps proxies from
+  closing it.
+- It reads rooms without joining them: no nick, not in `who`.
+"""
+
+from dataclasses import replace
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall
+from twisted.web.server import NOT_DONE_YET, Request
+
+from chathub.commands import Ref
+from chathub.config import FlowLimits
+from chathub.events import Event, Gap, Notice, Outgoing, Skipped
+from chathub.hub import Hub
+from chathub.jsonwire import encode, event_fields
+from chathub.query import parse_since
+from chathub.stream import CloseReason, Stream, peer_address
+from chathub.text import normalize_room
+
+HEARTBEAT_SECONDS = 15.0
+MAX_ROOMS = 20  # rooms one stream may read
+
+
+def _frame(kind: str, data: bytes, id: str | None = None) -> bytes:
+    head = f"event: {kind}\n" + (f"id: {id}\n" if id is not None else "")
+    return head.encode() + b"data: " + data + b"\n\n"
+
+
+class SseConnection:
+    """One event-stream reader: a `StreamAdapter` writing to a twisted.web request."""
+
+    transport_name = "sse"
+
+    def __init__(
+        self, request: Request, hub: Hub, flow: FlowLimits, clock: Any, rooms: list[str]
+    ) -> None:
+        self.request = request
+        self.transport: Any = request  # the stream registers its outbox as the producer here
+        self.clock = clock
+        self.rooms = rooms
+        self.positions: dict[str, int] = {}  # room -> last id sent
+        # A reader sends nothing: no rate to keep, nothing to be idle about.
+        quiet = replace(flow, max_rate=0.0, idle_timeout=0.0)
+        self.stream = Stream(hub, quiet, clock, self, peer_address(request.transport))
+        self._heartbeat: IDelayedCall | None = None
+        self.gone = False  # the request finished or its connection was lost
+
+    def start(self, since: dict[str, int], replay: int) -> None:
+        request = self.request
+        request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-accel-buffering", b"no")  # nginx: pass each event on at once
+        request.write(b": chathub event stream\n\n")  # the headers go out now
+        request.notifyFinish().addBoth(self._gone)
+        self.positions.update(since)
+        self.stream.watch(self.rooms, since, replay)
+        self._heartbeat = self.clock.callLater(HEARTBEAT_SECONDS, self._beat)
+
+    def _beat(self) -> None:
+        if self.stream.open and self.stream.outbox is not None:
+            self.stream.outbox.offer(b": keepalive\n\n", 13)
+            self._heartbeat = self.clock.callLater(HEARTBEAT_SECONDS, self._beat)
+
+    def _gone(self, _: object) -> None:
+        self.gone = True
+        if self._heartbeat is not None and self._heartbeat.active():
+            self._heartbeat.cancel()
+        self.stream.stop()
+
+    # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
+
+    def render_event(self, event: Event) -> bytes:
+        data = encode(event_fields(event))
+        if event.id is None or event.room is None:
+            return _frame(event.kind, data)
+        self.positions[event.room] = event.id
+        if len(self.rooms) == 1:
+            return _frame(event.kind, data, f"{event.room}:{event.id}")
+        known = [room for room in self.rooms if room in self.positions]
+        return _frame(
+            event.kind, data, ",".join(f"{room}:{self.positions[room]}" for room in known)
+        )
+
+    def render_events(self, events: tuple[Event, ...]) -> bytes:
+        return b"".join(self.render_event(event) for event in events)
+
+    def render_item(self, item: Outgoing, ref: Ref | None, nick: str) -> bytes:
+        match item:
+            case Event():
+                return self.render_event(item)
+            case Gap(room, first):
+                return _frame("gap", encode({"room": room, "first": first}))
+            case Skipped(room, messages, _, since):
+                # Behind: resume with since=ROOM:ID (the events after it are stored).
+                body = {"room": room, "skipped": messages, "since": since}
+                return _frame("gap", encode(body))
+            case Notice(text):
+                return _frame("notice", encode({"text": text}))
+        return b""
+
+    def write_rendered(self, data: bytes) -> None:
+        if not self.request.finished and not self.gone:
+            self.request.write(data)
+
+    def handle_input(self, item: Any) -> None:
+        """A reader sends nothing."""
+
+    def input_dropped(self, item: Any) -> None:
+        """A reader sends nothing."""
+
+    def close_gracefully(self, reason: CloseReason) -> None:
+        if not self.request.finished:
+            self.request.finish()
+
+    def close_at_once(self) -> None:
+        self.request.transport.abortConnection()  # type: ignore[union-attr]
+
+
+def rooms_of(request: Request, room: str | None) -> tuple[list[str], str | None]:
+    """The rooms a stream asks for (its path's, or `?rooms=a,b`), or what is wrong."""
+    names = [room] if room is not None else []
+    if room is None:
+        for value in (request.args or {}).get(b"rooms", []):
+            names += [name.strip() for name in value.decode("utf-8", "replace").split(",")]
+    rooms: list[str] = []
+    for name in names:
+        if not name:
+            continue
+        normalized = normalize_room(name)
+        if normalized is None:
+            return [], f"{name[:40]!r} is not a valid room"
+        if normalized not in rooms:
+            rooms.append(normalized)
+    if not rooms:
+        return [], "name at least one room: ?rooms=a,b"
+    if len(rooms) > MAX_ROOMS:
+        return [], f"at most {MAX_ROOMS} rooms in one stream"
+    return rooms, None
+
+
+def since_of(request: Request) -> tuple[dict[str, int], str | None]:
+    """Where to resume: `Last-Event-ID`, else `?since=ROOM:ID,...`."""
+    values: list[str] = []
+    last = request.getHeader(b"last-event-id")
+    if last:
+        values.append(last.decode("utf-8", "replace"))
+    else:
+        values += [v.decode("utf-8", "replace") for v in (request.args or {}).get(b"since", [])]
+    since, problems = parse_since(values)
+    return since, problems[0].message if problems else None
+
+
+def serve(
+    request: Request, hub: Hub, flow: FlowLimits, clock: Any, room: str | None, replay: int
+) -> int | tuple[int, str, str]:
+    """Start a stream, or the (status, code, message) of why not."""
+    rooms, problem = rooms_of(request, room)
+    if problem is not None:
+        return 400, "bad-room", problem
+    since, problem = since_of(request)
+    if problem is not None:
+        return 400, "bad-since", problem
+    SseConnection(request, hub, flow, clock, rooms).start(since, replay)
+    return NOT_DONE_YET
