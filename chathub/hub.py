@@ -47,7 +47,7 @@ from chathub.events import (
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.store import MemoryStore, Store
-from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_skeleton, normalize_room
 
 Ref = cmd.Ref
 
@@ -96,7 +96,7 @@ class Hub:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
         self.settings = settings
-        self.sessions: dict[str, Session] = {}  # nick_key -> session
+        self.sessions: dict[str, Session] = {}  # nick_skeleton -> session
         self.counters = Counters()
         self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)
         self.members: dict[str, dict[Session, None]] = {}  # room -> members, in join order
@@ -139,7 +139,7 @@ class Hub:
             nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
             joins=MinuteCounter(self.settings.joins_per_minute),
         )
-        self.sessions[nick_key(session.nick)] = session
+        self.sessions[nick_skeleton(session.nick)] = session
 
         wanted: list[str] = []
         for name in rooms:
@@ -226,9 +226,9 @@ class Hub:
     def disconnect(self, session: Session, reason: str = "connection closed") -> None:
         """Forget a client that has gone; its rooms are told it left. Safe to call twice."""
         self.flush()
-        if self.sessions.get(nick_key(session.nick)) is not session:
+        if self.sessions.get(nick_skeleton(session.nick)) is not session:
             return
-        del self.sessions[nick_key(session.nick)]
+        del self.sessions[nick_skeleton(session.nick)]
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
 
@@ -361,15 +361,15 @@ class Hub:
         while True:
             self._guest_number += 1
             nick = f"guest-{self._guest_number}"
-            if nick_key(nick) not in self.sessions:
+            if nick_skeleton(nick) not in self.sessions:
                 return nick
 
     def _nick_problem(self, nick: str, session: Session | None) -> Error | None:
         if not is_valid_nick(nick):
             return errors.bad_nick(nick)
-        holder = self.sessions.get(nick_key(nick))
+        holder = self.sessions.get(nick_skeleton(nick))
         if holder is not None and holder is not session:
-            return errors.nick_taken(nick)
+            return errors.nick_taken(nick, holder.nick)
         return None
 
     def _rename(self, session: Session, nick: str, ref: Ref | None) -> None:
@@ -388,16 +388,16 @@ class Hub:
             retry = session.nick_changes.retry_after(now)
             self.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
             return
-        del self.sessions[nick_key(old)]
+        del self.sessions[nick_skeleton(old)]
         session.nick = nick
-        self.sessions[nick_key(nick)] = session
+        self.sessions[nick_skeleton(nick)] = session
         event = Event(None, "nick", nick, "", self.clock(), old=old)
         # Once to the renamed client (first: it is in `nicks`) and once to everyone who shares
         # a room with it.
-        self.publish((event,), tuple(session.rooms), (nick_key(nick),), ((session, ref),))
+        self.publish((event,), tuple(session.rooms), (nick_skeleton(nick),), ((session, ref),))
 
     def _private(self, session: Session, to: str, text: str, ref: Ref | None) -> None:
-        target = self.sessions.get(nick_key(to))
+        target = self.sessions.get(nick_skeleton(to))
         if target is None:
             self.tell(session, errors.no_such_nick(to), ref)
             return
@@ -407,5 +407,5 @@ class Hub:
             return
         message = Private(session.nick, target.nick, text, self.clock())
         # To the recipient, then the sender's copy (with its ref); once if they are one.
-        nicks = (nick_key(target.nick), nick_key(session.nick))
+        nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
         self.publish((message,), (), nicks, ((session, ref),))

@@ -50,8 +50,22 @@ def is_valid_nick(nick: str) -> bool:
 
 
 def nick_key(nick: str) -> str:
-    """The form under which nicks are compared: `Alice` and `alice` are the same nick."""
+    """The form under which nicks are sorted: `Alice` and `alice` sort together."""
     return nick.lower()
+
+
+# Nicks that look alike are one nick (Unicode TR39 "skeletons", over the characters a nick may
+# have). TR39's confusables.txt maps four of them: 0 -> O, 1 -> l, I -> l and m -> rn. Nicks
+# also compare ignoring case, so i (the small I) joins I and l; and w -> vv, which TR39 leaves
+# out, looks the same in many terminal fonts. Anything else that is visible makes another nick:
+# `alice_` is not `alice` (TR39 agrees: `_` is not a lookalike of nothing).
+_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l", "m": "rn", "w": "vv"})
+
+
+def nick_skeleton(nick: str) -> str:
+    """The form under which nicks are the same nick: `alice`, `ALICE`, `aIice` and `a1ice`
+    (and `rn`/`m`, `vv`/`w`, `0`/`o`) share one. The nick shown stays as it was typed."""
+    return nick.lower().translate(_LOOKALIKES)
 
 
 def clean_text(text: str) -> str:

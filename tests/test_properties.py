@@ -34,7 +34,7 @@ from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, Li
 from chathub.origins import origin_allowed, parse_origin
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
-from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_skeleton, normalize_room
 from chathub.tls import split_endpoint, tls_files
 from chathub.websocket import WebSocketFactory
 from tests.recording import RecordingClient
@@ -536,7 +536,7 @@ class HubMachine(RuleBasedStateMachine):
         live_sessions = {id(session) for session, _ in self.live.values()}
         assert {id(session) for session in self.hub.sessions.values()} == live_sessions
         for key, session in self.hub.sessions.items():
-            assert key == nick_key(session.nick)
+            assert key == nick_skeleton(session.nick)
             assert is_valid_nick(session.nick)
 
     @invariant()
@@ -545,7 +545,7 @@ class HubMachine(RuleBasedStateMachine):
             assert members, f"empty member list kept for {room}"
             assert normalize_room(room) == room
             for session in members:
-                assert self.hub.sessions.get(nick_key(session.nick)) is session
+                assert self.hub.sessions.get(nick_skeleton(session.nick)) is session
                 assert room in session.rooms
         for session in self.hub.sessions.values():
             assert len(set(session.rooms)) == len(session.rooms)

