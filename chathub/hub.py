@@ -25,7 +25,7 @@ Rules:
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from chathub import commands as cmd
@@ -47,7 +47,14 @@ from chathub.events import (
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.store import MemoryStore, Store
-from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_skeleton, normalize_room
+from chathub.text import (
+    DEFAULT_ROOM,
+    clean_lines,
+    clean_text,
+    is_valid_nick,
+    nick_skeleton,
+    normalize_room,
+)
 
 Ref = cmd.Ref
 
@@ -95,7 +102,8 @@ class Hub:
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
-        self.settings = settings
+        # The motd is an operator's text, but it reaches terminals too: cleaned once, here.
+        self.settings = replace(settings, motd=clean_lines(settings.motd))
         self.sessions: dict[str, Session] = {}  # nick_skeleton -> session
         self.counters = Counters()
         self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)

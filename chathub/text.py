@@ -81,3 +81,9 @@ def clean_text(text: str) -> str:
     return "".join(
         char for char in text if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
     )
+
+
+def clean_lines(text: str) -> str:
+    """`text` of several lines (an operator's message of the day), each cleaned as `clean_text`
+    does, joined with `\n`."""
+    return "\n".join(clean_text(line) for line in text.splitlines())

@@ -264,3 +264,12 @@ def test_rooms_with_history_stay_listed_without_members(hub):
     hub.handle(a, cmd.Say("remember me"))
     hub.handle(a, cmd.Part("dev"))
     assert ("dev", 0) in hub.room_list()
+
+
+def test_the_motd_is_cleaned_once_for_every_transport():
+    """Escape sequences and controls in the configured motd never reach a client; lines stay."""
+    hub = Hub(settings=HubSettings(motd="\x1b[2JHi\x1b]0;title\x07 there\r\nline two"))
+    client = RecordingClient()
+    hub.connect(client)
+    (welcome,) = client.of_type(Welcome)
+    assert welcome.motd == "Hi there\nline two"

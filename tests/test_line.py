@@ -174,3 +174,10 @@ def test_splitter_reports_an_endless_line_once_and_holds_no_more_than_the_limit(
         out += splitter.feed(b"y" * 100)
     assert out == [TOO_LONG]
     assert splitter.feed(b"tail\nok\n") == [b"ok"]
+
+
+def test_a_motd_with_escape_sequences_reaches_a_terminal_cleaned():
+    """`--motd` with a clear-screen, a title and colours shows as plain `* ` lines."""
+    motd = "\x1b[2J\x1b]0;pwned\x07Welcome\x1b[31m!\r\nsecond\x07 line\n\n\u202eend"
+    term = Terminal(Hub(MemoryStore(), settings=HubSettings(motd=motd)))
+    assert term.lines()[:3] == ["* Welcome!", "* second line", "* end"]

@@ -71,3 +71,21 @@ def test_a_nick_that_looks_like_a_connected_one_is_refused_on_telnet_and_websock
     ws.close()
     alice.close()
     mallory.close()
+
+
+# --- the message of the day ---------------------------------------------------------------------
+
+
+def test_a_motd_with_an_escape_sequence_reaches_telnet_cleaned(tmp_path):
+    """`--motd` with a clear-screen and a window title: a telnet user gets the text alone."""
+    hub = start_hub(tmp_path, "--motd", "\x1b[2J\x1b]0;pwned\x07Welcome\x1b[5m!", db=":memory:")
+    try:
+        client = TelnetClient(hub.telnet)
+        assert client.expect("type /help")[0] == "* Welcome!"
+        ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws", open_timeout=5)
+        assert json.loads(ws.recv(timeout=5))["motd"] == "Welcome!"
+        ws.close()
+        client.close()
+    finally:
+        hub.process.kill()
+        hub.process.wait()
