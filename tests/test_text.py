@@ -68,3 +68,8 @@ def test_nicks_that_differ_visibly_have_different_skeletons():
     for other in ["alice_", "alice-", "_alice", "alíce", "alce", "alicee", "bob", "a-lice"]:
         assert nick_skeleton(other) != nick_skeleton("alice"), other
     assert nick_skeleton("nn") != nick_skeleton("m")
+
+
+def test_clean_text_removes_an_application_mode_arrow_key_whole():
+    """ESC O A (the Up arrow when a terminal is in application mode) leaves no `A` behind."""
+    assert clean_text("a\x1bOAb\x1bODc") == "abc"

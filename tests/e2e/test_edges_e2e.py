@@ -89,3 +89,41 @@ def test_a_motd_with_an_escape_sequence_reaches_telnet_cleaned(tmp_path):
     finally:
         hub.process.kill()
         hub.process.wait()
+
+
+# --- commands hidden behind invisible characters ------------------------------------------------
+
+HIDDEN_PREFIXES = [b"\x1b[A", b"\x1bOA", b"\x1b", b"\x00", "\u200b".encode(), "\ufeff".encode()]
+HIDDEN_PREFIXES += ["\u200e".encode(), b"  "]
+
+
+def test_a_private_message_after_an_arrow_key_or_an_invisible_character_stays_private(hub):
+    """Up (ESC [ A) then `/msg alice ...` in nc, or a NUL, zero-width space, BOM or U+200E
+    first: alice gets a private message each time; the room sees none of it, none is stored."""
+    alice, bob, carol = greeted(hub, "alice"), greeted(hub, "bob"), greeted(hub, "carol")
+    for n, prefix in enumerate(HIDDEN_PREFIXES):
+        bob.send(prefix + f"/msg alice my password is hunter{n}".encode() + b"\r\n")
+        assert alice.expect("[pm]")[-1] == f"[pm] <bob> my password is hunter{n}"
+    bob.send("marker")
+    seen = carol.expect("[lobby] <bob> marker")
+    assert not [line for line in seen if "hunter" in line]
+    with urllib.request.urlopen(hub.base_url + "/api/rooms/lobby/messages", timeout=5) as reply:
+        stored = json.loads(reply.read())["events"]
+    assert [event["text"] for event in stored] == ["marker"]
+    for client in (alice, bob, carol):
+        client.close()
+
+
+def test_a_websocket_say_hiding_a_command_is_refused_and_a_visible_slash_is_said(hub):
+    """/ws `say` is explicit: `/etc/hosts changed` is said; with a zero-width space before the
+    slash it is refused (`hidden-command`), and the telnet room mate never sees it."""
+    carol = greeted(hub, "carol")
+    ws = ws_connect(f"ws://127.0.0.1:{hub.web}/ws?nick=bob", open_timeout=5)
+    ws.send(json.dumps({"op": "say", "text": "\u200b/msg alice my password", "ref": 1}))
+    assert ws_messages(ws, "error")[-1]["code"] == "hidden-command"
+    ws.send(json.dumps({"op": "say", "text": "/etc/hosts changed"}))
+    seen = carol.expect("[lobby] <bob> ")
+    assert seen[-1] == "[lobby] <bob> /etc/hosts changed"
+    assert not [line for line in seen if "password" in line]
+    ws.close()
+    carol.close()
