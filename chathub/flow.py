@@ -10,10 +10,11 @@ Rules:
   `pauseProducing` says the peer's receive window and our send buffer are full. While it is,
   output waits in a backlog of at most `max_backlog` bytes. Past that, room events are skipped,
   counted per room, and once the backlog has drained the client is told how many and from
-  which id to catch up (a `Skipped` item, which each transport words for its users). Output
-  that cannot be recovered that way (replies, private messages, nick changes) may fill the
-  backlog to twice `max_backlog`; past that hard limit, or when the peer has been behind for
-  `slow_timeout` seconds, the connection is cut.
+  which id to catch up (a `Skipped` item, which each transport words for its users). Others'
+  private messages are skipped the same way and counted apart (they are not kept: the notice
+  says how many), so nobody can push a reader off by writing to it. Output that cannot be
+  skipped (replies, nick changes) may fill the backlog to twice `max_backlog`; past that hard
+  limit, or when the peer has been behind for `slow_timeout` seconds, the connection is cut.
 - Every refusal is counted in the hub's `Counters`, so the totals show up in /healthz.
 - Items are opaque: the adapter says how many bytes each is, and how to send one.
 """
@@ -201,10 +202,10 @@ class Outbox(Generic[T]):
         # Made when first needed: most peers keep up, and an empty deque costs ~600 bytes.
         self._backlog: deque[tuple[T, int]] | None = None
         self._queued = 0  # bytes in the backlog
-        # Per room, in order of the first skip: (messages skipped, events skipped, the id to
-        # ask /since for). While any room is skipping, every room event is skipped, so that
-        # what the client gets after its catch-up is gap-free.
-        self._skipped: dict[str, list[int]] = {}
+        # Per room (None: private messages), in order of the first skip: (messages skipped,
+        # events skipped, the id to ask /since for). While anything is skipping, every room
+        # event is skipped, so that what the client gets after its catch-up is gap-free.
+        self._skipped: dict[str | None, list[int]] = {}
         self._timer: Timer | None = None
         self._stopped = False
 
@@ -214,16 +215,23 @@ class Outbox(Generic[T]):
         return self.paused or bool(self._backlog)
 
     def offer(
-        self, item: T, size: int, room: str | None = None, event_id: int | None = None
+        self,
+        item: T,
+        size: int,
+        room: str | None = None,
+        event_id: int | None = None,
+        private: bool = False,
     ) -> None:
-        """Send `item` (of `size` bytes); `room` marks a room event, which may be skipped."""
+        """Send `item` (of `size` bytes); `room` marks a room event and `private` another's
+        private message: either may be skipped."""
         if self._stopped:
             return
         if not self.behind:
             self.send(item)
             return
-        if room is not None and (self._skipped or self._queued + size > self.max_backlog):
-            self._skip(room, event_id)
+        skippable = room is not None or private
+        if skippable and (self._skipped or self._queued + size > self.max_backlog):
+            self._skip(None if private else room, event_id)
             return
         if self._queued + size > self.hard_limit:
             self._cut(f"more than {self.hard_limit} bytes of output waiting")
@@ -233,13 +241,16 @@ class Outbox(Generic[T]):
         self._backlog.append((item, size))
         self._queued += size
 
-    def _skip(self, room: str, event_id: int | None) -> None:
+    def _skip(self, room: str | None, event_id: int | None) -> None:
         self.counters.skipped += 1
         counts = self._skipped.get(room)
         if counts is None:
             # Ids are consecutive within a room, so the one before the first skipped message
             # is the last one the client has (or will have, once the backlog is out).
             counts = self._skipped[room] = [0, 0, -1]
+        if room is None:  # a private message: no id, nothing to catch up from
+            counts[0] += 1
+            return
         if event_id is None:
             counts[1] += 1
             return
@@ -280,7 +291,7 @@ class Outbox(Generic[T]):
             return
         skipped, self._skipped = self._skipped, {}
         for room, (messages, others, since) in skipped.items():
-            self.tell(Skipped(room, messages, others, since if messages else None))
+            self.tell(Skipped(room, messages, others, since if messages and room else None))
 
     def stopProducing(self) -> None:
         self._stopped = True

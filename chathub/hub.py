@@ -413,6 +413,9 @@ class Hub:
         if not text.strip():
             self.tell(session, errors.empty(), ref)
             return
+        if len(text) > self.settings.text_max:  # the same limit as in a room
+            self.tell(session, errors.too_long(self.settings.text_max), ref)
+            return
         message = Private(session.nick, target.nick, text, self.clock())
         # To the recipient, then the sender's copy (with its ref); once if they are one.
         nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))

@@ -5,7 +5,8 @@ about a long-lived connection lives here once:
 - admission: counted with the hub from the start (`admit`), released exactly once (`stop`);
 - output: the hub's `Client` seam (`deliver`, `deliver_events`, `close`), rendered by the
   adapter and written through an `Outbox`, the transport's streaming producer, so a peer that
-  stops reading costs a bounded backlog, then skipped room events, then the connection;
+  stops reading costs a bounded backlog, then skipped room events and others' private
+  messages, then the connection;
 - input: every message passes a `Throttle` (`--max-rate`) before the adapter handles it;
 - the idle timer (`--idle-timeout`), and what happens when it runs out or the peer is too slow;
 - what the adapter says on its own (a refused line, a warning, a skip notice) goes through the
@@ -25,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from chathub.commands import Ref
 from chathub.config import FlowLimits
-from chathub.events import Error, Event, Outgoing
+from chathub.events import Error, Event, Outgoing, Private
 from chathub.flow import Clock, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.text import DEFAULT_ROOM
@@ -238,7 +239,9 @@ class Stream:
         nick = self.session.nick if self.session is not None else ""
         data = self.adapter.render_item(item, ref, nick)
         if data:
-            outbox.offer(data, len(data))
+            # Others' private messages may be skipped for a reader that is behind (never a
+            # sender's copy with its ref: that is the reply it is owed).
+            outbox.offer(data, len(data), private=ref is None and type(item) is Private)
 
     def deliver_events(self, events: tuple[Event, ...]) -> None:
         """Room events fanned out together (`Hub.batch`): the same bytes for every member."""

@@ -163,8 +163,23 @@ def test_outbox_reports_each_room_that_skipped():
     assert rig.told == [Skipped("a", 1, 0, 7), Skipped("b", 0, 1, None)]
 
 
+def test_outbox_skips_private_messages_past_the_backlog_and_counts_them_apart():
+    """Private messages are skipped as room events are (they cannot be caught up on, so the
+    notice has no room and no id); they never fill the backlog to the hard limit."""
+    rig = OutboxRig(max_backlog=10)
+    rig.outbox.pauseProducing()
+    for _ in range(100):
+        rig.outbox.offer(b"pm", 2, private=True)
+    rig.outbox.offer(b"x", 2, "lobby", 1)
+    assert rig.cut == []
+    rig.outbox.resumeProducing()
+    assert rig.sent[:5] == [b"pm"] * 5
+    assert rig.told == [Skipped(None, 95, 0, None), Skipped("lobby", 1, 0, 0)]
+    assert rig.counters.skipped == 96
+
+
 def test_outbox_cuts_a_peer_past_the_hard_limit_of_unskippable_output():
-    """Replies and private messages may fill twice the backlog; past that the peer is cut."""
+    """Replies may fill twice the backlog; past that the peer is cut."""
     rig = OutboxRig(max_backlog=10)
     rig.outbox.pauseProducing()
     rig.outbox.offer(b"r", 20)

@@ -273,3 +273,19 @@ def test_the_motd_is_cleaned_once_for_every_transport():
     hub.connect(client)
     (welcome,) = client.of_type(Welcome)
     assert welcome.motd == "Hi there\nline two"
+
+
+def test_a_private_message_over_the_text_limit_is_refused_like_a_room_message(hub):
+    """60,000 characters to bob: `too-long`, as in a room; 4,000 are delivered."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    alice.clear(), bob.clear()
+    hub.handle(a, cmd.Msg("bob", "x" * 60_000, ref=1))
+    hub.handle(a, cmd.Say("y" * 4001, ref=2))
+    assert alice.received == [
+        (Error("too-long", "messages are at most 4000 characters"), 1),
+        (Error("too-long", "messages are at most 4000 characters"), 2),
+    ]
+    assert bob.items == []
+    hub.handle(a, cmd.Msg("bob", "z" * 4000))
+    assert [len(pm.text) for pm in bob.of_type(Private)] == [4000]

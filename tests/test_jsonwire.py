@@ -72,6 +72,11 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
         {"type": "error", "code": "skipped", "room": "dev", "since": None,
          "message": "skipped 2 events in dev; ask who is there"},
     ),
+    (
+        Skipped(None, 4, 0, None),
+        {"type": "error", "code": "skipped", "room": None, "since": None,
+         "message": "skipped 4 private messages while you were not reading; they are not kept"},
+    ),
     (Help(), {"type": "help", "ops": list(OPS)}),
     (Ok(), {"type": "ok"}),
 ]  # fmt: skip

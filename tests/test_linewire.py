@@ -74,6 +74,10 @@ CASES: list[tuple[Outgoing, list[str]]] = [
         ["! skipped 3 messages in lobby; /since 41 lobby to catch up"],
     ),
     (Skipped("dev", 0, 2, None), ["! skipped 2 events in dev; /who dev to see who is here"]),
+    (
+        Skipped(None, 4, 0, None),
+        ["! skipped 4 private messages while you were not reading; they are not kept"],
+    ),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
 ]

@@ -13,7 +13,7 @@ from twisted.internet.testing import StringTransport
 
 from chathub import commands as cmd
 from chathub.config import FlowLimits, HubSettings
-from chathub.events import Error, Event, Notice, Outgoing
+from chathub.events import Error, Event, Notice, Outgoing, Private, Skipped
 from chathub.hub import Hub
 from chathub.stream import Stream, StreamAdapter, peer_address
 from chathub.text import nick_skeleton
@@ -352,6 +352,27 @@ def test_output_past_the_hard_limit_cuts_the_peer_off(hub):
         stream.deliver(Notice("x"))  # 14 bytes each: the second passes the hard limit of 20
     assert adapter.closes == ["at once"]
     assert nick_skeleton("alice") not in hub.sessions
+
+
+def test_others_private_messages_to_a_reader_behind_are_skipped_never_cut_it_off(hub):
+    """A flood of private messages to a reader that is behind skips them, with a notice once
+    it catches up; the reader stays connected. The sender's own copy with its ref is a reply:
+    never skipped."""
+    flow = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0, max_backlog=100)
+    stream, adapter = started(hub, flow=flow)
+    bob_client = RecordingClient()
+    bob = hub.connect(bob_client, "bob")
+    stream.outbox.pauseProducing()
+    for n in range(200):
+        hub.handle(bob, cmd.Msg("alice", f"psst {n}", ref=n))
+    assert adapter.closes == []
+    assert hub.counters.slow_closed == 0
+    assert len([ref for item, ref in bob_client.received if type(item) is Private]) == 200
+    adapter.renders.clear()
+    stream.outbox.resumeProducing()
+    skipped = [r[1] for r in adapter.renders if r[0] == "item" and type(r[1]) is Skipped]
+    assert skipped == [Skipped(None, hub.counters.skipped, 0, None)]
+    assert hub.counters.skipped > 0
 
 
 # --- closing ----------------------------------------------------------------------------------

@@ -5,13 +5,19 @@ commands hidden behind invisible characters, forged lines on a terminal, endless
 messages, and private messages that skipped the limits.
 """
 
+import contextlib
 import json
+import re
+import socket
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
@@ -127,3 +133,92 @@ def test_a_websocket_say_hiding_a_command_is_refused_and_a_visible_slash_is_said
     assert not [line for line in seen if "password" in line]
     ws.close()
     carol.close()
+
+
+# --- private messages ---------------------------------------------------------------------------
+
+
+def wait_for(condition: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class SmallWindowClient(TelnetClient):
+    """A telnet client with a small receive buffer, so that it falls behind soon once it
+    stops reading."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        self.timeout = 10.0
+        self._buffer = b""
+
+
+class Drain(threading.Thread):
+    """Reads a WebSocket until it closes, keeping the replies that carry a `ref`."""
+
+    def __init__(self, ws: Any) -> None:
+        super().__init__(daemon=True)
+        self.ws = ws
+        self.replies: dict[Any, dict[str, Any]] = {}
+        self.start()
+
+    def run(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                message = json.loads(self.ws.recv())
+                if "ref" in message:
+                    self.replies[message["ref"]] = message
+
+
+def test_private_messages_are_limited_and_cannot_push_a_telnet_reader_off(tmp_path):
+    """Five /ws senders write to a telnet reader that has stopped reading: a 60,000-character
+    private message is refused (`too-long`); the 4,000-character ones that do not fit are
+    skipped for the reader, who is told once it reads again and is still connected."""
+    hub = start_hub(
+        tmp_path, "--max-rate", "0", "--max-backlog", "65536", "--slow-timeout", "600",
+        db=":memory:",
+    )  # fmt: skip
+    try:
+        reader = SmallWindowClient(hub.telnet)
+        reader.expect("type /help")
+        reader.send("/nick reader")
+        reader.expect("is now known as reader")
+        senders = [
+            ws_connect(f"ws://127.0.0.1:{hub.web}/ws?nick=sender{n}", open_timeout=5)
+            for n in range(5)
+        ]
+        drains = [Drain(ws) for ws in senders]
+        for ws in senders:
+            ws.send(json.dumps({"op": "msg", "to": "reader", "text": "x" * 60_000, "ref": "big"}))
+        assert wait_for(lambda: all("big" in drain.replies for drain in drains), 10)
+        assert {drain.replies["big"]["code"] for drain in drains} == {"too-long"}
+        text = "y" * 3990
+        for n in range(300):  # 6 MB: more than the kernel's buffers hold
+            for ws in senders:
+                ws.send(json.dumps({"op": "msg", "to": "reader", "text": f"{n} {text}"}))
+        last = {"op": "msg", "to": "reader", "text": "the end", "ref": "end"}
+        senders[0].send(json.dumps(last))
+        assert wait_for(lambda: "end" in drains[0].replies, 30)
+        assert wait_for(lambda: health(hub)["limits"]["skipped"] > 0, 10)
+        seen = reader.expect("! skipped ", timeout=30)
+        assert re.fullmatch(
+            r"! skipped \d+ private messages while you were not reading; they are not kept",
+            seen[-1],
+        )
+        assert any(line.startswith("[pm] <sender") for line in seen)
+        reader.send("/msg sender1 still here")
+        reader.expect("[pm -> sender1] <reader> still here")
+        assert health(hub)["limits"]["slow_closed"] == 0
+        for ws in senders:
+            ws.close()
+        reader.close()
+    finally:
+        hub.process.kill()
+        hub.process.wait()
