@@ -5,6 +5,8 @@ Rules:
   `--burst`). Without one, the message waits, the transport stops reading (`pauseProducing`)
   until the bucket refills, and the client is told, at most once a second. At most `burst`
   messages wait; more that arrived in the same read are dropped (and the client was told).
+  Input that costs work but is not a message (a WebSocket message's further frames, a ping)
+  is `charge`d: a token now, or one owed, and reading stops until what is owed is paid.
   Only that connection is slowed: nothing here blocks or delays anyone else.
 - Output, `Outbox`: registered as the transport's streaming producer, so the transport's
   `pauseProducing` says the peer's receive window and our send buffer are full. While it is,
@@ -97,6 +99,7 @@ class Throttle(Generic[T]):
         warn: Callable[[Error], None],
         counters: Counters,
         dropped: Callable[[T], None] | None = None,
+        resumed: Callable[[], None] | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
@@ -106,7 +109,9 @@ class Throttle(Generic[T]):
         self.warn = warn
         self.counters = counters
         self.dropped = dropped  # told of each item dropped (a WebSocket op's ref gets its reply)
+        self.resumed = resumed  # told when reading resumes (input held meanwhile may go on)
         self._pending: deque[T] = deque()
+        self._owed = 0  # tokens charged without a token in the bucket
         self._wake: Timer | None = None
         self._reading_paused = False
         self._last_warning = -math.inf
@@ -116,7 +121,7 @@ class Throttle(Generic[T]):
         """Handle `item` now if the bucket allows, else queue it (or drop it past the burst)."""
         if self._stopped:
             return
-        if not self._pending and self.bucket.take(self.clock.seconds()):
+        if not self._pending and not self._owed and self.bucket.take(self.clock.seconds()):
             self.handle(item)
             return
         if len(self._pending) >= self.bucket.burst:
@@ -129,10 +134,28 @@ class Throttle(Generic[T]):
         if self._wake is None:
             self._stall()
 
+    @property
+    def paused(self) -> bool:
+        """Whether this throttle has stopped reading the transport (input should wait)."""
+        return self._reading_paused
+
+    def charge(self) -> None:
+        """Input that is not an item but costs a token (a frame of a message still arriving):
+        one is taken, or owed when the bucket is empty, and then reading stops until the
+        bucket has paid it; items that come meanwhile wait behind it."""
+        if self._stopped:
+            return
+        if not self._pending and not self._owed and self.bucket.take(self.clock.seconds()):
+            return
+        self._owed += 1
+        if self._wake is None:
+            self._stall()
+
     def stop(self) -> None:
         """The connection is gone: forget what waits and cancel the timer."""
         self._stopped = True
         self._pending.clear()
+        self._owed = 0
         if self._wake is not None and self._wake.active():
             self._wake.cancel()
         self._wake = None
@@ -160,15 +183,24 @@ class Throttle(Generic[T]):
 
     def _drain(self) -> None:
         self._wake = None
-        while self._pending and not self._stopped and self.bucket.take(self.clock.seconds()):
+        while self._owed and self.bucket.take(self.clock.seconds()):
+            self._owed -= 1
+        while (
+            self._pending
+            and not self._owed
+            and not self._stopped
+            and self.bucket.take(self.clock.seconds())
+        ):
             self.handle(self._pending.popleft())
         if self._stopped:
             return
-        if self._pending:
+        if self._pending or self._owed:
             self._stall()
         elif self._reading_paused:
             self._reading_paused = False
             self.transport.resumeProducing()
+            if self.resumed is not None:
+                self.resumed()
 
 
 class Outbox(Generic[T]):

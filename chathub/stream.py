@@ -21,7 +21,7 @@ Rules:
 - `stop` is called once the connection is gone (`connectionLost`); it is safe to call twice.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Protocol
 
 from chathub.commands import Ref
@@ -86,6 +86,7 @@ class Stream:
         "open",
         "outbox",
         "peer",
+        "reading_resumed",
         "session",
         "throttle",
     )
@@ -105,6 +106,9 @@ class Stream:
         self.outbox: Outbox[bytes] | None = None
         self.throttle: Throttle[Any] | None = None
         self.idle: IdleTimer | None = None
+        # Set by an adapter that holds input while the throttle has stopped reading (so that
+        # one read of tiny frames is not all parsed): called when reading resumes.
+        self.reading_resumed: Callable[[], None] | None = None
         self._admitted = False
 
     # --- the connection's life ----------------------------------------------------------------
@@ -145,6 +149,7 @@ class Stream:
                 self.tell,
                 self.hub.counters,
                 self.adapter.input_dropped,
+                self.reading_resumed,
             )
         self.idle = IdleTimer(clock, flow.idle_timeout, self._idle_out)
         self.open = True
@@ -164,6 +169,24 @@ class Stream:
         """Input that is not a message (a ping, a pong) still shows the peer is there."""
         if self.idle is not None:
             self.idle.touch()
+
+    def charge(self) -> None:
+        """Input that is not a message but costs as much (a message's further frames, a ping)
+        takes a token from the throttle: past the burst, reading stops until it is paid."""
+        if self.throttle is not None:
+            self.throttle.charge()
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the throttle has stopped reading this peer (input it holds should wait)."""
+        return self.throttle is not None and self.throttle.paused
+
+    def stop_reading(self) -> None:
+        """Read nothing more from this peer: it broke a rule and its connection is closing,
+        so what it still sends costs nothing (its close reply is not awaited either)."""
+        if self.throttle is not None:
+            self.throttle.stop()
+        self.adapter.transport.pauseProducing()
 
     def command(self, command: Any) -> None:
         """Hand a parsed command to the hub (an `Error` from the parser is told instead)."""

@@ -8,6 +8,7 @@ messages, and private messages that skipped the limits.
 import contextlib
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -222,3 +223,211 @@ def test_private_messages_are_limited_and_cannot_push_a_telnet_reader_off(tmp_pa
     finally:
         hub.process.kill()
         hub.process.wait()
+
+
+# --- WebSocket messages that never end --------------------------------------------------------
+
+TEXT, CONTINUATION, CLOSE = 0x1, 0x0, 0x8
+
+
+def ws_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """A client frame of fewer than 126 bytes, masked with zeros (RFC 6455 wants a mask; a
+    zero one leaves the payload as it is)."""
+    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def _server_frame(data: bytes) -> tuple[int, bytes, bytes] | None:
+    """The first whole (unmasked) server frame in `data`: opcode, payload, what follows."""
+    if len(data) < 2:
+        return None
+    size, start = data[1] & 0x7F, 2
+    if size == 126:
+        size, start = int.from_bytes(data[2:4]), 4
+    elif size == 127:
+        size, start = int.from_bytes(data[2:10]), 10
+    if len(data) < start + size:
+        return None
+    return data[0] & 0x0F, data[start : start + size], data[start + size :]
+
+
+class RawWebSocket:
+    """A WebSocket client by hand, to send frames no library would: the handshake, then bytes;
+    a thread reads what the hub sends and notes its close frame."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.closed: tuple[int, str] | None = None
+        self.closed_at = 0.0
+        self.ended = threading.Event()  # the hub closed the TCP connection
+        self.done = threading.Event()  # a close frame came, or the connection ended
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        data = b""
+        while True:
+            # select, not the socket's timeout: that one is for the sender's writes.
+            readable, _, _ = select.select([self.sock], [], [], 0.5)
+            if not readable:
+                continue
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            while (frame := _server_frame(data)) is not None:
+                opcode, payload, data = frame
+                if opcode == CLOSE and self.closed is None:
+                    self.closed = (int.from_bytes(payload[:2]), payload[2:].decode())
+                    self.closed_at = time.monotonic()
+                    self.done.set()
+        self.ended.set()
+        self.done.set()
+
+    def send(self, data: bytes) -> bool:
+        """Send `data`; False once the hub has closed or stopped reading for good."""
+        if self.closed is not None:
+            return False
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def rss_kb(hub: HubProcess) -> int:
+    with open(f"/proc/{hub.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize(
+    ("rate", "close", "within"),
+    [
+        ("10", (1008, "a message must end within 10 seconds"), 12),
+        ("0", (1009, "a message may have at most 1000 frames"), 2),
+    ],
+    ids=["default-rate", "no-rate-limit"],
+)
+def test_a_websocket_message_that_never_ends_is_closed_and_costs_no_memory(
+    tmp_path, rate, close, within
+):
+    """`{` and then empty continuation frames, as fast as the hub takes them (it used to grow
+    by 59 MB in 20 s and never close). The rate limit counts the frames, so the hub stops
+    reading the sender after its burst and the message hits its 10 s deadline (1008); without
+    the rate limit, frame 1,001 closes it (1009). The hub's memory stays put, /healthz counts
+    it, and everyone else chats on."""
+    hub = start_hub(tmp_path, "--max-rate", rate, db=":memory:")
+    try:
+        baseline = rss_kb(hub)
+        attacker = RawWebSocket(hub.web)
+        started = time.monotonic()
+        attacker.send(ws_frame(TEXT, b"{", fin=False))
+        empty = ws_frame(CONTINUATION, fin=False) * 1000
+        attacker.sock.settimeout(1)
+        while time.monotonic() - started < 20 and attacker.send(empty):
+            pass  # until the hub closes, or stops reading (the send times out)
+        peak = baseline
+        while attacker.closed is None and time.monotonic() - started < 20:
+            peak = max(peak, rss_kb(hub))
+            time.sleep(0.1)
+        print(f"\nendless message, --max-rate {rate}: {attacker.closed} after "
+              f"{attacker.closed_at - started:.2f} s; RSS {baseline // 1024} MB, "
+              f"peak {peak // 1024} MB")  # fmt: skip
+        assert attacker.closed == close
+        assert attacker.closed_at - started < within
+        assert peak - baseline < 10 * 1024
+        assert attacker.ended.wait(10)  # the closing handshake is not awaited for long
+        limits = health(hub)["limits"]
+        assert limits["ws_too_many_frames" if close[0] == 1009 else "ws_message_timeout"] == 1
+        alice, bob = greeted(hub, "alice"), greeted(hub, "bob")
+        alice.send("still here")
+        bob.expect("[lobby] <alice> still here")
+    finally:
+        hub.process.kill()
+        hub.process.wait()
+
+
+def test_a_websocket_message_dripping_past_10_seconds_is_closed_with_1008(hub):
+    """`{`, then one more empty frame every half second (far under the frame limit): after
+    10 s the hub closes with 1008 and says why."""
+    attacker = RawWebSocket(hub.web)
+    started = time.monotonic()
+    attacker.send(ws_frame(TEXT, b"{", fin=False))
+    while time.monotonic() - started < 20 and attacker.send(ws_frame(CONTINUATION, fin=False)):
+        time.sleep(0.5)
+    assert attacker.closed == (1008, "a message must end within 10 seconds")
+    assert 9.5 < attacker.closed_at - started < 12
+    assert health(hub)["limits"]["ws_message_timeout"] == 1
+    attacker.close()
+
+
+FRAME_CLOSES = {
+    (1009, "a message may have at most 1000 frames"),
+    (1008, "a message must end within 10 seconds"),
+}
+
+
+def test_one_byte_frames_from_ten_connections_do_not_slow_anyone_else(hub):
+    """Ten attackers each send 60 KB messages as one-byte frames (60,000 frames a message),
+    reconnecting as soon as they are closed; beside them a telnet user's messages come back as
+    fast as ever and the hub's memory stays put. (Before the frame rules, p99 was near a
+    second.) Every frame takes a token, so the hub parses no more of an attacker's input once
+    its frames have used its burst, and closes it at the message's 10 s deadline."""
+    alice = greeted(hub, "alice")
+    baseline = rss_kb(hub)
+    attacking = True
+    closes: list[tuple[int, str] | None] = []
+
+    def attack() -> None:
+        message = ws_frame(TEXT, b"{", fin=False) + ws_frame(CONTINUATION, b" ", fin=False) * 60_000
+        while attacking:
+            attacker = RawWebSocket(hub.web)
+            attacker.sock.settimeout(0.5)
+            for start in range(0, len(message), 7 * 1000):  # a thousand frames a write
+                if not attacker.send(message[start : start + 7000]):
+                    break
+            attacker.done.wait(15)
+            closes.append(attacker.closed)
+            attacker.close()
+
+    attackers = [threading.Thread(target=attack, daemon=True) for _ in range(10)]
+    for thread in attackers:
+        thread.start()
+    time.sleep(1)  # the attack is on
+    latencies = []
+    peak = baseline
+    for n in range(100):
+        sent = time.monotonic()
+        alice.send(f"ping {n}")
+        alice.expect(f"[lobby] <alice> ping {n}", timeout=10)
+        latencies.append((time.monotonic() - sent) * 1000)
+        peak = max(peak, rss_kb(hub))
+        time.sleep(0.05)
+    assert wait_for(lambda: len(closes) >= 10, 20)
+    attacking = False
+    latencies.sort()
+    p50, p99 = latencies[49], latencies[98]
+    print(f"\none-byte frames from 10 connections: alice's latency ms p50 {p50:.1f} "
+          f"p99 {p99:.1f} max {latencies[-1]:.1f}; {len(closes)} attacks closed; "
+          f"RSS {baseline // 1024} MB -> peak {peak // 1024} MB")  # fmt: skip
+    assert p99 < 500
+    assert peak - baseline < 20 * 1024
+    assert set(closes[:10]) <= FRAME_CLOSES
+    limits = health(hub)["limits"]
+    assert limits["ws_too_many_frames"] + limits["ws_message_timeout"] >= 10
