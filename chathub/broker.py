@@ -46,7 +46,7 @@ class Publication:
     `items` are the events of one room (a batch of messages from one read, a join, a part), a
     nick change (whose `rooms` are the renamed client's rooms and whose `nicks` hold the new
     nick, so a client in no room hears of it too) or one private message (`nicks`: recipient
-    and sender). Nicks are in `nick_key` form.
+    and sender). Nicks are in `nick_skeleton` form (the hub's key for a nick).
     """
 
     items: tuple[Item, ...]

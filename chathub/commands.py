@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chathub.events import Error
-from chathub.text import clean_text
+from chathub.text import clean_text, command_start
 
 # A client's label for a request, echoed in the one reply to it.
 Ref = str | int
@@ -101,11 +101,14 @@ def _parse_int(text: str) -> int | None:
 
 
 def parse_line(line: str) -> Command | Error | None:
-    """The command a telnet line asks for; None for a blank line, which does nothing."""
-    if not line.strip():
-        return None
-    if not line.startswith("/"):
-        return Say(line)
+    """The command a telnet line asks for; None for a line that shows nothing, which does
+    nothing. A line is a command when its first visible character is `/` (`command_start`):
+    what hides before it, invisible characters or an arrow key's escape sequence, never makes
+    `/msg bob secret` a room message."""
+    start = command_start(line)
+    if start is None:
+        return Say(line) if clean_text(line).strip() else None
+    line = clean_text(line[start:])
     if line.startswith("//"):
         return Say(line[1:])
     # Any whitespace ends the name: "/nick<TAB>bob" is /nick, not an unknown "/nick bob".
@@ -176,6 +179,29 @@ class _BadField(Exception):
     pass
 
 
+def _said(obj: dict[str, Any]) -> str:
+    """The text of a `say` or `me` op. The op is explicit, so a text that starts with `/` is
+    said as it is; but one whose first visible character is a `/` behind invisible ones is a
+    command typed by mistake (a paste, a stray key in a client that took it for text): it is
+    refused rather than shown to a room with the invisible part cleaned away."""
+    text: str = _field(obj, _TEXT, str, True)
+    if text[:1] != "/" and command_start(text) is not None:
+        raise _Refused(
+            Error(
+                "hidden-command",
+                "not sent: the text starts with invisible characters and then /, "
+                "so it looks like a command typed by mistake",
+            )
+        )
+    return text
+
+
+class _Refused(Exception):
+    def __init__(self, error: Error) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def json_ref(obj: Any) -> Ref | None:
     """The `ref` of a WebSocket message (string or integer), so that even an error echoes it."""
     ref = obj.get("ref") if isinstance(obj, dict) else None
@@ -197,9 +223,9 @@ def parse_json(obj: Any) -> Command | Error:
     try:
         match op:
             case "say":
-                return Say(_field(obj, _TEXT, str, True), _field(obj, _ROOM, str, False), ref)
+                return Say(_said(obj), _field(obj, _ROOM, str, False), ref)
             case "me":
-                return Me(_field(obj, _TEXT, str, True), _field(obj, _ROOM, str, False), ref)
+                return Me(_said(obj), _field(obj, _ROOM, str, False), ref)
             case "join":
                 return Join(_field(obj, _ROOM, str, True), ref)
             case "part":
@@ -226,3 +252,5 @@ def parse_json(obj: Any) -> Command | Error:
                 return Error("unknown-op", f"unknown op {str(op)[:32]!r}")
     except _BadField as problem:
         return Error("bad-request", f"{op}: {problem}")
+    except _Refused as refused:
+        return refused.error

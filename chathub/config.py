@@ -291,6 +291,8 @@ class WebSocketSettings:
         metavar="ORIGIN",
     )
     # Fixed by the code.
+    max_frames: int = 1000  # frames in one message; the next one closes with 1009
+    message_timeout: float = 10.0  # seconds from a message's first frame to its last; then 1008
     ping_interval: float = 30.0  # seconds between keepalive pings
     ping_timeout: float = 15.0  # seconds for a pong (or any frame) before dropping the peer
     open_timeout: float = 10.0  # seconds for the opening handshake

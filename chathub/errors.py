@@ -39,7 +39,10 @@ def bad_nick(nick: str) -> Error:
     )
 
 
-def nick_taken(nick: str) -> Error:
+def nick_taken(nick: str, holder: str | None = None) -> Error:
+    """`nick` (valid, so safe to show) is someone's: `holder`'s, which may only look like it."""
+    if holder is not None and holder.lower() != nick.lower():
+        return Error("nick-taken", f"the nick {nick} is taken: it looks like {holder}")
     return Error("nick-taken", f"the nick {nick} is taken")
 
 

@@ -94,13 +94,16 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Room events a client was too far behind to be sent (its outbox skipped them).
+    """Room events or private messages a client was too far behind to be sent (its outbox
+    skipped them).
 
     `messages` stored messages were skipped, the first after `since` (ask for the history after
-    it to catch up); `others` counts skipped events that are not kept (joins, parts).
+    it to catch up); `others` counts skipped events that are not kept (joins, parts). With
+    `room` None, `messages` private messages were skipped: they are not kept, so there is
+    nothing to catch up from.
     """
 
-    room: str
+    room: str | None
     messages: int
     others: int
     since: int | None

@@ -5,15 +5,18 @@ Rules:
   `--burst`). Without one, the message waits, the connection stops being read (`hold`)
   until the bucket refills, and the client is told, at most once a second. At most `burst`
   messages wait; more that arrived in the same read are dropped (and the client was told).
+  Input that costs work but is not a message (a WebSocket message's further frames, a ping)
+  is `charge`d: a token now, or one owed, and reading stops until what is owed is paid.
   Only that connection is slowed: nothing here blocks or delays anyone else.
 - Output, `Outbox`: registered as the transport's streaming producer, so the transport's
   `pauseProducing` says the peer's receive window and our send buffer are full. While it is,
   output waits in a backlog of at most `max_backlog` bytes. Past that, room events are skipped,
   counted per room, and once the backlog has drained the client is told how many and from
-  which id to catch up (a `Skipped` item, which each transport words for its users). Output
-  that cannot be recovered that way (replies, private messages, nick changes) may fill the
-  backlog to twice `max_backlog`; past that hard limit, or when the peer has been behind for
-  `slow_timeout` seconds, the connection is cut.
+  which id to catch up (a `Skipped` item, which each transport words for its users). Others'
+  private messages are skipped the same way and counted apart (they are not kept: the notice
+  says how many), so nobody can push a reader off by writing to it. Output that cannot be
+  skipped (replies, nick changes) may fill the backlog to twice `max_backlog`; past that hard
+  limit, or when the peer has been behind for `slow_timeout` seconds, the connection is cut.
 - Every refusal is counted in the hub's `Counters`, so the totals show up in /healthz.
 - Items are opaque: the adapter says how many bytes each is, and how to send one.
 """
@@ -96,6 +99,7 @@ class Throttle(Generic[T]):
         warn: Callable[[Error], None],
         counters: Counters,
         dropped: Callable[[T], None] | None = None,
+        resumed: Callable[[], None] | None = None,
     ) -> None:
         self.clock = clock
         self.hold = hold  # stop (True) or go back to (False) reading the connection
@@ -105,7 +109,9 @@ class Throttle(Generic[T]):
         self.warn = warn
         self.counters = counters
         self.dropped = dropped  # told of each item dropped (a WebSocket op's ref gets its reply)
+        self.resumed = resumed  # told when reading resumes (input held meanwhile may go on)
         self._pending: deque[T] = deque()
+        self._owed = 0  # tokens charged without a token in the bucket
         self._wake: Timer | None = None
         self._reading_paused = False
         self._last_warning = -math.inf
@@ -115,7 +121,7 @@ class Throttle(Generic[T]):
         """Handle `item` now if the bucket allows, else queue it (or drop it past the burst)."""
         if self._stopped:
             return
-        if not self._pending and self.bucket.take(self.clock.seconds()):
+        if not self._pending and not self._owed and self.bucket.take(self.clock.seconds()):
             self.handle(item)
             return
         if len(self._pending) >= self.bucket.burst:
@@ -128,10 +134,28 @@ class Throttle(Generic[T]):
         if self._wake is None:
             self._stall()
 
+    @property
+    def paused(self) -> bool:
+        """Whether this throttle has stopped reading the transport (input should wait)."""
+        return self._reading_paused
+
+    def charge(self) -> None:
+        """Input that is not an item but costs a token (a frame of a message still arriving):
+        one is taken, or owed when the bucket is empty, and then reading stops until the
+        bucket has paid it; items that come meanwhile wait behind it."""
+        if self._stopped:
+            return
+        if not self._pending and not self._owed and self.bucket.take(self.clock.seconds()):
+            return
+        self._owed += 1
+        if self._wake is None:
+            self._stall()
+
     def stop(self) -> None:
         """The connection is gone: forget what waits and cancel the timer."""
         self._stopped = True
         self._pending.clear()
+        self._owed = 0
         if self._wake is not None and self._wake.active():
             self._wake.cancel()
         self._wake = None
@@ -159,15 +183,24 @@ class Throttle(Generic[T]):
 
     def _drain(self) -> None:
         self._wake = None
-        while self._pending and not self._stopped and self.bucket.take(self.clock.seconds()):
+        while self._owed and self.bucket.take(self.clock.seconds()):
+            self._owed -= 1
+        while (
+            self._pending
+            and not self._owed
+            and not self._stopped
+            and self.bucket.take(self.clock.seconds())
+        ):
             self.handle(self._pending.popleft())
         if self._stopped:
             return
-        if self._pending:
+        if self._pending or self._owed:
             self._stall()
         elif self._reading_paused:
             self._reading_paused = False
             self.hold(False)
+            if self.resumed is not None:
+                self.resumed()
 
 
 class Outbox(Generic[T]):
@@ -201,10 +234,10 @@ class Outbox(Generic[T]):
         # Made when first needed: most peers keep up, and an empty deque costs ~600 bytes.
         self._backlog: deque[tuple[T, int]] | None = None
         self._queued = 0  # bytes in the backlog
-        # Per room, in order of the first skip: (messages skipped, events skipped, the id to
-        # ask /since for). While any room is skipping, every room event is skipped, so that
-        # what the client gets after its catch-up is gap-free.
-        self._skipped: dict[str, list[int]] = {}
+        # Per room (None: private messages), in order of the first skip: (messages skipped,
+        # events skipped, the id to ask /since for). While anything is skipping, every room
+        # event is skipped, so that what the client gets after its catch-up is gap-free.
+        self._skipped: dict[str | None, list[int]] = {}
         self._timer: Timer | None = None
         self._stopped = False
 
@@ -214,16 +247,23 @@ class Outbox(Generic[T]):
         return self.paused or bool(self._backlog)
 
     def offer(
-        self, item: T, size: int, room: str | None = None, event_id: int | None = None
+        self,
+        item: T,
+        size: int,
+        room: str | None = None,
+        event_id: int | None = None,
+        private: bool = False,
     ) -> None:
-        """Send `item` (of `size` bytes); `room` marks a room event, which may be skipped."""
+        """Send `item` (of `size` bytes); `room` marks a room event and `private` another's
+        private message: either may be skipped."""
         if self._stopped:
             return
         if not self.behind:
             self.send(item)
             return
-        if room is not None and (self._skipped or self._queued + size > self.max_backlog):
-            self._skip(room, event_id)
+        skippable = room is not None or private
+        if skippable and (self._skipped or self._queued + size > self.max_backlog):
+            self._skip(None if private else room, event_id)
             return
         if self._queued + size > self.hard_limit:
             self._cut(f"more than {self.hard_limit} bytes of output waiting")
@@ -233,13 +273,16 @@ class Outbox(Generic[T]):
         self._backlog.append((item, size))
         self._queued += size
 
-    def _skip(self, room: str, event_id: int | None) -> None:
+    def _skip(self, room: str | None, event_id: int | None) -> None:
         self.counters.skipped += 1
         counts = self._skipped.get(room)
         if counts is None:
             # Ids are consecutive within a room, so the one before the first skipped message
             # is the last one the client has (or will have, once the backlog is out).
             counts = self._skipped[room] = [0, 0, -1]
+        if room is None:  # a private message: no id, nothing to catch up from
+            counts[0] += 1
+            return
         if event_id is None:
             counts[1] += 1
             return
@@ -280,7 +323,7 @@ class Outbox(Generic[T]):
             return
         skipped, self._skipped = self._skipped, {}
         for room, (messages, others, since) in skipped.items():
-            self.tell(Skipped(room, messages, others, since if messages else None))
+            self.tell(Skipped(room, messages, others, since if messages and room else None))
 
     def stopProducing(self) -> None:
         self._stopped = True

@@ -50,7 +50,14 @@ from chathub.events import (
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.presence import DIGEST_MEMBERS, DIGEST_SECONDS, Arrival, PendingPresence, batch_events
 from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
-from chathub.text import DEFAULT_ROOM, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.text import (
+    DEFAULT_ROOM,
+    clean_lines,
+    clean_text,
+    is_valid_nick,
+    nick_skeleton,
+    normalize_room,
+)
 from chathub.traffic import Traffic
 
 Ref = cmd.Ref
@@ -119,8 +126,9 @@ class Hub:
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
-        self.settings = settings
-        self.sessions: dict[str, Session] = {}  # nick_key -> session
+        # The motd is an operator's text, but it reaches terminals too: cleaned once, here.
+        self.settings = replace(settings, motd=clean_lines(settings.motd))
+        self.sessions: dict[str, Session] = {}  # nick_skeleton -> session
         self.counters = Counters()
         self.traffic = Traffic()
         self.connections = ConnectionCounter(settings.max_connections, settings.max_per_ip)
@@ -174,7 +182,7 @@ class Hub:
             nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
             joins=MinuteCounter(self.settings.joins_per_minute),
         )
-        self.sessions[nick_key(session.nick)] = session
+        self.sessions[nick_skeleton(session.nick)] = session
         self.traffic.opened(client.transport_name)
 
         wanted: list[str] = []
@@ -289,7 +297,7 @@ class Hub:
     def _resume(self, session: Session) -> None:
         """Carry out what waited for `session`'s unfinished command, in order."""
         waiting, session.waiting = session.waiting, None
-        if waiting is None or self.sessions.get(nick_key(session.nick)) is not session:
+        if waiting is None or self.sessions.get(nick_skeleton(session.nick)) is not session:
             return
         for position, item in enumerate(waiting):
             if session.waiting is not None:  # held again: the rest waits behind it
@@ -327,9 +335,9 @@ class Hub:
     def disconnect(self, session: Session, reason: str = "connection closed") -> None:
         """Forget a client that has gone; its rooms are told it left. Safe to call twice."""
         self.flush()
-        if self.sessions.get(nick_key(session.nick)) is not session:
+        if self.sessions.get(nick_skeleton(session.nick)) is not session:
             return
-        del self.sessions[nick_key(session.nick)]
+        del self.sessions[nick_skeleton(session.nick)]
         self.traffic.closed(session.client.transport_name)
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
@@ -510,7 +518,7 @@ class Hub:
                 client = arrivals[position].client
                 if isinstance(client, Session):
                     senders.append((index, client, arrivals[position].ref))
-        told = tuple(nick_key(arrival.nick) for arrival in arrivals if arrival.told)
+        told = tuple(nick_skeleton(arrival.nick) for arrival in arrivals if arrival.told)
         self.publish(tuple(event for event, _ in events), (room,), (), tuple(senders), told)
         for arrival in arrivals:
             if isinstance(arrival.client, Session) and arrival.replay is not None:
@@ -586,16 +594,16 @@ class Hub:
         while True:
             self._guest_number += 1
             nick = f"guest-{self._guest_number}"
-            if nick_key(nick) not in self.sessions:
+            if nick_skeleton(nick) not in self.sessions:
                 return nick
 
     def _nick_problem(self, nick: str, session: Session | None) -> Error | None:
         if not is_valid_nick(nick):
             return errors.bad_nick(nick)
-        holder = self.sessions.get(nick_key(nick))
+        holder = self.sessions.get(nick_skeleton(nick))
         if holder is not None and holder is not session:
-            return errors.nick_taken(nick)
-        if nick_key(nick) in self.bots:
+            return errors.nick_taken(nick, holder.nick)
+        if nick_skeleton(nick) in self.bots:
             return errors.nick_of_a_bot(nick)
         return None
 
@@ -615,16 +623,16 @@ class Hub:
             retry = session.nick_changes.retry_after(now)
             self.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
             return
-        del self.sessions[nick_key(old)]
+        del self.sessions[nick_skeleton(old)]
         session.nick = nick
-        self.sessions[nick_key(nick)] = session
+        self.sessions[nick_skeleton(nick)] = session
         event = Event(None, "nick", nick, "", self.clock(), old=old)
         # Once to the renamed client (first: it is in `nicks`) and once to everyone who shares
         # a room with it.
-        self.publish((event,), tuple(session.rooms), (nick_key(nick),), ((0, session, ref),))
+        self.publish((event,), tuple(session.rooms), (nick_skeleton(nick),), ((0, session, ref),))
 
     def _private(self, session: Session, to: str, text: str, ref: Ref | None) -> None:
-        target = self.sessions.get(nick_key(to))
+        target = self.sessions.get(nick_skeleton(to))
         if target is None:
             self.tell(session, errors.no_such_nick(to), ref)
             return
@@ -632,7 +640,10 @@ class Hub:
         if not text.strip():
             self.tell(session, errors.empty(), ref)
             return
+        if len(text) > self.settings.text_max:  # the same limit as in a room
+            self.tell(session, errors.too_long(self.settings.text_max), ref)
+            return
         message = Private(session.nick, target.nick, text, self.clock())
         # To the recipient, then the sender's copy (with its ref); once if they are one.
-        nicks = (nick_key(target.nick), nick_key(session.nick))
+        nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
         self.publish((message,), (), nicks, ((0, session, ref),))

@@ -49,6 +49,8 @@ _PRIVATE_NAMES: Final = (
     ("autobahn.websocket.protocol.WebSocketProtocol", "trafficStats"),
     ("autobahn.websocket.protocol.TrafficStats", "outgoingOctetsWireLevel"),
     ("autobahn.websocket.protocol.TrafficStats", "preopenOutgoingOctetsWireLevel"),
+    # fail_connection
+    ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"),
 )
 
 
@@ -231,3 +233,18 @@ def count_sent(protocol: WebSocketProtocol, n: int) -> None:
         protocol.trafficStats.outgoingOctetsWireLevel += n
     elif state in (WebSocketProtocol.STATE_CONNECTING, WebSocketProtocol.STATE_PROXY_CONNECTING):
         protocol.trafficStats.preopenOutgoingOctetsWireLevel += n
+
+
+# --- Autobahn: failing a connection -----------------------------------------------------------
+
+
+def fail_connection(protocol: WebSocketProtocol, code: int, reason: str) -> None:
+    """Fail `protocol`'s connection the way Autobahn fails one whose message is too big: a
+    close frame with `code` (1008, 1009...) and `reason` (cut to fit), and nothing of the
+    message kept or handed on from then on.
+
+    Private: `protocol._fail_connection`, through which Autobahn sends its own 1007 and 1009.
+    It sets `failedByMe`, so frames of the message that still arrive are dropped instead of
+    collected; the public `sendClose` takes only the codes 1000 and 3000-4999.
+    """
+    protocol._fail_connection(code, reason)

@@ -79,7 +79,12 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
         case Error(code, message):
             return {"type": "error", "code": code, "message": message}
         case Skipped(room, messages, others, since):
-            if messages:
+            if room is None:
+                text = (
+                    f"skipped {messages} private messages while you were not reading; "
+                    "they are not kept"
+                )
+            elif messages:
                 text = f"skipped {messages} messages in {room}; ask for history since {since}"
             else:
                 text = f"skipped {others} events in {room}; ask who is there"

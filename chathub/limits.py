@@ -158,6 +158,8 @@ class Counters:
     rate_limited: int = 0  # --max-rate: times a connection was slowed
     rate_dropped: int = 0  # --max-rate: messages dropped past the burst while slowed
     line_too_long: int = 0  # --max-line (telnet) and the WebSocket message size
+    ws_too_many_frames: int = 0  # a WebSocket message of more than 1000 frames (close 1009)
+    ws_message_timeout: int = 0  # a WebSocket message not ended within 10 s (close 1008)
     nick_limited: int = 0  # nick changes per minute
     join_limited: int = 0  # joins per minute
     rooms_limited: int = 0  # rooms per connection

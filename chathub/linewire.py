@@ -103,6 +103,11 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             hint = HINTS.get(code)
             return [f"! {message}; {hint}" if hint else "! " + message]
         case Skipped(room, messages, others, since):
+            if room is None:
+                return [
+                    f"! skipped {messages} private messages while you were not reading; "
+                    "they are not kept"
+                ]
             if messages:
                 return [
                     f"! skipped {messages} messages in {room}; /since {since} {room} to catch up"

@@ -17,7 +17,7 @@ from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
 from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
-from chathub.text import clean_text, nick_key, normalize_room
+from chathub.text import clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
     from chathub.hub import Hub, Session
@@ -115,7 +115,7 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
                 hub.store.read(room, query, entered)
 
         def entered(replay: list[Event]) -> None:
-            if hub.sessions.get(nick_key(session.nick)) is not session:
+            if hub.sessions.get(nick_skeleton(session.nick)) is not session:
                 if room not in hub.members:
                     hub.store.close_room(room)  # the client left meanwhile
                 done()

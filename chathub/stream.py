@@ -5,7 +5,8 @@ about a long-lived connection lives here once:
 - admission: counted with the hub from the start (`admit`), released exactly once (`stop`);
 - output: the hub's `Client` seam (`deliver`, `deliver_events`, `close`), rendered by the
   adapter and written through an `Outbox`, the transport's streaming producer, so a peer that
-  stops reading costs a bounded backlog, then skipped room events, then the connection;
+  stops reading costs a bounded backlog, then skipped room events and others' private
+  messages, then the connection;
 - input: every message passes a `Throttle` (`--max-rate`) before the adapter handles it;
 - the idle timer (`--idle-timeout`), and what happens when it runs out or the peer is too slow;
 - what the adapter says on its own (a refused line, a warning, a skip notice) goes through the
@@ -21,7 +22,7 @@ Rules:
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Protocol
 
 from twisted.logger import Logger
@@ -29,7 +30,7 @@ from twisted.logger import Logger
 from chathub import feeds
 from chathub.commands import Ref
 from chathub.config import FlowLimits
-from chathub.events import Error, Event, Outgoing
+from chathub.events import Error, Event, Outgoing, Private
 from chathub.flow import Clock, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub, Session
 from chathub.logs import Sometimes
@@ -42,6 +43,7 @@ _refusals = Sometimes(time.monotonic)
 # Why reading a connection is stopped (bits of `Stream._held`).
 _BY_THROTTLE = 1
 _BY_HUB = 2
+_FOR_GOOD = 4  # the peer broke a rule: its connection is closing
 
 # Why a connection is closed gracefully: the WebSocket adapter picks its close code by it.
 CloseReason = Literal["shutdown", "idle", "quit"]
@@ -101,6 +103,7 @@ class Stream:
         "outbox",
         "peer",
         "reader",
+        "reading_resumed",
         "session",
         "throttle",
     )
@@ -121,6 +124,9 @@ class Stream:
         self.outbox: Outbox[bytes] | None = None
         self.throttle: Throttle[Any] | None = None
         self.idle: IdleTimer | None = None
+        # Set by an adapter that holds input while the throttle has stopped reading (so that
+        # one read of tiny frames is not all parsed): called when reading resumes.
+        self.reading_resumed: Callable[[], None] | None = None
         self._admitted = False
         self._held = 0  # why reading is stopped: a set of the reasons below
 
@@ -157,6 +163,7 @@ class Stream:
                 self.tell,
                 self.hub.counters,
                 self.adapter.input_dropped,
+                self.reading_resumed,
             )
         self.idle = IdleTimer(clock, flow.idle_timeout, self._idle_out)
         self.open = True
@@ -195,6 +202,24 @@ class Stream:
         """Input that is not a message (a ping, a pong) still shows the peer is there."""
         if self.idle is not None:
             self.idle.touch()
+
+    def charge(self) -> None:
+        """Input that is not a message but costs as much (a message's further frames, a ping)
+        takes a token from the throttle: past the burst, reading stops until it is paid."""
+        if self.throttle is not None:
+            self.throttle.charge()
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the throttle has stopped reading this peer (input it holds should wait)."""
+        return self.throttle is not None and self.throttle.paused
+
+    def stop_reading(self) -> None:
+        """Read nothing more from this peer: it broke a rule and its connection is closing,
+        so what it still sends costs nothing (its close reply is not awaited either)."""
+        if self.throttle is not None:
+            self.throttle.stop()
+        self._hold(_FOR_GOOD, True)
 
     def command(self, command: Any) -> None:
         """Hand a parsed command to the hub (an `Error` from the parser is told instead)."""
@@ -300,7 +325,9 @@ class Stream:
         nick = self.session.nick if self.session is not None else ""
         data = self.adapter.render_item(item, ref, nick)
         if data:
-            outbox.offer(data, len(data))
+            # Others' private messages may be skipped for a reader that is behind (never a
+            # sender's copy with its ref: that is the reply it is owed).
+            outbox.offer(data, len(data), private=ref is None and type(item) is Private)
 
     def deliver_events(self, events: tuple[Event, ...]) -> None:
         """Room events fanned out together (`Hub.batch`): the same bytes for every member."""

@@ -20,11 +20,13 @@ _NICK = re.compile(f"[A-Za-z_][A-Za-z0-9_-]{{0,{NICK_MAX - 1}}}")
 
 # Terminal escape sequences, removed whole so that no "[31m" debris is left behind:
 # CSI (ESC [ or the 8-bit 0x9B), OSC (ESC ]) up to BEL or ST, DCS/SOS/PM/APC strings up to ST,
-# and the two-byte escapes (ESC followed by one character, with optional intermediates).
+# SS2/SS3 with the character they shift (ESC O A is the Up arrow in a terminal's application
+# mode), and the two-byte escapes (ESC followed by one character, with optional intermediates).
 _ESCAPES = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[NO][!-~]?"
     r"|\x1b[ -/]*[0-~]?"
 )
 # C0 controls, DEL, C1 controls, and the explicit bidirectional embeddings, overrides and
@@ -34,6 +36,48 @@ _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 # Removed by category after the escapes and controls above (see the module's rules).
 _INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
 _JOINERS = frozenset("\u200c\u200d")
+
+
+# Letters that show nothing (Hangul fillers, the braille blank): no category says so.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows_nothing(char: str) -> bool:
+    """Whether a terminal shows nothing for `char` at the start of a line: a space of any
+    width, a control, format or unassigned character, a combining mark with nothing to
+    combine with, or a blank letter."""
+    if char.isspace() or char in _BLANK_LETTERS:
+        return True
+    category = unicodedata.category(char)
+    return category[0] in "CZ" or category in ("Mn", "Me")
+
+
+def command_start(line: str) -> int | None:
+    """Where the `/` is that makes `line` a command, or None when `line` is a message.
+
+    A line is a command when its first visible character is `/`: what shows nothing before it
+    (see `_shows_nothing`) is skipped, and so is an escape sequence (an arrow key, pressed
+    before typing). A `/` inside such a sequence counts too: after a stray ESC, `ESC / m`
+    reads as one escape sequence, but the user typed `/msg`. A line is never taken for a
+    message because of what it hid before its first slash.
+    """
+    start, end = 0, len(line)
+    while start < end:
+        char = line[start]
+        if char == "/":
+            return start
+        if char in "\x1b\x9b":
+            match = _ESCAPES.match(line, start)
+            sequence = match.group() if match else char
+            slash = sequence.find("/")
+            if slash >= 0:
+                return start + slash
+            start += len(sequence)
+        elif _shows_nothing(char):
+            start += 1
+        else:
+            return None
+    return None
 
 
 def normalize_room(name: str) -> str | None:
@@ -50,8 +94,22 @@ def is_valid_nick(nick: str) -> bool:
 
 
 def nick_key(nick: str) -> str:
-    """The form under which nicks are compared: `Alice` and `alice` are the same nick."""
+    """The form under which nicks are sorted: `Alice` and `alice` sort together."""
     return nick.lower()
+
+
+# Nicks that look alike are one nick (Unicode TR39 "skeletons", over the characters a nick may
+# have). TR39's confusables.txt maps four of them: 0 -> O, 1 -> l, I -> l and m -> rn. Nicks
+# also compare ignoring case, so i (the small I) joins I and l; and w -> vv, which TR39 leaves
+# out, looks the same in many terminal fonts. Anything else that is visible makes another nick:
+# `alice_` is not `alice` (TR39 agrees: `_` is not a lookalike of nothing).
+_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l", "m": "rn", "w": "vv"})
+
+
+def nick_skeleton(nick: str) -> str:
+    """The form under which nicks are the same nick: `alice`, `ALICE`, `aIice` and `a1ice`
+    (and `rn`/`m`, `vv`/`w`, `0`/`o`) share one. The nick shown stays as it was typed."""
+    return nick.lower().translate(_LOOKALIKES)
 
 
 def clean_text(text: str) -> str:
@@ -67,3 +125,9 @@ def clean_text(text: str) -> str:
     return "".join(
         char for char in text if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
     )
+
+
+def clean_lines(text: str) -> str:
+    """`text` of several lines (an operator's message of the day), each cleaned as `clean_text`
+    does, joined with `\n`."""
+    return "\n".join(clean_text(line) for line in text.splitlines())

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from chathub.text import is_valid_nick, nick_key, normalize_room
+from chathub.text import is_valid_nick, nick_skeleton, normalize_room
 
 PREFIX = "chathub_"
 ANY_ROOM = "*"
@@ -80,10 +80,10 @@ def parse_tokens(tables: tuple[dict[str, Any], ...]) -> tuple[Token, ...]:
             raise ValueError(f"{label}: hash must be the sha256:... line `chathub token` printed")
         if name in names:
             raise ValueError(f"{label}: declared twice")
-        if nick_key(nick) in nicks:
+        if nick_skeleton(nick) in nicks:
             raise ValueError(f"{label}: nick {nick} belongs to another token")
         names.add(name)
-        nicks.add(nick_key(nick))
+        nicks.add(nick_skeleton(nick))
         tokens.append(Token(name, nick, tuple(normalized), float(rate), digest))
     return tuple(tokens)
 
@@ -100,7 +100,7 @@ class TokenTable:
 
     def bot_nicks(self) -> dict[str, str]:
         """nick key -> token name, for the hub to keep those nicks for their bots."""
-        return {nick_key(token.nick): token.name for token in self.tokens}
+        return {nick_skeleton(token.nick): token.name for token in self.tokens}
 
 
 def config_entry(token: Token) -> str:

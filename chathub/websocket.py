@@ -8,6 +8,11 @@ Rules:
 - One JSON object per text frame. Bad input gets an `error` reply (invalid JSON, not an object,
   unknown op, missing or wrong-typed fields) or closes with the RFC 6455 code for it (1003 binary
   frame, 1007 invalid UTF-8, 1009 too big); never a traceback, and nobody else notices.
+- A message may be sent in fragments, but at most `max_frames` (1000) of them, and its last
+  must come within `message_timeout` (10 s) of its first: else the connection closes with 1009
+  or 1008, is counted, and nothing more is read from it. Every frame counts toward the rate
+  limit (a message's further frames and pings are `Stream.charge`d), so empty or one-byte
+  frames cost a flooder as much as messages do.
 - Encode once: room events are framed once per batch and deflate key (`FrameCache`) and the
   same bytes go to every peer; a reply is framed for its one recipient. Our frames are written
   as bytes (`sendData`), never through Autobahn's `sendMessage`, so the size limit a client must
@@ -49,7 +54,13 @@ from chathub.wsframes import DeflateKey, FrameCache, frame
 CLOSE_NORMAL = 1000
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
+
+# Input is handed to Autobahn this many bytes at a time: one read may hold thousands of tiny
+# frames (about 50 µs each to parse), and parsing stops between pieces once the throttle has
+# stopped reading (the rest waits) or the connection was refused for its input (the rest goes).
+FEED_SIZE = 2048
 
 # What each graceful close says.
 _CLOSES: dict[CloseReason, tuple[int, str]] = {
@@ -155,6 +166,11 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.stream: Stream | None = None
         self.query: ConnectQuery | None = None  # from the handshake until the connection opens
         self.deflate_key: DeflateKey = None  # set when the connection opens
+        self.frames_of_message = 0  # frames of the message being received
+        self.message_deadline: IDelayedCall | None = None  # when it must have ended
+        self.broke_frame_rule = False  # closed for too many frames (not the size: 1009 too)
+        self.refused = False  # failed for what it sent: nothing more of its input is parsed
+        self.held = bytearray()  # input read but not parsed yet (see FEED_SIZE)
 
     @property
     def session(self) -> Session | None:
@@ -185,6 +201,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         # twisted.web's channel registered itself as the producer; the socket is ours now.
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
+        stream.reading_resumed = self._feed_held
         stream.start(query.nick, query.rooms, query.since)
         for problem in query.problems:
             stream.tell(problem)
@@ -193,11 +210,37 @@ class WebSocketConnection(WebSocketServerProtocol):
         if self.stream is not None:
             self.stream.receive((payload, isBinary))
 
+    def onMessageBegin(self, isBinary: bool) -> None:
+        super().onMessageBegin(isBinary)
+        self.frames_of_message = 0
+        if self.state == self.STATE_OPEN:
+            self._stop_deadline()
+            timeout = self.factory.settings.message_timeout
+            self.message_deadline = self.factory.reactor.callLater(timeout, self._unfinished)
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        super().onMessageFrameBegin(length)  # which fails a message over the size limit
+        if self.state != self.STATE_OPEN:
+            return  # failed or closing: what still comes is dropped, not counted
+        self.frames_of_message += 1
+        max_frames = self.factory.settings.max_frames
+        if self.frames_of_message > max_frames:
+            self.broke_frame_rule = True
+            self.factory.hub.counters.ws_too_many_frames += 1
+            self._refuse(CLOSE_MESSAGE_TOO_BIG, f"a message may have at most {max_frames} frames")
+        elif self.frames_of_message > 1 and self.stream is not None:
+            self.stream.charge()  # the first frame is paid for with the message
+
+    def onMessageEnd(self) -> None:
+        self._stop_deadline()
+        super().onMessageEnd()
+
     def onPing(self, payload: bytes) -> None:
         stream = self.stream
         if stream is None:
             return
         stream.touch()
+        stream.charge()
         if stream.behind:
             # A peer that pings and never reads must not grow our buffer with pongs; RFC 6455
             # lets us answer only the latest ping, and it will ping again once it reads.
@@ -207,22 +250,44 @@ class WebSocketConnection(WebSocketServerProtocol):
     def onPong(self, payload: bytes) -> None:
         if self.stream is not None:
             self.stream.touch()
+            self.stream.charge()
 
     def dataReceived(self, data: bytes) -> None:
         # One read's messages fan out together (see Hub.batch). A pong goes out as soon as
         # its ping is read, possibly before messages queued in the same read: control frames
         # may come between messages (RFC 6455 5.5), and the data frames keep their order.
+        if self.refused:
+            return
+        if not self.held and len(data) <= FEED_SIZE and not self._reading_paused():
+            with self.factory.hub.batch():  # the usual read: small, parsed at once
+                super().dataReceived(data)
+            return
+        self.held += data
+        self._feed_held()
+
+    def _feed_held(self) -> None:
+        """Parse what is held, a piece at a time, while the throttle lets us read."""
         with self.factory.hub.batch():
-            super().dataReceived(data)
+            while self.held and not self.refused and not self._reading_paused():
+                piece = bytes(self.held[:FEED_SIZE])
+                del self.held[:FEED_SIZE]
+                super().dataReceived(piece)
+        if self.refused:
+            self.held.clear()
+
+    def _reading_paused(self) -> bool:
+        return self.stream is not None and self.stream.reading_paused
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.localCloseCode == CLOSE_MESSAGE_TOO_BIG:  # a message over --ws-max-message
-            self.factory.hub.counters.line_too_long += 1
+        self._stop_deadline()
+        if self.localCloseCode == CLOSE_MESSAGE_TOO_BIG and not self.broke_frame_rule:
+            self.factory.hub.counters.line_too_long += 1  # a message over --ws-max-message
         if self.stream is not None:
             self.stream.stop()
 
     def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
+        self._stop_deadline()
         if self.stream is not None:
             self.stream.stop()  # also when the handshake never finished and onClose did not run
 
@@ -310,6 +375,29 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def close_at_once(self) -> None:
         self.dropConnection(abort=True)
+
+    def _unfinished(self) -> None:
+        """The message begun `message_timeout` seconds ago has not ended."""
+        self.message_deadline = None
+        if self.state == self.STATE_OPEN:
+            self.factory.hub.counters.ws_message_timeout += 1
+            timeout = self.factory.settings.message_timeout
+            self._refuse(CLOSE_POLICY_VIOLATION, f"a message must end within {timeout:g} seconds")
+
+    def _stop_deadline(self) -> None:
+        if self.message_deadline is not None and self.message_deadline.active():
+            self.message_deadline.cancel()
+        self.message_deadline = None
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Fail the connection for input that broke a rule: a close frame with `code` and
+        `reason` (the message's frames still coming are dropped), and nothing more is read."""
+        self._stop_deadline()
+        self.refused = True
+        self.held.clear()
+        internals.fail_connection(self, code, reason)
+        if self.stream is not None:
+            self.stream.stop_reading()
 
     def _close_with(self, code: int, reason: str) -> None:
         # `sendClose` takes only the application codes (1000, 3000-4999); 1001 and 1003 are

@@ -604,12 +604,18 @@
     return send({ op: "join", room });
   }
 
+  // What shows nothing where a line starts: spaces, controls, zero-width and bidi marks, a BOM,
+  // combining marks with nothing to sit on, blank letters. A line is a command when its first
+  // visible character is "/", as on telnet, so a pasted "\u200b/msg bob secret" stays private.
+  const HIDDEN_START = /^[\s\p{C}\p{Z}\p{Mn}\p{Me}\u115f\u1160\u3164\uffa0\u2800]+/u;
+
   // Run what the user typed; false when it could not be sent (so the text stays in the box).
-  function submit(text) {
+  function submit(typed) {
+    const text = typed.replace(HIDDEN_START, "");
     if (!text.trim()) return true;
     if (!text.startsWith("/") || text.startsWith("//")) {
       const room = needRoom();
-      return room ? send({ op: "say", room, text: text.startsWith("//") ? text.slice(1) : text }) : true;
+      return room ? send({ op: "say", room, text: text.startsWith("//") ? text.slice(1) : typed }) : true;
     }
     const [, command, rest = ""] = /^\/(\S+)\s*([\s\S]*)$/.exec(text) || [];
     const arg = rest.trim();

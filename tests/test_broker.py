@@ -7,6 +7,7 @@ from chathub.broker import LocalBroker, Publication
 from chathub.events import Error, Event, Private
 from chathub.hub import Hub
 from chathub.store import MemoryStore
+from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 
 
@@ -167,8 +168,8 @@ def test_every_event_for_more_than_one_client_leaves_the_hub_through_the_broker(
         (["message"], ("lobby",), ()),
         (["part"], ("dev",), ()),
         (["join"], ("ops",), ()),
-        (["nick"], ("lobby", "ops"), ("alicia",)),
-        (["pm"], (), ("bob", "alicia")),
+        (["nick"], ("lobby", "ops"), (nick_skeleton("alicia"),)),
+        (["pm"], (), ("bob", nick_skeleton("alicia"))),
         (["part"], ("lobby",), ()),
         (["part"], ("ops",), ()),
     ]

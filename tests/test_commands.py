@@ -141,3 +141,58 @@ def test_json_ref_is_echoable_even_when_the_message_is_bad():
     assert cmd.json_ref({"ref": 3}) == 3
     assert cmd.json_ref({"ref": True}) is None
     assert cmd.json_ref([1]) is None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "\x1b[A",  # the Up arrow in nc
+        "\x1bOA",  # the Up arrow in a terminal's application mode
+        "\x1b[A\x1b[B\x1b[D",
+        "\x1b",  # Escape pressed alone: ESC / m would read as one escape sequence
+        "\x00",
+        "\u200b",  # zero-width space
+        "\ufeff",  # byte order mark
+        "\u200e",  # left-to-right mark
+        "\u202e\u2066",
+        "  ",
+        "\u3000\u00a0",  # ideographic and no-break spaces
+        "\u3164",  # Hangul filler: a letter that shows nothing
+        "\u0301",  # a combining accent with nothing to sit on
+    ],
+)
+def test_a_line_whose_first_visible_character_is_a_slash_is_a_command(prefix):
+    """Invisible characters and stray escape sequences before `/` do not make it a message."""
+    line = prefix + "/msg alice my password is hunter2"
+    assert cmd.parse_line(line) == cmd.Msg("alice", "my password is hunter2")
+    assert cmd.parse_line(prefix + "//etc is a path") == cmd.Say("/etc is a path")
+    assert cmd.parse_line(prefix + "/nick\u200b bob") == cmd.Nick("bob")
+
+
+def test_a_slash_inside_a_leading_escape_sequence_still_makes_a_command():
+    """A `/` swallowed by an escape sequence before the first visible character is not lost:
+    the line is a command (at worst an unknown one), never a room message."""
+    assert cmd.parse_line("\x1b[/msg alice secret") == cmd.Msg("alice", "secret")
+    assert isinstance(cmd.parse_line("\x1b]0;/x\x07 hello"), Error)
+
+
+def test_lines_that_show_nothing_do_nothing():
+    """A line of invisible characters and escape sequences is blank, not a message."""
+    for line in ["\u200b", "\x1b[A", "\ufeff \u200e", "\x00\x00"]:
+        assert cmd.parse_line(line) is None, repr(line)
+
+
+def test_text_after_invisible_characters_is_still_a_message():
+    """An arrow key before ordinary text sends the text (the hub cleans the escape away)."""
+    assert cmd.parse_line("\x1b[Ahello /msg") == cmd.Say("\x1b[Ahello /msg")
+
+
+@pytest.mark.parametrize("op", ["say", "me"])
+def test_a_websocket_say_whose_text_starts_invisibly_with_a_slash_is_refused(op):
+    """`say` is explicit, so `/text` is said as it is; but invisible characters before the
+    slash mean a command typed by mistake (a paste, a stray key): refused, never shown."""
+    for text in ["\u200b/msg alice hunter2", "\x1b[A/msg alice hunter2", " /msg alice x"]:
+        result = cmd.parse_json({"op": op, "room": "lobby", "text": text, "ref": 3})
+        assert isinstance(result, Error) and result.code == "hidden-command", repr(text)
+    said = cmd.parse_json({"op": op, "text": "/etc/hosts changed"})
+    assert isinstance(said, cmd.Say | cmd.Me) and said.text == "/etc/hosts changed"

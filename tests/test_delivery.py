@@ -35,8 +35,10 @@ def test_a_message_dropped_by_the_rate_limit_still_gets_one_reply_for_its_ref():
     factory, _, clock = make_factory(FlowLimits(max_rate=10, burst=2, idle_timeout=0))
     peer = connect(factory)
     peer.messages()
-    for n in range(6):
-        peer.send({"op": "say", "room": "lobby", "text": f"m{n}", "ref": n})
+    # In one read: once the throttle stops reading, no more reads come (TCP), and input read
+    # but not parsed yet waits for it.
+    ops = [json.dumps({"op": "say", "room": "lobby", "text": f"m{n}", "ref": n}) for n in range(6)]
+    peer.conn.dataReceived(b"".join(client_frame(op.encode()) for op in ops))
     clock.advance(1)
     replies = [m for m in peer.messages() if "ref" in m]
     assert sorted(m["ref"] for m in replies) == list(range(6))

@@ -84,6 +84,41 @@ def test_throttle_drops_what_arrives_past_the_burst_while_waiting():
     assert rig.counters.rate_dropped == 6
 
 
+def test_throttle_charge_takes_a_token_and_past_the_burst_stops_reading_until_paid():
+    """Input that is not an item (a frame of a message still arriving) costs a token too: past
+    the burst it is owed, reading stops, and what comes next waits until it is paid."""
+    rig = ThrottleRig(rate=10, burst=2)
+    rig.throttle.charge()
+    rig.throttle.charge()
+    assert rig.transport.producerState == "producing"
+    rig.throttle.charge()
+    rig.throttle.charge()
+    assert rig.transport.producerState == "paused"
+    assert [w.code for w in rig.warnings] == ["rate-limited"]
+    rig.throttle.push(7)
+    rig.clock.advance(0.1)
+    assert rig.handled == []  # one of the two owed tokens is paid
+    rig.clock.advance(0.1)
+    assert rig.handled == []  # both paid; the item waits for its own
+    rig.clock.advance(0.1)
+    assert rig.handled == [7]
+    assert rig.transport.producerState == "producing"
+    assert rig.counters.rate_limited == 1
+
+
+def test_throttle_says_when_it_stops_and_resumes_reading():
+    """`paused` while the transport is not read; `resumed` is called when reading resumes."""
+    rig = ThrottleRig(rate=10, burst=1)
+    resumes: list[float] = []
+    rig.throttle.resumed = lambda: resumes.append(rig.clock.seconds())
+    rig.throttle.push(1)
+    assert not rig.throttle.paused
+    rig.throttle.push(2)
+    assert rig.throttle.paused and resumes == []
+    rig.clock.advance(0.1)
+    assert not rig.throttle.paused and resumes == [0.1]
+
+
 def test_throttle_stop_forgets_waiting_messages():
     """After `stop` (connection gone) nothing more is handled and no timer is left."""
     rig = ThrottleRig(rate=10, burst=1)
@@ -170,8 +205,23 @@ def test_outbox_reports_each_room_that_skipped():
     assert rig.told == [Skipped("a", 1, 0, 7), Skipped("b", 0, 1, None)]
 
 
+def test_outbox_skips_private_messages_past_the_backlog_and_counts_them_apart():
+    """Private messages are skipped as room events are (they cannot be caught up on, so the
+    notice has no room and no id); they never fill the backlog to the hard limit."""
+    rig = OutboxRig(max_backlog=10)
+    rig.outbox.pauseProducing()
+    for _ in range(100):
+        rig.outbox.offer(b"pm", 2, private=True)
+    rig.outbox.offer(b"x", 2, "lobby", 1)
+    assert rig.cut == []
+    rig.outbox.resumeProducing()
+    assert rig.sent[:5] == [b"pm"] * 5
+    assert rig.told == [Skipped(None, 95, 0, None), Skipped("lobby", 1, 0, 0)]
+    assert rig.counters.skipped == 96
+
+
 def test_outbox_cuts_a_peer_past_the_hard_limit_of_unskippable_output():
-    """Replies and private messages may fill twice the backlog; past that the peer is cut."""
+    """Replies may fill twice the backlog; past that the peer is cut."""
     rig = OutboxRig(max_backlog=10)
     rig.outbox.pauseProducing()
     rig.outbox.offer(b"r", 20)

@@ -9,6 +9,7 @@ from chathub.config import HubSettings
 from chathub.events import Error, Event, Help, History, Notice, Ok, Private, RoomList, Welcome
 from chathub.hub import Hub
 from chathub.store import MemoryStore
+from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 
 
@@ -101,7 +102,7 @@ def test_nick_change_goes_once_to_self_and_once_to_each_room_mate(hub):
     ]
     assert [(e.kind, e.old, e.nick) for e in bob.items] == [("nick", "alice", "Alicia")]
     assert carol.items == []
-    assert hub.sessions["alicia"] is a
+    assert hub.sessions[nick_skeleton("alicia")] is a
 
 
 def test_taken_nicks_are_refused_case_insensitively(hub):
@@ -114,12 +115,28 @@ def test_taken_nicks_are_refused_case_insensitively(hub):
     assert b.nick == "bob"
 
 
+def test_nicks_that_look_like_a_taken_one_are_refused(hub):
+    """`aIice` (capital i) and `a1ice` are refused while `alice` is connected, on connect too."""
+    join(hub, "alice")
+    bob, b = join(hub, "bob")
+    bob.clear()
+    for lookalike in ("aIice", "a1ice", "AL1CE"):
+        hub.handle(b, cmd.Nick(lookalike))
+    assert [error.code for error in bob.items] == ["nick-taken"] * 3
+    assert bob.items[0].message == "the nick aIice is taken: it looks like alice"
+    assert b.nick == "bob"
+    newcomer = RecordingClient()
+    session = hub.connect(newcomer, nick="a1ice")
+    assert session.nick.startswith("guest-")
+    assert Error("nick-taken", "the nick a1ice is taken: it looks like alice") in newcomer.items
+
+
 def test_a_client_may_change_the_case_of_its_own_nick(hub):
     """alice -> Alice is allowed; it is the same nick."""
     _alice, a = join(hub, "alice")
     hub.handle(a, cmd.Nick("Alice"))
     assert a.nick == "Alice"
-    assert hub.sessions["alice"] is a
+    assert hub.sessions[nick_skeleton("alice")] is a
 
 
 def test_bad_nicks_are_refused(hub):
@@ -217,7 +234,7 @@ def test_quit_parts_every_room_with_the_reason_and_closes(hub):
     assert alice.closed
     assert alice.received[-1] == (Ok(), "q")
     assert [(e.room, e.kind, e.text) for e in bob.items] == [("lobby", "part", "bye now")]
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert "dev" not in hub.members
 
 
@@ -247,3 +264,28 @@ def test_rooms_with_history_stay_listed_without_members(hub):
     hub.handle(a, cmd.Say("remember me"))
     hub.handle(a, cmd.Part("dev"))
     assert ("dev", 0) in hub.room_list()[0]
+
+
+def test_the_motd_is_cleaned_once_for_every_transport():
+    """Escape sequences and controls in the configured motd never reach a client; lines stay."""
+    hub = Hub(settings=HubSettings(motd="\x1b[2JHi\x1b]0;title\x07 there\r\nline two"))
+    client = RecordingClient()
+    hub.connect(client)
+    (welcome,) = client.of_type(Welcome)
+    assert welcome.motd == "Hi there\nline two"
+
+
+def test_a_private_message_over_the_text_limit_is_refused_like_a_room_message(hub):
+    """60,000 characters to bob: `too-long`, as in a room; 4,000 are delivered."""
+    alice, a = join(hub, "alice")
+    bob, _ = join(hub, "bob")
+    alice.clear(), bob.clear()
+    hub.handle(a, cmd.Msg("bob", "x" * 60_000, ref=1))
+    hub.handle(a, cmd.Say("y" * 4001, ref=2))
+    assert alice.received == [
+        (Error("too-long", "messages are at most 4000 characters"), 1),
+        (Error("too-long", "messages are at most 4000 characters"), 2),
+    ]
+    assert bob.items == []
+    hub.handle(a, cmd.Msg("bob", "z" * 4000))
+    assert [len(pm.text) for pm in bob.of_type(Private)] == [4000]

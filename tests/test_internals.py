@@ -97,6 +97,11 @@ def _handshake(extensions: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def _masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A client frame of fewer than 126 bytes, masked with zeros (which leaves it as it is)."""
+    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + b"\0" * 4 + payload
+
+
 class _Transport(StringTransport):
     """A StringTransport that, like a TCP transport, allows unregistering no producer."""
 
@@ -288,6 +293,25 @@ def _preopen_outgoing_octets(_: Pair) -> None:
     assert protocol.trafficStats.preopenOutgoingOctetsWireLevel > 0
 
 
+def _fail_connection(_: Pair) -> None:
+    # Autobahn's own way to fail a connection: a close frame with the code and reason, then
+    # the rest of the message is dropped (not collected, never handed to onMessage).
+    protocol, _clock = autobahn_connection()
+    protocol.failByDrop = False  # as chathub's factories set it: a close frame, not a drop
+    received: list[bytes] = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    protocol.dataReceived(_masked(0x01, b"{", fin=False))
+    sent = len(protocol.transport.value())
+    protocol._fail_connection(1008, "too slow")
+    close = protocol.transport.value()[sent:]
+    assert close[:1] == b"\x88" and close[2:] == b"\x03\xf0too slow"
+    assert protocol.state == protocol.STATE_CLOSING and protocol.failedByMe
+    for _ in range(10):
+        protocol.dataReceived(_masked(0x00, b"x", fin=False))
+    protocol.dataReceived(_masked(0x00, b"}", fin=True))
+    assert received == [] and not protocol.message_data
+
+
 CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
     ("twisted.internet.tcp.Server", "TLS"): _tcp_tls,
     ("twisted.internet.tcp.Server", "socket"): _tcp_socket,
@@ -318,6 +342,7 @@ CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
     ("autobahn.websocket.protocol.TrafficStats", "preopenOutgoingOctetsWireLevel"): (
         _preopen_outgoing_octets
     ),
+    ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"): _fail_connection,
 }
 
 

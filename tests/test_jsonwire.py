@@ -75,6 +75,11 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
          "message": "skipped 2 events in dev; ask who is there"},
     ),
     (Gap("dev", 120), {"type": "gap", "room": "dev", "first": 120}),
+    (
+        Skipped(None, 4, 0, None),
+        {"type": "error", "code": "skipped", "room": None, "since": None,
+         "message": "skipped 4 private messages while you were not reading; they are not kept"},
+    ),
     (Help(), {"type": "help", "ops": list(OPS)}),
     (Ok(), {"type": "ok"}),
 ]  # fmt: skip

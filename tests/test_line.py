@@ -174,3 +174,26 @@ def test_splitter_reports_an_endless_line_once_and_holds_no_more_than_the_limit(
         out += splitter.feed(b"y" * 100)
     assert out == [TOO_LONG]
     assert splitter.feed(b"tail\nok\n") == [b"ok"]
+
+
+def test_a_motd_with_escape_sequences_reaches_a_terminal_cleaned():
+    """`--motd` with a clear-screen, a title and colours shows as plain `* ` lines."""
+    motd = "\x1b[2J\x1b]0;pwned\x07Welcome\x1b[31m!\r\nsecond\x07 line\n\n\u202eend"
+    term = Terminal(Hub(MemoryStore(), settings=HubSettings(motd=motd)))
+    assert term.lines()[:3] == ["* Welcome!", "* second line", "* end"]
+
+
+@pytest.mark.parametrize("prefix", [b"\x1b[A", b"\x00", "\u200b".encode(), "\ufeff".encode()])
+def test_a_private_message_typed_after_an_arrow_key_is_never_said_in_the_room(hub, prefix):
+    """Up, then `/msg alice ...` in nc: alice gets a private message; the room sees nothing,
+    and nothing is stored."""
+    alice, bob, carol = Terminal(hub), Terminal(hub), Terminal(hub)
+    alice.type(b"/nick alice\r\n")
+    bob.type(b"/nick bob\r\n")
+    for term in (alice, bob, carol):
+        term.lines()
+    bob.type(prefix + b"/msg alice my password is hunter2\r\n")
+    assert alice.lines() == ["[pm] <bob> my password is hunter2"]
+    assert bob.lines() == ["[pm -> alice] <bob> my password is hunter2"]
+    assert carol.lines() == []
+    assert hub.store.recent("lobby", 10) == []

@@ -174,3 +174,17 @@ def test_telnet_refusals_to_a_peer_that_does_not_read_are_bounded():
     term.type(b"\xff\xfb\x01" * 200)
     assert term.transport.disconnecting
     assert hub.counters.slow_closed == 1
+
+
+def test_private_messages_pass_the_same_rate_limit_as_room_messages():
+    """`/msg` lines past the burst wait for the bucket like room messages, with the warning."""
+    hub, clock = make_hub(), Clock()
+    flow = FlowLimits(max_rate=10, burst=2, slow_timeout=0, idle_timeout=0)
+    bob, term = Terminal(hub, clock, flow, host="10.0.0.2"), Terminal(hub, clock, flow)
+    bob.type(b"/nick bob\n")
+    term.lines(), bob.lines()
+    term.type(b"/msg bob one\n/msg bob two\n/msg bob three\n")
+    assert bob.lines() == ["[pm] <guest-2> one", "[pm] <guest-2> two"]
+    assert term.lines()[-1].startswith("! you are sending too fast")
+    clock.advance(0.1)
+    assert bob.lines() == ["[pm] <guest-2> three"]

@@ -76,6 +76,10 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     ),
     (Skipped("dev", 0, 2, None), ["! skipped 2 events in dev; /who dev to see who is here"]),
     (Gap("dev", 120), ["* history of dev starts at #120; what was before is gone"]),
+    (
+        Skipped(None, 4, 0, None),
+        ["! skipped 4 private messages while you were not reading; they are not kept"],
+    ),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
 ]

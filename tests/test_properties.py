@@ -34,7 +34,7 @@ from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, Li
 from chathub.origins import origin_allowed, parse_origin
 from chathub.store import MemoryStore
 from chathub.telnet import IAC, TelnetFilter
-from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_skeleton, normalize_room
 from chathub.tls import split_endpoint, tls_files
 from chathub.websocket import WebSocketFactory
 from tests.recording import RecordingClient
@@ -212,16 +212,61 @@ def test_telnet_connection_answers_the_same_however_input_is_split(
 
 @given(st.text())
 def test_parse_line_never_raises_and_returns_a_command_an_error_or_nothing(line: str) -> None:
-    """Any text parses to a command, an Error, or None for a blank line."""
+    """Any text parses to a command, an Error, or None for a line that shows nothing."""
     result = parse_line(line)
     assert result is None or isinstance(result, Error | cmd.Command)
-    assert (result is None) == (not line.strip())
+    if not clean_text(line).strip():
+        assert result is None
 
 
-@given(st.text().filter(lambda line: not line.startswith("/") and line.strip()))
+# What a terminal shows nothing for where a line starts, by this test's own reckoning.
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+
+
+def _shows_nothing(char: str) -> bool:
+    category = unicodedata.category(char)
+    return (
+        char.isspace()
+        or category[0] in "CZ"
+        or category in ("Mn", "Me")
+        or (char in _BLANK_LETTERS)
+    )
+
+
+@given(st.text().filter(lambda line: line[:1] != "/" and line[:1] and not _shows_nothing(line[0])))
 def test_parse_line_plain_text_is_said_as_typed(line: str) -> None:
-    """A line that is not a command is a message with exactly that text."""
+    """A line that starts with a visible character other than `/` is a message, as typed."""
     assert parse_line(line) == cmd.Say(line)
+
+
+# Lines made of what hides a command: invisible characters, escape sequences, slashes, text.
+_HIDING = ["/", "//", "/msg alice pw", "a", " ", "\x1b", "[", "A", "O", "]", "\x07", "\x9b", ";"]
+_HIDING += ["\u200b", "\ufeff", "\u200e", "\u202e", "\x00", "\u3000", "\u0301", "\u3164", "0"]
+hiding_lines = st.lists(st.sampled_from(_HIDING) | st.text(max_size=3), max_size=12).map("".join)
+
+
+def _first_visible(text: str) -> str:
+    """`text` from its first visible character on."""
+    start = 0
+    while start < len(text) and _shows_nothing(text[start]):
+        start += 1
+    return text[start:]
+
+
+@settings(max_examples=500)
+@given(hiding_lines)
+def test_a_line_whose_first_visible_character_is_a_slash_never_reaches_a_room(line: str) -> None:
+    """Seen as a terminal shows it (escape sequences gone) or as its characters are (controls
+    skipped, escape sequences read as text), a line whose first visible character is `/` is a
+    command: it is said in a room only as the literal text after `//`."""
+    result = parse_line(line)
+    said = result.text if isinstance(result, cmd.Say) else None
+    views = (_first_visible(clean_text(line)), _first_visible(line))
+    escaped = any(view.startswith("//") for view in views)
+    if any(view.startswith("/") for view in views):
+        assert said is None or escaped, (line, result)
+    if said is not None and _first_visible(clean_text(said)).startswith("/"):
+        assert escaped, (line, result)
 
 
 json_values = st.recursive(
@@ -536,7 +581,7 @@ class HubMachine(RuleBasedStateMachine):
         live_sessions = {id(session) for session, _ in self.live.values()}
         assert {id(session) for session in self.hub.sessions.values()} == live_sessions
         for key, session in self.hub.sessions.items():
-            assert key == nick_key(session.nick)
+            assert key == nick_skeleton(session.nick)
             assert is_valid_nick(session.nick)
 
     @invariant()
@@ -545,7 +590,7 @@ class HubMachine(RuleBasedStateMachine):
             assert members, f"empty member list kept for {room}"
             assert normalize_room(room) == room
             for session in members:
-                assert self.hub.sessions.get(nick_key(session.nick)) is session
+                assert self.hub.sessions.get(nick_skeleton(session.nick)) is session
                 assert room in session.rooms
         for session in self.hub.sessions.values():
             assert len(set(session.rooms)) == len(session.rooms)

@@ -13,9 +13,10 @@ from twisted.internet.testing import StringTransport
 
 from chathub import commands as cmd
 from chathub.config import FlowLimits, HubSettings
-from chathub.events import Error, Event, Notice, Outgoing
+from chathub.events import Error, Event, Notice, Outgoing, Private, Skipped
 from chathub.hub import Hub
 from chathub.stream import Stream, StreamAdapter, peer_address
+from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 
 NO_LIMITS = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
@@ -141,7 +142,7 @@ def test_stop_leaves_the_hub_and_its_rooms():
     stream, _ = started(hub)
     bob.clear()
     stream.stop()
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.nick) for e in bob.of_type(Event)] == [("part", "alice")]
 
 
@@ -314,7 +315,7 @@ def test_idle_timeout_tells_the_client_after_queued_output_then_leaves_and_close
     assert adapter.writes == [b"E last words\n", b"I Error None\n"]
     [idle_error] = [r[1] for r in adapter.renders if r[0] == "item"]
     assert idle_error.code == "idle"
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.nick, e.text) for e in bob_client.of_type(Event) if e.kind == "part"] == [
         ("part", "alice", "idle")
     ]
@@ -337,7 +338,7 @@ def test_a_peer_too_slow_for_the_outbox_is_cut_off_at_once_and_leaves(hub, clock
     stream.outbox.pauseProducing()
     clock.advance(5)
     assert adapter.closes == ["at once"]
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
     assert [(e.kind, e.text) for e in bob_client.of_type(Event)] == [("part", "too slow")]
     assert hub.counters.slow_closed == 1
     stream.deliver(Notice("after"))
@@ -352,7 +353,28 @@ def test_output_past_the_hard_limit_cuts_the_peer_off(hub):
     for _ in range(3):
         stream.deliver(Notice("x"))  # 14 bytes each: the second passes the hard limit of 20
     assert adapter.closes == ["at once"]
-    assert "alice" not in hub.sessions
+    assert nick_skeleton("alice") not in hub.sessions
+
+
+def test_others_private_messages_to_a_reader_behind_are_skipped_never_cut_it_off(hub):
+    """A flood of private messages to a reader that is behind skips them, with a notice once
+    it catches up; the reader stays connected. The sender's own copy with its ref is a reply:
+    never skipped."""
+    flow = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0, max_backlog=100)
+    stream, adapter = started(hub, flow=flow)
+    bob_client = RecordingClient()
+    bob = hub.connect(bob_client, "bob")
+    stream.outbox.pauseProducing()
+    for n in range(200):
+        hub.handle(bob, cmd.Msg("alice", f"psst {n}", ref=n))
+    assert adapter.closes == []
+    assert hub.counters.slow_closed == 0
+    assert len([ref for item, ref in bob_client.received if type(item) is Private]) == 200
+    adapter.renders.clear()
+    stream.outbox.resumeProducing()
+    skipped = [r[1] for r in adapter.renders if r[0] == "item" and type(r[1]) is Skipped]
+    assert skipped == [Skipped(None, hub.counters.skipped, 0, None)]
+    assert hub.counters.skipped > 0
 
 
 # --- closing ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Room names, nicks and the cleaning of user text."""
 
-from chathub.text import clean_text, is_valid_nick, nick_key, normalize_room
+from chathub.text import clean_text, is_valid_nick, nick_key, nick_skeleton, normalize_room
 
 
 def test_room_names_are_lower_cased_and_lose_a_leading_hash():
@@ -52,3 +52,24 @@ def test_clean_text_leaves_ordinary_text_alone():
     """Printable text, accents and CJK pass through unchanged."""
     for text in ["hello, world", "café ☕", "日本語", "<script>alert(1)</script>"]:
         assert clean_text(text) == text
+
+
+def test_nicks_that_look_alike_have_the_same_skeleton():
+    """Capital i, digit one and l; zero and o; m and rn; w and vv: one nick, whatever the case."""
+    for lookalike in ["alice", "Alice", "ALICE", "aIice", "a1ice", "AL1CE", "aiice"]:
+        assert nick_skeleton(lookalike) == nick_skeleton("alice"), lookalike
+    assert nick_skeleton("b0b") == nick_skeleton("BOB")
+    assert nick_skeleton("rnallory") == nick_skeleton("mallory")
+    assert nick_skeleton("vvendy") == nick_skeleton("Wendy")
+
+
+def test_nicks_that_differ_visibly_have_different_skeletons():
+    """A trailing underscore or hyphen, or another letter, makes another nick (as in TR39)."""
+    for other in ["alice_", "alice-", "_alice", "alíce", "alce", "alicee", "bob", "a-lice"]:
+        assert nick_skeleton(other) != nick_skeleton("alice"), other
+    assert nick_skeleton("nn") != nick_skeleton("m")
+
+
+def test_clean_text_removes_an_application_mode_arrow_key_whole():
+    """ESC O A (the Up arrow when a terminal is in application mode) leaves no `A` behind."""
+    assert clean_text("a\x1bOAb\x1bODc") == "abc"

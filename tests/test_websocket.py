@@ -296,6 +296,20 @@ def test_say_reaches_everyone_and_only_the_sender_gets_the_ref(factory, mode):
     assert isinstance(theirs["ts"], float) and "old" not in theirs
 
 
+def test_a_say_that_starts_invisibly_with_a_slash_is_refused_and_nobody_sees_it(factory):
+    """A zero-width space before `/msg bob ...` in a `say`: a `hidden-command` error with the
+    ref, nothing to the room; a `say` of text starting with a visible `/` is said."""
+    alice = connect(factory, "?nick=alice")
+    bob = connect(factory, "?nick=bob")
+    alice.messages(), bob.messages()
+    alice.send({"op": "say", "text": "\u200b/msg bob my password", "ref": 7})
+    [reply] = alice.messages()
+    assert (reply["type"], reply["code"], reply["ref"]) == ("error", "hidden-command", 7)
+    assert bob.messages() == []
+    alice.send({"op": "say", "text": "/etc/hosts changed"})
+    assert [m["text"] for m in bob.messages()] == ["/etc/hosts changed"]
+
+
 def test_me_is_an_action_event(factory):
     """`me` makes an action event with an id."""
     alice = connect(factory, "?nick=alice")

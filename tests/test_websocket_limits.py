@@ -1,11 +1,25 @@
 """The WebSocket adapter's limits: admission, rate, idle and slow readers, without sockets."""
 
+import struct
+
+import pytest
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub.config import FlowLimits, HubSettings, WebSocketSettings
 from chathub.hub import Hub
 from chathub.websocket import WebSocketFactory
-from tests.test_websocket import PING, PONG, Peer, connect, handshake
+from tests.test_websocket import (
+    CLOSE,
+    MODES,
+    PING,
+    PONG,
+    TEXT,
+    Peer,
+    client_frame,
+    connect,
+    feed,
+    handshake,
+)
 
 QUIET = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
 
@@ -145,3 +159,161 @@ def test_pings_from_a_peer_that_does_not_read_get_no_pongs_until_it_catches_up()
     peer.conn.stream.outbox.resumeProducing()
     peer.send(b"3", PING)
     assert [payload for _, _, payload in peer.poll()] == [b"3"]
+
+
+# --- messages of many frames ------------------------------------------------------------------
+
+CONTINUATION = 0x0
+
+
+def begin(peer: Peer, first: bytes = b"{") -> None:
+    """The first frame of a text message that is not finished."""
+    feed(peer.conn, client_frame(first, TEXT, fin=False), peer.mode)
+
+
+def more(peer: Peer, count: int, payload: bytes = b"", fin: bool = False) -> None:
+    """`count` continuation frames (the last one final when `fin`), in one read."""
+    frames = [client_frame(payload, CONTINUATION, fin=False) for _ in range(count - 1)]
+    frames.append(client_frame(payload, CONTINUATION, fin=fin))
+    feed(peer.conn, b"".join(frames), peer.mode)
+
+
+def close_reason(peer: Peer) -> tuple[int, str] | None:
+    peer.poll()
+    for opcode, _, payload in peer.frames:
+        if opcode == CLOSE:
+            return int(struct.unpack("!H", payload[:2])[0]), payload[2:].decode()
+    return None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_message_of_more_than_1000_frames_closes_with_1009_and_is_counted(mode):
+    """`{` and then empty continuation frames for ever: frame 1,001 closes the connection
+    (the size limit alone never would: the frames are empty), /healthz counts it, and nothing
+    more is read from the peer."""
+    factory, hub, _ = make_factory()
+    peer = connect(factory, mode=mode)
+    peer.messages()
+    begin(peer)
+    more(peer, 998)
+    more(peer, 1, fin=False)
+    assert close_reason(peer) is None  # 1,000 frames are allowed
+    more(peer, 1)
+    assert close_reason(peer) == (1009, "a message may have at most 1000 frames")
+    assert peer.transport.producerState == "paused"
+    assert hub.counters.ws_too_many_frames == 1
+    assert hub.counters.line_too_long == 0
+    more(peer, 5000)  # what still comes is neither kept nor counted
+    assert hub.counters.ws_too_many_frames == 1
+    assert len(peer.conn.message_data) <= 1000
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_message_of_1000_frames_is_a_message(mode):
+    """A fragmented message within the limit arrives whole, as one message."""
+    factory, _, _ = make_factory()
+    peer, other = connect(factory, "?nick=alice", mode), connect(factory, "?nick=bob")
+    peer.messages(), other.messages()
+    begin(peer, b'{"op":"say","text":"')
+    more(peer, 998, b"a")
+    more(peer, 1, b'"}', fin=True)
+    assert [m["text"] for m in other.messages()] == ["a" * 998]
+    assert close_reason(peer) is None
+
+
+def test_a_message_not_finished_within_10_seconds_closes_with_1008_and_is_counted():
+    """A slow drip of frames (under the frame limit) still ends after 10 s with a close."""
+    factory, hub, clock = make_factory()
+    peer = connect(factory)
+    peer.messages()
+    begin(peer)
+    for _ in range(9):
+        clock.advance(1)
+        more(peer, 1, b" ")
+    assert close_reason(peer) is None
+    clock.advance(1)
+    assert close_reason(peer) == (1008, "a message must end within 10 seconds")
+    assert hub.counters.ws_message_timeout == 1
+
+
+def test_a_message_that_ends_in_time_stops_its_timer():
+    """A message finished within 10 s is handled, and no close follows later."""
+    factory, hub, clock = make_factory()
+    peer = connect(factory)
+    peer.messages()
+    begin(peer, b'{"op":"rooms"')
+    clock.advance(9)
+    more(peer, 1, b"}", fin=True)
+    assert [m["type"] for m in peer.messages()] == ["rooms"]
+    clock.advance(60)
+    assert close_reason(peer) is None
+    assert hub.counters.ws_message_timeout == 0
+
+
+def test_every_frame_counts_toward_the_rate_limit():
+    """Burst 3: a message of 5 frames takes 5 tokens. Past the burst, reading stops and the
+    client is told; the message is handled once the bucket has paid for its frames."""
+    flow = FlowLimits(max_rate=10, burst=3, slow_timeout=0, idle_timeout=0)
+    factory, hub, clock = make_factory(flow)
+    peer = connect(factory)
+    peer.messages()
+    begin(peer, b'{"op":')
+    more(peer, 3, b" ")
+    more(peer, 1, b'"rooms"}', fin=True)
+    got = peer.messages()
+    assert [m["code"] for m in got if m["type"] == "error"] == ["rate-limited"]
+    assert [m for m in got if m["type"] == "rooms"] == []
+    assert peer.transport.producerState == "paused"
+    assert hub.counters.rate_limited == 1
+    clock.advance(0.15)
+    assert peer.messages() == []
+    clock.advance(0.1)
+    assert [m["type"] for m in peer.messages()] == ["rooms"]
+    assert peer.transport.producerState == "producing"
+
+
+def test_pings_count_toward_the_rate_limit():
+    """A ping flood takes tokens like messages: past the burst, reading stops."""
+    flow = FlowLimits(max_rate=10, burst=3, slow_timeout=0, idle_timeout=0)
+    factory, _, _ = make_factory(flow)
+    peer = connect(factory)
+    peer.poll()
+    for n in range(5):
+        peer.send(b"%d" % n, PING)
+    assert peer.transport.producerState == "paused"
+
+
+def test_input_read_while_the_throttle_stops_reading_waits_and_then_goes_on_in_order():
+    """One read holding a 10-frame message and then another: parsing stops once the frames
+    have used the burst (the rest of the read is held, not parsed), and goes on, in order,
+    as the bucket refills."""
+    flow = FlowLimits(max_rate=10, burst=3, slow_timeout=0, idle_timeout=0)
+    factory, _, clock = make_factory(flow)
+    peer = connect(factory)
+    peer.messages()
+    frames = [client_frame(b'{"op":"rooms"' + b" " * 300, TEXT, fin=False)]
+    frames += [client_frame(b" " * 300, CONTINUATION, fin=False) for _ in range(8)]
+    frames += [client_frame(b"}", CONTINUATION, fin=True), client_frame(b'{"op":"who"}')]
+    peer.conn.dataReceived(b"".join(frames))
+    assert peer.conn.held  # the rest of the read waits for the throttle
+    assert [m["type"] for m in peer.messages()] == ["error"]  # sending too fast
+    for _ in range(20):
+        clock.advance(0.1)
+    assert [m["type"] for m in peer.messages()] == ["rooms", "who"]
+    assert not peer.conn.held
+
+
+def test_a_read_of_thousands_of_tiny_frames_is_not_all_parsed_at_once():
+    """Past the burst, the rest of a read of one-byte frames waits unparsed; the message is
+    refused at its deadline and what was held is dropped."""
+    flow = FlowLimits(max_rate=10, burst=3, slow_timeout=0, idle_timeout=0)
+    factory, hub, clock = make_factory(flow)
+    peer = connect(factory)
+    peer.messages()
+    begin(peer)
+    more(peer, 5000, b" ")
+    assert peer.conn.frames_of_message < 400  # at most one piece (FEED_SIZE bytes) parsed
+    clock.advance(10)
+    assert close_reason(peer) == (1008, "a message must end within 10 seconds")
+    assert not peer.conn.held
+    assert hub.counters.ws_message_timeout == 1

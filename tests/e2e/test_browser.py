@@ -316,3 +316,16 @@ def test_room_page_text_has_the_width_of_the_line_on_a_phone(browser, hub, conne
     context.close()
     assert nick is not None and text is not None
     assert text["y"] > nick["y"] and text["width"] > 250
+
+
+def test_a_command_typed_after_an_invisible_character_is_still_a_command(chat, connect):
+    """A pasted zero-width space or BOM before `/msg erin ...` on the page: erin gets a private
+    message and the room never sees the text, as on telnet."""
+    erin: TelnetClient = connect("erin")
+    carol: TelnetClient = connect("carol")
+    chat.set_nick("frank")
+    chat.type("\u200b/msg erin my password is hunter2")
+    assert erin.expect("[pm]")[-1] == "[pm] <frank> my password is hunter2"
+    chat.type("\ufeff /me waves")
+    seen = carol.expect("[lobby] * frank waves")
+    assert not [line for line in seen if "hunter2" in line]
