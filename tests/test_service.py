@@ -30,9 +30,7 @@ def test_every_transport_names_a_listen_setting_and_names_are_unique():
 def test_the_service_listens_once_per_transport_and_writes_the_ports_file(tmp_path):
     """listen() binds one port per row, in the table's order, and writes them as JSON."""
     reactor = MemoryReactorClock()
-    config = listening_on(
-        {"telnet": "tcp:1025", "web": "tcp:8080", "admin": "tcp:9180"}, tmp_path
-    )
+    config = listening_on({"telnet": "tcp:1025", "web": "tcp:8080", "admin": "tcp:9180"}, tmp_path)
     service = ChathubService(reactor, config, store=MemoryStore())
     bound = ensureDeferred(service.listen()).result  # a memory reactor binds at once
     names = [transport.name for transport in TRANSPORTS]
