@@ -175,6 +175,7 @@ class ChathubService(MultiService):
         pruning.setServiceParent(self)
         lag = TimerService(LAG_SECONDS, self.lag.tick)
         lag.clock = reactor
+        lag.setName("lag")
         lag.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
@@ -206,7 +207,10 @@ class ChathubService(MultiService):
             "draining: {clients} clients over {seconds} s", clients=len(self.hub.sessions),
             seconds=drain,
         )  # fmt: skip
-        await defer.maybeDeferred(self.stopService)
+        # The admin port and the lag check go on to the end: a probe gets 503 from /readyz (not
+        # a refused connection), /livez stays true and /metrics shows the drain.
+        kept = [self.namedServices[name] for name in ("admin", "lag") if name in self.namedServices]
+        await self._stop_all_but(kept)
         sessions = self.hub.begin_shutdown()
         # Close in slices, the last leaving a fifth of the drain to flush and to let go.
         slices = max(1, int(drain * 0.8 / DRAIN_STEP))
@@ -219,8 +223,21 @@ class ChathubService(MultiService):
         await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain * 0.2, 2.0))
         closed = self.store.close(max(0.5, deadline - self.reactor.seconds()))
         unsaved = closed if isinstance(closed, int) else await closed
+        for service in kept:
+            await defer.maybeDeferred(service.stopService)
         log.info("stopped; {unsaved} messages not saved", unsaved=unsaved)
         return unsaved
+
+    def _stop_all_but(self, kept: list[Service]) -> "defer.Deferred[Any]":
+        """`stopService`, leaving the services in `kept` running (in reverse start order, as
+        `MultiService` stops them)."""
+        Service.stopService(self)
+        stopping = [
+            defer.maybeDeferred(service.stopService)
+            for service in reversed(list(self))
+            if service not in kept
+        ]
+        return defer.DeferredList(stopping)
 
 
 class LagMonitor:
