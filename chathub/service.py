@@ -212,14 +212,18 @@ class ChathubService(MultiService):
         kept = [self.namedServices[name] for name in ("admin", "lag") if name in self.namedServices]
         await self._stop_all_but(kept)
         sessions = self.hub.begin_shutdown()
-        # Close in slices, the last leaving a fifth of the drain to flush and to let go.
+        # Close in slices, the last leaving a fifth of the drain to flush and to let go. Each
+        # slice has its time from the start, so the work of closing does not push the last
+        # ones past the drain.
         slices = max(1, int(drain * 0.8 / DRAIN_STEP))
         per_slice = max(1, -(-len(sessions) // slices))
-        for start in range(0, len(sessions), per_slice):
+        began = self.reactor.seconds()
+        for number, start in enumerate(range(0, len(sessions), per_slice)):
             for session in sessions[start : start + per_slice]:
                 self.hub.close_session(session)
             if start + per_slice < len(sessions):
-                await task.deferLater(self.reactor, DRAIN_STEP, lambda: None)
+                due = began + (number + 1) * DRAIN_STEP - self.reactor.seconds()
+                await task.deferLater(self.reactor, max(0.0, due), lambda: None)
         await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain * 0.2, 2.0))
         closed = self.store.close(max(0.5, deadline - self.reactor.seconds()))
         unsaved = closed if isinstance(closed, int) else await closed

@@ -119,6 +119,34 @@ def test_shutdown_is_not_ready_at_once_and_closes_clients_spread_over_the_drain(
         assert len(notices) == 1
 
 
+class SlowLeavingClient(LeavingClient):
+    """Closing it takes 10 ms of the reactor's time (a busy process)."""
+
+    def close(self) -> None:
+        super().close()
+        self.clock.rightNow += 0.01
+
+
+def test_the_work_of_closing_does_not_push_the_drain_past_its_time(tmp_path):
+    """Slices keep their times from the start of the drain, however long closing takes."""
+    reactor = MemoryReactorClock()
+    listen = replace(
+        ListenSettings(), telnet="tcp:1025", web="none", admin="none", drain_seconds=4.0
+    )
+    service = ChathubService(reactor, replace(Config(), listen=listen), store=MemoryStore())
+    service.startService()
+    everyone = [SlowLeavingClient("telnet", service.hub, reactor) for _ in range(200)]
+    for n, client in enumerate(everyone):
+        service.hub.connect(client, nick=f"user{n}")
+    began = reactor.seconds()
+    done = ensureDeferred(service.shutdown())  # 32 slices of 7 clients, 70 ms of work each
+    while not done.called and reactor.seconds() < began + 20:
+        reactor.advance(0.01)
+    last = max(c.closed_at for c in everyone if c.closed_at is not None)
+    assert last - began <= 4.0 * 0.8 + 0.1
+    assert reactor.seconds() - began <= 4.0 + 1.0
+
+
 def test_the_admin_port_and_the_lag_check_stay_up_until_the_drain_ends(tmp_path):
     """While clients are closed, the public listeners are gone but /readyz can still say 503."""
     reactor, service, _ = drained_service(tmp_path, drain=2.0, clients=50)
