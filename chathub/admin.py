@@ -62,9 +62,21 @@ def _json(request: Request, code: int, body: object) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-class MetricsResource(Resource):
+class NotFoundResource(Resource):
     isLeaf = True
 
+    def render(self, request: Request) -> bytes:
+        return _json(request, 404, {"error": "not-found", "message": "/metrics, /livez, /readyz"})
+
+
+class AdminPage(Resource):
+    """One of the three paths, exactly: anything under it (`/metrics/x`) is a JSON 404 too."""
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return NotFoundResource()  # type: ignore[no-untyped-call]
+
+
+class MetricsResource(AdminPage):
     def __init__(self, metrics: Metrics) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.metrics = metrics
@@ -75,9 +87,7 @@ class MetricsResource(Resource):
         return self.metrics.text()
 
 
-class ReadyResource(Resource):
-    isLeaf = True
-
+class ReadyResource(AdminPage):
     def __init__(self, readiness: Readiness) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.readiness = readiness
@@ -89,9 +99,7 @@ class ReadyResource(Resource):
         return _json(request, 200, {"status": "ready"})
 
 
-class LiveResource(Resource):
-    isLeaf = True
-
+class LiveResource(AdminPage):
     def __init__(self, readiness: Readiness) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.readiness = readiness
@@ -100,13 +108,6 @@ class LiveResource(Resource):
         if self.readiness.alive():
             return _json(request, 200, {"status": "alive"})
         return _json(request, 503, {"status": "stalled"})
-
-
-class NotFoundResource(Resource):
-    isLeaf = True
-
-    def render(self, request: Request) -> bytes:
-        return _json(request, 404, {"error": "not-found", "message": "/metrics, /livez, /readyz"})
 
 
 class AdminRoot(Resource):
@@ -121,6 +122,8 @@ def make_admin_site(metrics: Metrics, readiness: Readiness) -> Site:
     root.putChild(b"metrics", MetricsResource(metrics))
     root.putChild(b"readyz", ReadyResource(readiness))
     root.putChild(b"livez", LiveResource(readiness))
+    # `chathub_ready` says what `/readyz` says, read when scraped.
+    metrics.up.set_function(lambda: 0.0 if readiness.problems() else 1.0)
     site = Site(root)
     site.displayTracebacks = False
     site.noisy = False

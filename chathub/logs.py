@@ -104,11 +104,16 @@ def _wanted(event: dict[str, Any]) -> Any:
     return PredicateResult.no
 
 
-def start_logging(out: IO[str] = sys.stderr) -> None:
-    """Send the process's log to `out`: JSON lines unless it is a terminal."""
+def observer_for(out: IO[str]) -> ILogObserver:
+    """What `start_logging` logs to: the events that matter, as JSON lines unless `out` is a
+    terminal."""
     observer = text_observer(out) if out.isatty() else json_observer(out)
-    filtered = FilteringLogObserver(observer, [cast(ILogFilterPredicate, _wanted)])
-    globalLogBeginner.beginLoggingTo([filtered], redirectStandardIO=False)
+    return FilteringLogObserver(observer, [cast(ILogFilterPredicate, _wanted)])
+
+
+def start_logging(out: IO[str] = sys.stderr) -> None:
+    """Send the process's log to `out` (see `observer_for`)."""
+    globalLogBeginner.beginLoggingTo([observer_for(out)], redirectStandardIO=False)
 
 
 class Sometimes:

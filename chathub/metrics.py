@@ -25,28 +25,30 @@ from chathub.hub import Hub
 TRANSPORTS = ("telnet", "ws", "sse", "http")
 
 # Path classes for HTTP request counts: a label per kind of page, never the raw path (each
-# room would be a series of its own).
+# room would be a series of its own). A class is a path and everything under it (`/ws`, not
+# `/wsx`); `/api/rooms/ROOM/messages` and `/api/rooms/ROOM/events` are told apart first.
 PATH_CLASSES = (
-    ("/api/rooms/", "api_messages"),
     ("/api/events", "sse"),
     ("/api/session", "api_session"),
-    ("/api/", "api"),
-    ("/rooms/", "transcript"),
-    ("/static/", "static"),
+    ("/api", "api"),
+    ("/rooms", "transcript"),
+    ("/static", "static"),
     ("/ws", "ws"),
     ("/counter", "counter"),
     ("/healthz", "health"),
 )
+ROOM_PATHS = {"messages": "api_messages", "events": "sse"}
 
 
 def path_class(path: bytes) -> str:
     text = path.split(b"?", 1)[0].decode("ascii", "replace")
     if text == "/":
         return "page"
-    if text.startswith("/api/rooms/") and text.rstrip("/").endswith("/events"):
-        return "sse"
+    parts = text.rstrip("/").split("/")
+    if len(parts) == 5 and parts[:3] == ["", "api", "rooms"] and parts[4] in ROOM_PATHS:
+        return ROOM_PATHS[parts[4]]
     for prefix, name in PATH_CLASSES:
-        if text.startswith(prefix) or text == prefix.rstrip("/"):
+        if text == prefix or text.startswith(prefix + "/"):
             return name
     return "other"
 

@@ -179,6 +179,7 @@ class ChathubService(MultiService):
         pruning.setServiceParent(self)
         lag = TimerService(LAG_SECONDS, self.lag.tick)
         lag.clock = reactor
+        lag.setName("lag")
         lag.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
@@ -210,21 +211,41 @@ class ChathubService(MultiService):
             "draining: {clients} clients over {seconds} s", clients=len(self.hub.sessions),
             seconds=drain,
         )  # fmt: skip
-        await defer.maybeDeferred(self.stopService)
+        # The admin port and the lag check go on to the end: a probe gets 503 from /readyz (not
+        # a refused connection), /livez stays true and /metrics shows the drain.
+        kept = [self.namedServices[name] for name in ("admin", "lag") if name in self.namedServices]
+        await self._stop_all_but(kept)
         sessions = self.hub.begin_shutdown()
-        # Close in slices, the last leaving a fifth of the drain to flush and to let go.
+        # Close in slices, the last leaving a fifth of the drain to flush and to let go. Each
+        # slice has its time from the start, so the work of closing does not push the last
+        # ones past the drain.
         slices = max(1, int(drain * 0.8 / DRAIN_STEP))
         per_slice = max(1, -(-len(sessions) // slices))
-        for start in range(0, len(sessions), per_slice):
+        began = self.reactor.seconds()
+        for number, start in enumerate(range(0, len(sessions), per_slice)):
             for session in sessions[start : start + per_slice]:
                 self.hub.close_session(session)
             if start + per_slice < len(sessions):
-                await task.deferLater(self.reactor, DRAIN_STEP, lambda: None)
+                due = began + (number + 1) * DRAIN_STEP - self.reactor.seconds()
+                await task.deferLater(self.reactor, max(0.0, due), lambda: None)
         await _wait_until(self.reactor, lambda: not self.hub.sessions, min(drain * 0.2, 2.0))
         closed = self.store.close(max(0.5, deadline - self.reactor.seconds()))
         unsaved = closed if isinstance(closed, int) else await closed
+        for service in kept:
+            await defer.maybeDeferred(service.stopService)
         log.info("stopped; {unsaved} messages not saved", unsaved=unsaved)
         return unsaved
+
+    def _stop_all_but(self, kept: list[Service]) -> "defer.Deferred[Any]":
+        """`stopService`, leaving the services in `kept` running (in reverse start order, as
+        `MultiService` stops them)."""
+        Service.stopService(self)
+        stopping = [
+            defer.maybeDeferred(service.stopService)
+            for service in reversed(list(self))
+            if service not in kept
+        ]
+        return defer.DeferredList(stopping)
 
 
 class LagMonitor:
