@@ -1,0 +1,133 @@
+"""Issue 10 on the real process: a history file far larger than memory starts in seconds and is
+served from disk; a damaged file never makes the hub reuse an id or stop a room.
+
+The big file is made by `scripts/make-history.py` (300 MB here; `CHATHUB_E2E_HISTORY=PATH`
+runs the same checks on a file made beforehand, such as the 5 GB one in the README).
+"""
+
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
+from tests.e2e.measure import rss_mb
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKE_HISTORY = ROOT / "scripts" / "make-history.py"
+START_LIMIT_SECONDS = 3.0
+RSS_LIMIT_MB = 150.0
+
+
+def make_history_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_history", MAKE_HISTORY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def get_json(hub: HubProcess, path: str) -> Any:
+    with urllib.request.urlopen(hub.base_url + path, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def last_ids(db: str) -> dict[str, int]:
+    """Each room's last id, as the file records it."""
+    connection = sqlite3.connect(db)
+    try:
+        return dict(connection.execute("SELECT room, last_id FROM rooms ORDER BY room"))
+    finally:
+        connection.close()
+
+
+def history_line(make: ModuleType, room: str, id: int) -> str:
+    """How telnet shows stored message `id` of a room made by make-history."""
+    nick, text = make.nick_for(id), make.text_for(room, id, TEXT_BYTES)
+    if make.kind_for(id) == "action":
+        return f"[{room} #{id}] * {nick} {text}"
+    return f"[{room} #{id}] <{nick}> {text}"
+
+
+TEXT_BYTES = 900
+
+
+def test_a_300_mb_history_starts_in_seconds_and_is_served_from_disk(tmp_path: Path):
+    """A 300 MB history: chathub starts in under 3 s with RSS under 150 MB, and the replay on
+    join, /since and the API's ?since= answer the right ids and texts from the file."""
+    make = make_history_module()
+    given = os.environ.get("CHATHUB_E2E_HISTORY")
+    if given:
+        db = given
+    else:
+        db = str(tmp_path / "big.db")
+        made = time.monotonic()
+        command = [sys.executable, str(MAKE_HISTORY), db, "--gigabytes", "0.3", "--rooms", "50"]
+        subprocess.run(command, check=True, timeout=120)
+        print(f"\nmade {os.path.getsize(db) / 1e6:.0f} MB in {time.monotonic() - made:.1f} s")
+    rooms = last_ids(db)
+    names = sorted(rooms)
+    retain = str(max(10_000, max(rooms.values())))  # nothing is pruned when a room opens
+
+    started = time.monotonic()
+    hub = start_hub(tmp_path, "--retain-messages", retain, db=db)
+    start_seconds = time.monotonic() - started
+    try:
+        rss_after_start = rss_mb(hub.process.pid)
+        print(
+            f"\nbig history: {os.path.getsize(db) / 1e9:.2f} GB, {len(rooms)} rooms, "
+            f"{sum(rooms.values()):,} messages: started in {start_seconds:.2f} s, "
+            f"RSS {rss_after_start:.0f} MB"
+        )
+        assert start_seconds < START_LIMIT_SECONDS
+        assert rss_after_start < RSS_LIMIT_MB
+
+        # Replay on join, over telnet: the newest 50 of a room never opened before.
+        room = names[len(names) // 7]
+        last = rooms[room]
+        client = TelnetClient(hub.telnet, timeout=15)
+        client.expect("type /help")
+        asked = time.monotonic()
+        client.send(f"/join {room}")
+        client.expect(f"[{room}] -> ")
+        replay = [client.read_line() for _ in range(50)]
+        replay_seconds = time.monotonic() - asked
+        assert replay == [history_line(make, room, id) for id in range(last - 49, last + 1)]
+
+        # /since from the middle of the room: 500 rows that are on disk only.
+        asked = time.monotonic()
+        client.send(f"/since 100 {room}")
+        lines = [client.read_line() for _ in range(500)]
+        since_seconds = time.monotonic() - asked
+        assert lines == [history_line(make, room, id) for id in range(101, 601)]
+        client.close()
+
+        # The API on another room nobody has opened, from the middle and at the end.
+        other = names[-1]
+        asked = time.monotonic()
+        events = get_json(hub, f"/api/rooms/{other}/messages?since=3000&limit=500")["events"]
+        api_seconds = time.monotonic() - asked
+        assert [(e["id"], e["text"]) for e in events] == [
+            (id, make.text_for(other, id, TEXT_BYTES)) for id in range(3001, 3501)
+        ]
+        assert [e["kind"] for e in events] == [make.kind_for(id) for id in range(3001, 3501)]
+        tail = get_json(hub, f"/api/rooms/{other}/messages?since={rooms[other] - 3}")["events"]
+        assert [e["id"] for e in tail] == list(range(rooms[other] - 2, rooms[other] + 1))
+
+        rss_after = rss_mb(hub.process.pid)
+        print(
+            f"replay of 50 on join {replay_seconds * 1000:.0f} ms, /since 500 "
+            f"{since_seconds * 1000:.0f} ms, API 500 {api_seconds * 1000:.0f} ms; "
+            f"RSS after {rss_after:.0f} MB"
+        )
+        assert rss_after < RSS_LIMIT_MB
+    finally:
+        hub.process.kill()
+        hub.process.wait()
