@@ -131,3 +131,121 @@ def test_a_300_mb_history_starts_in_seconds_and_is_served_from_disk(tmp_path: Pa
     finally:
         hub.process.kill()
         hub.process.wait()
+
+
+def damaged_file(path: Path, rows: list[tuple[str, int, object]], last_ids: dict[str, int]) -> str:
+    """A history file in chathub's schema with exactly these rows (room, id, text: a str, or
+    bytes stored as a BLOB) and these `rooms.last_id` values, written behind chathub's back."""
+    from chathub.sqlitefile import SCHEMA, SCHEMA_VERSION
+
+    connection = sqlite3.connect(path)
+    connection.executescript(f"{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};")
+    connection.executemany(
+        "INSERT INTO events (room, id, kind, nick, text, ts) VALUES (?, ?, 'message', 'old', ?, ?)",
+        [(room, id, text, 1_700_000_000.0 + id) for room, id, text in rows],
+    )
+    connection.executemany("INSERT INTO rooms (room, last_id) VALUES (?, ?)", last_ids.items())
+    connection.commit()
+    connection.close()
+    return str(path)
+
+
+def joined(hub: HubProcess, room: str, nick: str = "eve") -> tuple[TelnetClient, list[str]]:
+    """A telnet client called `nick` that joined `room`; the lines of its replay."""
+    client = TelnetClient(hub.telnet)
+    client.expect("type /help")
+    client.send(f"/nick {nick}")
+    client.expect(f"is now known as {nick}")
+    client.send(f"/join {room}")
+    client.expect(f"[{room}] -> ")
+    client.send("/who")  # a marker: every line before its answer is the replay
+    replay = client.expect(f"* members of {room}")[:-1]
+    return client, replay
+
+
+def test_a_last_id_behind_the_stored_messages_never_reuses_an_id(tmp_path: Path):
+    """rooms.last_id says 2 but messages 1-5 are stored: the next message is #6 and #1 keeps
+    its text, also after a restart."""
+    rows = [("dmg", id, f"old {id}") for id in range(1, 6)]
+    db = damaged_file(tmp_path / "behind.db", rows, {"dmg": 2})
+    hub = start_hub(tmp_path, db=db)
+    try:
+        client, replay = joined(hub, "dmg")
+        assert replay == [f"[dmg #{id}] <old> old {id}" for id in range(1, 6)]
+        client.send("new one")
+        client.expect("[dmg] <eve> new one")
+        client.send("/since 5")
+        assert client.expect("new one")[-1] == "[dmg #6] <eve> new one"
+        client.close()
+        assert hub.stop() == 0
+    finally:
+        hub.process.kill()
+        hub.process.wait()
+    again = start_hub(tmp_path, db=db)
+    try:
+        events = get_json(again, "/api/rooms/dmg/messages?since=0")["events"]
+        assert [(e["id"], e["text"]) for e in events] == [*rows_as_pairs(rows), (6, "new one")]
+        client, _ = joined(again, "dmg")
+        client.send("newer")
+        client.expect("[dmg] <eve> newer")
+        client.send("/since 6")
+        assert client.expect("newer")[-1] == "[dmg #7] <eve> newer"
+        client.close()
+    finally:
+        again.process.kill()
+        again.process.wait()
+
+
+def rows_as_pairs(rows: list[tuple[str, int, object]]) -> list[tuple[int, object]]:
+    return [(id, text) for _, id, text in rows]
+
+
+def test_messages_stored_as_blobs_are_replayed_or_skipped_and_the_room_works(tmp_path: Path):
+    """A UTF-8 BLOB is replayed as text; a BLOB that is not UTF-8 is skipped with a log line,
+    no traceback, and the room goes on with the next id."""
+    rows = [
+        ("blobs", 1, "one"),
+        ("blobs", 2, "two é".encode()),
+        ("blobs", 3, "three"),
+        ("badblob", 1, "first"),
+        ("badblob", 2, b"\xff\xfe not utf-8"),
+        ("badblob", 3, "third"),
+    ]
+    db = damaged_file(tmp_path / "blobs.db", rows, {"blobs": 3, "badblob": 3})
+    hub = start_hub(tmp_path, db=db)
+    try:
+        client, replay = joined(hub, "blobs")
+        assert replay == [
+            "[blobs #1] <old> one",
+            "[blobs #2] <old> two é",
+            "[blobs #3] <old> three",
+        ]
+        client.close()
+
+        client, replay = joined(hub, "badblob")
+        assert replay == ["[badblob #1] <old> first", "[badblob #3] <old> third"]
+        client.send("still works")
+        client.send("/since 0")
+        client.expect("[badblob] <eve> still works")
+        lines = client.expect("still works")
+        assert lines == [
+            "[badblob #1] <old> first",
+            "[badblob #3] <old> third",
+            "[badblob #4] <eve> still works",
+        ]
+        events = get_json(hub, "/api/rooms/badblob/messages?since=0")["events"]
+        assert [(e["id"], e["text"]) for e in events] == [
+            (1, "first"),
+            (3, "third"),
+            (4, "still works"),
+        ]
+        blob_events = get_json(hub, "/api/rooms/blobs/messages?since=1")["events"]
+        assert [e["text"] for e in blob_events] == ["two é", "three"]
+        client.close()
+        assert hub.stop() == 0
+    finally:
+        hub.process.kill()
+        hub.process.wait()
+    log = (tmp_path / "hub.log").read_text()
+    assert "Traceback" not in log
+    assert "skipped 1 unreadable rows of room badblob" in log
