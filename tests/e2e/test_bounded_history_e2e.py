@@ -1,7 +1,7 @@
 """Issue 10 on the real process: a history file far larger than memory starts in seconds and is
 served from disk; a damaged file never makes the hub reuse an id or stop a room.
 
-The big file is made by `scripts/make-history.py` (300 MB here; `CHATHUB_E2E_HISTORY=PATH`
+The big file is made by `scripts/make-history.py` (300 MB here; `E2E_HISTORY_FILE=PATH`
 runs the same checks on a file made beforehand, such as the 5 GB one in the README).
 """
 
@@ -63,7 +63,7 @@ def test_a_300_mb_history_starts_in_seconds_and_is_served_from_disk(tmp_path: Pa
     """A 300 MB history: chathub starts in under 3 s with RSS under 150 MB, and the replay on
     join, /since and the API's ?since= answer the right ids and texts from the file."""
     make = make_history_module()
-    given = os.environ.get("CHATHUB_E2E_HISTORY")
+    given = os.environ.get("E2E_HISTORY_FILE")
     if given:
         db = given
     else:

@@ -3,11 +3,12 @@
 Run as `python -m tests.e2e.wsload SPEC RESULT` (JSON files): it opens every connection of the
 spec (each from its own source address, with its nick and rooms), writes `ready` into the spec's
 `ready_file` once all are welcomed, then has each say `text` into its rooms in turn, at `rate`
-messages a second, every message with a `ref`, and at most `window` of them unanswered (a
+messages a second, every message with a `ref` (`{ref}` in `text` is replaced by it, so each
+message can be told apart), and at most `window` of them unanswered (a
 client that waits for its echoes, so it stays within the hub's rate and burst limits). It stops
 after `duration` seconds or when every connection is gone (the hub was killed), then writes
 RESULT: counts, and with `acks`, every acknowledged message as [room, id, unix time of the
-ack]. Frames are made once and written with plain non-blocking sockets, so one process drives
+ack, ref]. Frames are made once and written with plain non-blocking sockets, so one process drives
 hundreds of connections without becoming the bottleneck.
 """
 
@@ -31,7 +32,7 @@ class Conn:
     index: int
     sock: socket.socket
     rooms: list[str]
-    bodies: list[bytes]  # one `say` op per room, with the ref's number left as `{seq}`
+    bodies: list[bytes]  # one `say` op per room, with `{ref}` where its ref goes
     open: bool = False  # the handshake is done
     welcomed: bool = False
     joined: int = 0  # rooms it has been announced in
@@ -111,7 +112,7 @@ class Load:
         self.rate = float(spec["rate"])
         self.window = int(spec.get("window", 10))
         self.keep_acks = bool(spec.get("acks", False))
-        self.acks: list[tuple[str, int, float]] = []
+        self.acks: list[tuple[str, int, float, str]] = []
         self.selector = selectors.DefaultSelector()
         self.conns: list[Conn] = []
         self.started = 0.0
@@ -119,8 +120,7 @@ class Load:
     def run(self) -> dict[str, Any]:
         for index, connection in enumerate(self.spec["connections"]):
             conn = connect(index, connection, self.port)
-            prefix = f"c{index}-"
-            conn.bodies = [say_body(room, self.text, prefix + "{seq}") for room in conn.rooms]
+            conn.bodies = [say_body(room, self.text, "{ref}") for room in conn.rooms]
             self.conns.append(conn)
             self.selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
         deadline = time.monotonic() + float(self.spec.get("connect_timeout", 30))
@@ -155,7 +155,8 @@ class Load:
                 if conn.unanswered >= self.window:
                     continue  # a slot passes unused: this client waits for its echoes
                 body = conn.bodies[conn.seq % len(conn.bodies)]
-                conn.out += ws_client_frame(body.replace(b"{seq}", str(conn.seq).encode(), 1))
+                ref = b"c%d-%d" % (conn.index, conn.seq)
+                conn.out += ws_client_frame(body.replace(b"{ref}", ref))
                 conn.seq += 1
                 conn.unanswered += 1
                 self.want_write(conn)
@@ -233,7 +234,7 @@ class Load:
                 continue
             conn.acked += 1
             if self.keep_acks and "id" in message:
-                self.acks.append((message["room"], message["id"], now))
+                self.acks.append((message["room"], message["id"], now, message["ref"]))
 
     @staticmethod
     def own_join(conn: Conn, payload: bytes) -> bool:
