@@ -412,6 +412,8 @@ class Hub:
             client = member.client
             own = refs.get(member) if refs else None
             if own:
+                if not room_events:  # a room's events were counted from its member counts
+                    self.traffic.deliveries[client.transport_name] += len(items)
                 for index, item in enumerate(items):
                     client.deliver(item, own.get(index))
             elif room_events:

@@ -1,9 +1,11 @@
 """The telnet / nc adapter: bytes to lines to commands; the hub's output as `\r\n` lines.
 
 Rules:
-- Only what is the line protocol's: framing (`LineSplitter`), telnet negotiation (`telnet.py`)
-  and rendering (`linewire.py`). Admission, throttle, outbox and idle timer are the connection's
-  `Stream` (`stream.py`); every decision is the hub's.
+- Only what is the line protocol's: framing (`LineSplitter`), telnet negotiation (`telnet.py`:
+  BINARY both ways and the window width, asked for before the greeting) and rendering
+  (`linewire.py`, wrapped for the window width once the client reports one). Admission,
+  throttle, outbox and idle timer are the connection's `Stream` (`stream.py`); every
+  decision is the hub's.
 - Input lines end in `\n` or `\r\n`; invalid UTF-8 is replaced; a backspace (BS or DEL) erases
   the character before it, as the typist saw. A line longer than `max_line` bytes is discarded
   with one `! ` line and the lines after it work as usual, however the bytes were split.
@@ -25,7 +27,7 @@ from chathub.config import FlowLimits, LineSettings
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub, Session
-from chathub.linewire import encoded_event, encoded_events, render
+from chathub.linewire import encoded, encoded_event, encoded_events, render
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.telnet import TelnetFilter
 
@@ -135,6 +137,9 @@ class LineConnection(Protocol):
         keepalive = getattr(self.transport, "setTcpKeepAlive", None)
         if keepalive is not None:
             keepalive(True)
+        # Before the greeting: the telnet client is 8-bit clean (BINARY) by the time the first
+        # UTF-8 reaches it, and says how wide its window is (NAWS).
+        self.transport.write(self._telnet.start())
         stream.start()
 
     def dataReceived(self, data: bytes) -> None:
@@ -176,13 +181,13 @@ class LineConnection(Protocol):
         """Telnet has no replies to owe: the warning the throttle gave is enough."""
 
     def render_event(self, event: Event) -> bytes:
-        return encoded_event(event)
+        return encoded_event(event, self._telnet.width)
 
     def render_events(self, events: tuple[Event, ...]) -> bytes:
-        return encoded_events(events)
+        return encoded_events(events, self._telnet.width)
 
     def render_item(self, item: Outgoing, ref: Ref | None, nick: str) -> bytes:
-        return "".join(line + "\r\n" for line in render(item, nick)).encode("utf-8")
+        return encoded(render(item, nick), self._telnet.width)
 
     def write_rendered(self, data: bytes) -> None:
         internals.write_now(self.transport, data)

@@ -5,9 +5,12 @@ Rules:
   table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id.
 - The wording that is the line protocol's own lives here: the `/help` text, and the hints that
   name its commands (`/join`, `/since ID ROOM`), added to the hub's errors by their code.
-- Encode once: a room event (or a batch of them) is rendered and encoded once, and the same
-  bytes go to every member (a one-entry cache: the hub hands one event or tuple to every member
-  before the next).
+- Encode once: a room event (or a batch of them) is rendered and encoded once per terminal
+  width, and the same bytes go to every member with that width (a one-entry cache: the hub
+  hands one event or tuple to every member before the next).
+- No user text can draw what looks like the start of a server line (`screen.py`): runs of
+  blanks in what users wrote are squeezed to one space for every client, and for a client
+  that reported its width each line is wrapped with indented continuation rows.
 """
 
 from chathub.events import (
@@ -25,6 +28,7 @@ from chathub.events import (
     Welcome,
     Who,
 )
+from chathub.screen import collapse_spaces, wrap
 
 HELP = """\
 commands:
@@ -48,22 +52,29 @@ HINTS = {
 }
 
 
+def _flat(text: str) -> str:
+    """User text as a line shows it: runs of blanks squeezed to one space, and none at its
+    start (the prefix before it ends with one)."""
+    return collapse_spaces(" " + text)[1:]
+
+
 def render_event(event: Event) -> str:
     """The line for a live event, without its ending."""
+    text = _flat(event.text)
     match event.kind:
         case "message":
-            return f"[{event.room}] <{event.nick}> {event.text}"
+            return f"[{event.room}] <{event.nick}> {text}"
         case "action":
-            return f"[{event.room}] * {event.nick} {event.text}"
+            return f"[{event.room}] * {event.nick} {text}"
         case "join":
             return f"[{event.room}] -> {_who(event)} joined"
         case "part":
-            reason = f" ({event.text})" if event.text else ""
+            reason = f" ({text})" if text else ""
             return f"[{event.room}] <- {_who(event)} left{reason}"
         case "nick":
             return f"* {event.old} is now known as {event.nick}"
         case _:  # notice
-            return f"[{event.room}] * {event.text}" if event.room else f"* {event.text}"
+            return f"[{event.room}] * {text}" if event.room else f"* {text}"
 
 
 # How many nicks a batched join or part names on a terminal before "and N others".
@@ -83,9 +94,10 @@ def _who(event: Event) -> str:
 
 def render_stored(event: Event) -> str:
     """The line for a stored event shown as history: it carries the id."""
+    text = _flat(event.text)
     if event.kind == "action":
-        return f"[{event.room} #{event.id}] * {event.nick} {event.text}"
-    return f"[{event.room} #{event.id}] <{event.nick}> {event.text}"
+        return f"[{event.room} #{event.id}] * {event.nick} {text}"
+    return f"[{event.room} #{event.id}] <{event.nick}> {text}"
 
 
 def render(item: Outgoing, my_nick: str) -> list[str]:
@@ -118,6 +130,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
         case Help():
             return ["* " + line for line in HELP.split("\n")]
         case Private(sender, to, text):
+            text = _flat(text)
             if sender == my_nick and to != my_nick:
                 return [f"[pm -> {to}] <{sender}> {text}"]
             return [f"[pm] <{sender}> {text}"]
@@ -135,32 +148,43 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
     return []
 
 
-# The last event encoded, and its bytes: a broadcast delivers one event to every member in a
-# row, so this one entry turns N encodings into one.
+def encoded(lines: list[str], width: int | None) -> bytes:
+    """`lines` as a terminal `width` cells wide gets them (None: unknown), `\r\n` after each."""
+    if width is not None:
+        lines = [row for line in lines for row in wrap(line, width)]
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+
+
+# The last event encoded, and its bytes for each terminal width: a broadcast delivers one
+# event to every member in a row, so this one entry turns N encodings into one per width.
 _last_event: Event | None = None
-_last_bytes = b""
+_last_bytes: dict[int | None, bytes] = {}
 
 
-def encoded_event(event: Event) -> bytes:
+def encoded_event(event: Event, width: int | None = None) -> bytes:
     global _last_event, _last_bytes
     if event is not _last_event:
-        _last_bytes = (render_event(event) + "\r\n").encode("utf-8")
-        _last_event = event
-    return _last_bytes
+        _last_event, _last_bytes = event, {}
+    data = _last_bytes.get(width)
+    if data is None:
+        data = _last_bytes[width] = encoded([render_event(event)], width)
+    return data
 
 
 # The same for a batch of events: the hub hands one tuple to every member.
 _last_events: tuple[Event, ...] | None = None
-_last_events_bytes = b""
+_last_events_bytes: dict[int | None, bytes] = {}
 
 
-def encoded_events(events: tuple[Event, ...]) -> bytes:
+def encoded_events(events: tuple[Event, ...], width: int | None = None) -> bytes:
     global _last_events, _last_events_bytes
     if events is not _last_events:
+        _last_events, _last_events_bytes = events, {}
+    data = _last_events_bytes.get(width)
+    if data is None:
         if len(events) == 1:
-            _last_events_bytes = encoded_event(events[0])
+            data = encoded_event(events[0], width)
         else:
-            text = "".join(render_event(event) + "\r\n" for event in events)
-            _last_events_bytes = text.encode("utf-8")
-        _last_events = events
-    return _last_events_bytes
+            data = encoded([render_event(event) for event in events], width)
+        _last_events_bytes[width] = data
+    return data

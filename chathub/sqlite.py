@@ -119,6 +119,7 @@ class SqliteStore:
         self._pruned_to: dict[str, int] = {}  # room -> id up to which rows are known deleted
         self._error: str | None = None
         self._closed = False
+        self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds
         self._pool: ThreadPool | None = None
         if run is None:
             self._pool = ThreadPool(1, 1, "chathub-sqlite")
@@ -313,7 +314,9 @@ class SqliteStore:
         done: Deferred[None] = Deferred()
         self._writing = done
 
-        def written(_: object) -> None:
+        def written(seconds: float) -> None:
+            if self.on_commit is not None:
+                self.on_commit(seconds)
             if self._error is not None:
                 log.info("history writes work again: {path}", path=self.path)
             self._error = None
@@ -342,7 +345,11 @@ class SqliteStore:
 
         def over(_: object) -> None:
             self._writing = None
-            self._schedule()
+            if self._pending and self._error is None and not self._closed:
+                self._cancel_timer()
+                self._write()  # rows came in meanwhile: the next batch goes at once
+            else:
+                self._schedule()
             if not self.behind():
                 callbacks, self._caught_up = self._caught_up, []
                 for callback in callbacks:
@@ -353,7 +360,12 @@ class SqliteStore:
             self._writing = None
             done.callback(None)
             return done
-        written_or_not = self._run(lambda: sqlitefile.write(self._connection, rows, counters))
+        def write() -> float:
+            started = time.perf_counter()
+            sqlitefile.write(self._connection, rows, counters)
+            return time.perf_counter() - started
+
+        written_or_not = self._run(write)
         written_or_not.addCallbacks(written, failed)
         written_or_not.addBoth(over)
         return done

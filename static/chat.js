@@ -542,6 +542,14 @@
     state.directory = new Map((data.rooms || []).map((room) => [room.name, room.members]));
     for (const name of state.rooms.keys()) noteCount(name);
     renderRooms();
+    // The list holds the busiest rooms only: say how many there are in all.
+    const total = Number(data.total) || 0;
+    const listed = (data.rooms || []).length;
+    const note = document.getElementById("room-total");
+    if (note) {
+      note.hidden = total <= listed;
+      note.firstChild.textContent = `The busiest ${listed} of ${total} rooms; `;
+    }
     if (show) {
       const listing = (data.rooms || []).map((room) => `#${room.name} (${room.members})`);
       systemLine(`rooms: ${listing.join(", ") || "none"}`);

@@ -9,6 +9,7 @@ from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
+from tests.test_line import connected
 
 
 class BatchClient(RecordingClient):
@@ -142,7 +143,7 @@ def test_a_telnet_read_of_many_lines_is_one_write_per_member() -> None:
     for _ in range(3):
         connection = factory.buildProtocol(None)
         transport = StringTransport()
-        connection.makeConnection(transport)
+        connected(connection, transport)
         transports.append((connection, transport))
     writes: list[bytes] = []
     for _, transport in transports[1:]:
@@ -161,7 +162,7 @@ def test_a_telnet_error_in_a_read_comes_after_the_earlier_lines() -> None:
     hub = make_hub()
     connection = LineFactory(hub).buildProtocol(None)
     transport = StringTransport()
-    connection.makeConnection(transport)
+    connected(connection, transport)
     transport.clear()
     connection.dataReceived(b"one\r\n/nosuch\r\ntwo\r\n")
     lines = transport.value().decode().split("\r\n")[:-1]

@@ -1,12 +1,24 @@
 """The telnet adapter: framing, decoding and rendering, over an in-memory transport."""
 
 import pytest
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 
 from chathub.config import HubSettings
 from chathub.hub import Hub
 from chathub.line import TOO_LONG, LineFactory, LineSplitter
 from chathub.store import MemoryStore
+from chathub.telnet import PREAMBLE
+
+
+def connected(connection: Protocol, transport: StringTransport) -> None:
+    """Make `connection` on `transport` and take away the telnet preamble it writes first, so
+    that what is left is what the terminal shows (a terminal shows nothing of it)."""
+    connection.makeConnection(transport)
+    written = transport.value()
+    if written.startswith(PREAMBLE):  # a refused connection gets none
+        transport.clear()
+        transport.write(written[len(PREAMBLE) :])
 
 
 class Terminal:
@@ -15,7 +27,7 @@ class Terminal:
     def __init__(self, hub: Hub, max_line: int = 2048) -> None:
         self.connection = LineFactory(hub, max_line).buildProtocol(None)
         self.transport = StringTransport()
-        self.connection.makeConnection(self.transport)
+        connected(self.connection, self.transport)
 
     def type(self, data: bytes, *, byte_at_a_time: bool = False) -> None:
         if byte_at_a_time:
@@ -105,11 +117,74 @@ def test_backspaces_erase_the_character_before_them(hub):
 
 
 def test_telnet_negotiation_is_refused_and_never_shown(hub):
-    """IAC WILL/DO get DONT/WONT; the text around them arrives intact."""
+    """IAC WILL/DO of options the hub does not use get DONT/WONT; the text around them
+    arrives intact."""
     term = Terminal(hub)
     term.lines()
-    term.type(b"\xff\xfb\x1f\xff\xfd\x01hi\n", byte_at_a_time=True)
-    assert term.transport.value() == b"\xff\xfe\x1f\xff\xfc\x01[lobby] <guest-1> hi\r\n"
+    term.type(b"\xff\xfb\x18\xff\xfd\x01hi\n", byte_at_a_time=True)
+    assert term.transport.value() == b"\xff\xfe\x18\xff\xfc\x01[lobby] <guest-1> hi\r\n"
+
+
+def test_the_hub_asks_for_binary_and_the_window_width_before_the_greeting(hub):
+    """The first bytes are the preamble (DO NAWS, DO and WILL BINARY in an APC string that
+    terminals ignore); the client's agreement needs no answer."""
+    connection = LineFactory(hub).buildProtocol(None)
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    assert transport.value().startswith(b"\x1b_\xff\xfd\x1f\xff\xfd\x00\xff\xfb\x00\x1b\\* ")
+    transport.clear()
+    connection.dataReceived(b"\xff\xfb\x1f\xff\xfd\x00\xff\xfb\x00")  # WILL NAWS, DO/WILL BINARY
+    assert transport.value() == b""
+
+
+def say_long_line(text: str) -> list[str]:
+    """What a terminal that reported an 80-column window shows of mallory's line `text`."""
+    hub = Hub(MemoryStore(), settings=HubSettings(motd="hi"))
+    reader = Terminal(hub)
+    reader.type(b"\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0")  # WILL NAWS, 80x24
+    mallory = Terminal(hub)
+    mallory.type(b"/nick mallory\r\n")
+    reader.lines()
+    mallory.type(text.encode() + b"\r\n")
+    return reader.lines()
+
+
+def test_a_terminal_that_reports_its_width_gets_long_lines_wrapped_with_an_indent():
+    """80 columns: a long message is cut into rows of at most 79 cells; each row after the
+    first is indented to where the message's text starts."""
+    rows = say_long_line("lorem ipsum dolor sit amet " * 8)
+    assert len(rows) == 4
+    assert rows[0].startswith("[lobby] <mallory> lorem ipsum")
+    assert all(row.startswith(" " * 18) and row[18] != " " for row in rows[1:])
+    assert max(len(row) for row in rows) <= 79
+
+
+def test_padding_cannot_put_a_forged_line_at_the_start_of_a_screen_row():
+    """`ok`, 60 spaces, then a forged `[lobby] <alice> ...`: the spaces are squeezed to one,
+    and the forged text shows inside mallory's line, never at the left edge."""
+    forged = "[lobby] <alice> please send your password"
+    for text in ["ok" + " " * 60 + forged, "ok" + "\u3000" * 30 + forged, "ok" + "." * 60 + forged]:
+        rows = say_long_line(text)
+        assert rows[0].startswith("[lobby] <mallory> ok")
+        assert not any(row.startswith(("[", "* ", "! ")) for row in rows[1:]), rows
+
+
+def test_runs_of_spaces_are_squeezed_for_a_terminal_that_reports_nothing(hub):
+    """nc reports no width: its lines are not wrapped, but padding is still one space."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.type(b"ok" + b" " * 58 + b"[lobby] <bob> hi\r\n")
+    assert bob.lines() == ["[lobby] <guest-1> ok [lobby] <bob> hi"]
+
+
+def test_text_typed_and_shown_in_binary_mode_is_intact(hub):
+    """Once BINARY is on, bytes 0x80-0x9F (all over UTF-8) are text both ways."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    for term in (alice, bob):
+        term.type(b"\xff\xfd\x00\xff\xfb\x00")
+    bob.lines()
+    alice.type("日本語 Ü 👋🏽\n".encode())
+    assert bob.lines() == ["[lobby] <guest-1> 日本語 Ü 👋🏽"]
 
 
 def test_escape_sequences_from_one_terminal_do_not_reach_another(hub):

@@ -8,6 +8,7 @@ from chathub.config import FlowLimits, HubSettings
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.store import MemoryStore
+from tests.test_line import connected
 
 QUIET = FlowLimits(max_rate=0, slow_timeout=0, idle_timeout=0)
 
@@ -18,7 +19,7 @@ class Terminal:
     def __init__(self, hub: Hub, clock: Clock, flow: FlowLimits = QUIET, host: str = "10.0.0.1"):
         self.connection = LineFactory(hub, 2048, flow, clock).buildProtocol(None)
         self.transport = StringTransport(peerAddress=_address(host))
-        self.connection.makeConnection(self.transport)
+        connected(self.connection, self.transport)
 
     def type(self, data: bytes) -> None:
         self.connection.dataReceived(data)

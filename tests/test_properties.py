@@ -33,11 +33,12 @@ from chathub.hub import Hub, Session
 from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
 from chathub.origins import origin_allowed, parse_origin
 from chathub.store import MemoryStore
-from chathub.telnet import IAC, TelnetFilter
+from chathub.telnet import BINARY, DO, DONT, IAC, NAWS, WILL, WONT, TelnetFilter
 from chathub.text import ROOM_MAX, clean_text, is_valid_nick, nick_skeleton, normalize_room
 from chathub.tls import split_endpoint, tls_files
 from chathub.websocket import WebSocketFactory
 from tests.recording import RecordingClient
+from tests.test_line import connected
 from tests.test_websocket import PONG, read_frames
 
 # Shared machines are slow and busy: no per-example deadline, which would only make flakes.
@@ -46,6 +47,7 @@ settings.load_profile("chathub")
 
 # Bytes that matter to the parsers, mixed into random bytes so that they are common.
 _SPECIAL = [b"\xff", b"\xff\xff", b"\xff\xfa", b"\xff\xf0", b"\xff\xfb\x01", b"\xff\xfd\x03"]
+_SPECIAL += [b"\xff\xfb\x1f", b"\xff\xfc\x1f", b"\xff\xfd\x00", b"\xff\xfe\x00", b"\xff\xfa\x1f"]
 _SPECIAL += [b"\n", b"\r\n", b"\r", b"\x1b[31m", b"\x00", b"\xc3", b"\xa9", b"/", b"/nick "]
 stream_bytes = st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(_SPECIAL))).map(b"".join)
 
@@ -97,14 +99,22 @@ def test_telnet_filter_output_is_the_same_however_the_stream_is_split(
     assert _filter_all(pieces) == _filter_all([data])
 
 
-@given(stream_bytes)
-def test_telnet_filter_replies_are_only_refusals(data: bytes) -> None:
-    """Every reply is IAC DONT x or IAC WONT x: we never agree to an option."""
-    _, replies = TelnetFilter().feed(data)
+@given(st.booleans(), stream_bytes)
+def test_telnet_filter_agrees_only_to_binary_and_naws_and_never_loops(
+    started: bool, data: bytes
+) -> None:
+    """Every reply is IAC DONT x or IAC WONT x, or agrees to what the hub wants (DO NAWS,
+    DO BINARY, WILL BINARY); and there is never more than one reply per command received."""
+    telnet = TelnetFilter()
+    if started:
+        telnet.start()
+    _, replies = telnet.feed(data)
     assert len(replies) % 3 == 0
     for start in range(0, len(replies), 3):
+        verb, option = replies[start + 1], replies[start + 2]
         assert replies[start] == IAC
-        assert replies[start + 1] in (0xFE, 0xFC)
+        assert verb in (DONT, WONT) or (verb, option) in ((DO, NAWS), (DO, BINARY), (WILL, BINARY))
+    assert len(replies) // 3 <= data.count(b"\xff")
 
 
 @given(st.binary().filter(lambda data: b"\xff" not in data))
@@ -182,7 +192,7 @@ class _Terminal:
         hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, settings=HubSettings(motd="hi"))
         self.connection = LineFactory(hub, 64).buildProtocol(None)
         self.transport = StringTransport()
-        self.connection.makeConnection(self.transport)
+        connected(self.connection, self.transport)
 
     def output(self) -> tuple[bytes, list[bytes]]:
         """The text written, and the telnet replies (IAC x y) apart from it: a read's replies
@@ -651,10 +661,10 @@ def test_no_input_puts_a_control_character_on_any_terminal(data: bytes) -> None:
     not the sender's, not a room mate's."""
     hub = Hub(MemoryStore(), clock=lambda: 1700000000.0, settings=HubSettings(motd="hi"))
     watcher, watcher_out = LineConnection(hub, 64), StringTransport()
-    watcher.makeConnection(watcher_out)
+    connected(watcher, watcher_out)
     watcher.dataReceived(b"/nick bob\r\n")
     sender, sender_out = LineConnection(hub, 64), StringTransport()
-    sender.makeConnection(sender_out)
+    connected(sender, sender_out)
     sender.dataReceived(data.replace(b"\xff", b""))  # telnet replies are bytes, not text
     for line in _terminal_text(sender_out.value()) + _terminal_text(watcher_out.value()):
         for character in line:

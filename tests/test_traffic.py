@@ -2,8 +2,6 @@
 
 from collections import Counter
 
-import pytest
-
 from chathub import commands as cmd
 from chathub.events import Event, Private
 from chathub.hub import Hub
@@ -129,11 +127,6 @@ def test_a_private_message_counts_a_delivery_to_each_end_by_its_transport():
     assert [p.text for p in alice_client.of_type(Private)] == ["psst"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hub.receive counts no delivery for a sender's own ref'd copy of a publication that "
-    "is not one room's events (a pm, a nick change): hub.py, not changed here",
-)
 def test_a_private_message_with_a_ref_counts_the_senders_copy_too():
     """A ref'd `/msg` (as WebSocket clients send it) counts its sender's copy as a delivery."""
     hub = Hub(MemoryStore())

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from chathub.telnet import PREAMBLE
+
 START_TIMEOUT = 15.0
 
 # Every chathub a test starts (here or by its own command line) serves its admin port on a free
@@ -84,12 +86,15 @@ def hub(tmp_path: Path) -> Iterator[HubProcess]:
 
 
 class TelnetClient:
-    """A line-oriented TCP client with timeouts, as a test drives `nc`."""
+    """A line-oriented TCP client with timeouts, as a test drives `nc`: it sees what a
+    terminal shows, so the hub's telnet preamble (an APC string that terminals ignore) is not
+    part of its first line."""
 
     def __init__(self, port: int, timeout: float = 5.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.timeout = timeout
         self._buffer = b""
+        self._preamble = True  # the stream may still start with the preamble
 
     def send(self, line: str | bytes) -> None:
         data = line if isinstance(line, bytes) else line.encode("utf-8") + b"\r\n"
@@ -110,8 +115,15 @@ class TelnetClient:
             if not chunk:
                 raise ConnectionError(f"closed; have {self._buffer!r}")
             self._buffer += chunk
+            self._drop_preamble()
         line, self._buffer = self._buffer.split(b"\r\n", 1)
         return line.decode("utf-8", "replace")
+
+    def _drop_preamble(self) -> None:
+        if self._preamble and len(self._buffer) >= len(PREAMBLE):
+            self._preamble = False
+            if self._buffer.startswith(PREAMBLE):
+                self._buffer = self._buffer[len(PREAMBLE) :]
 
     def expect(self, text: str, timeout: float | None = None) -> list[str]:
         """Read lines until one contains `text`; returns every line read, that one last."""
@@ -137,6 +149,7 @@ class TelnetClient:
             if not chunk:
                 return self._buffer.decode("utf-8", "replace").split("\r\n")[:-1]
             self._buffer += chunk
+            self._drop_preamble()
         raise AssertionError(f"connection still open; have {self._buffer!r}")
 
     def close(self) -> None:

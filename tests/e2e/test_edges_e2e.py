@@ -159,6 +159,7 @@ class SmallWindowClient(TelnetClient):
         self.sock.connect(("127.0.0.1", port))
         self.timeout = 10.0
         self._buffer = b""
+        self._preamble = True
 
 
 class Drain(threading.Thread):
