@@ -148,7 +148,7 @@ class HubSettings:
     )
     max_per_ip: int = setting(
         50,
-        "chat connections from one IP address",
+        "chat connections from one IP address (an IPv6 /64 counts as one address)",
         check=natural,
         metavar="N",
         group="limits",
