@@ -129,6 +129,14 @@ class ListenSettings:
         'write the bound ports as JSON {"telnet": N, "web": N} once all listeners are up',
         metavar="PATH",
     )
+    listen_backlog: int = setting(
+        4096,
+        "connections the kernel may hold for each tcp:, ssl: or unix: listener until the "
+        "server accepts them (the kernel caps it at net.core.somaxconn); an endpoint string's "
+        "own backlog= wins",
+        check=positive,
+        metavar="N",
+    )
 
 
 @dataclass(frozen=True)

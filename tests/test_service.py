@@ -3,11 +3,12 @@
 import json
 from dataclasses import fields, replace
 
+import pytest
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub.config import Config, ListenSettings
-from chathub.service import TRANSPORTS, BindError, ChathubService
+from chathub.service import TRANSPORTS, BindError, ChathubService, with_backlog
 from chathub.store import MemoryStore
 
 
@@ -48,3 +49,33 @@ def test_a_bad_endpoint_is_a_bind_error_naming_the_transport(tmp_path):
     assert isinstance(problem, BindError)
     assert str(problem).startswith("cannot listen for web on nonsense:1: ")
     assert not (tmp_path / "ports.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("description", "result"),
+    [
+        ("tcp:1025", "tcp:1025:backlog=4096"),
+        ("tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1:backlog=4096"),
+        ("tcp6:0:interface=\\:\\:1", "tcp6:0:interface=\\:\\:1:backlog=4096"),
+        ("ssl:8443:privateKey=k.pem", "ssl:8443:privateKey=k.pem:backlog=4096"),
+        ("unix:/run/chat.sock", "unix:/run/chat.sock:backlog=4096"),
+        ("tcp:1025:backlog=10", "tcp:1025:backlog=10"),
+        ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0"),
+    ],
+)
+def test_with_backlog_adds_the_setting_unless_the_endpoint_says_it(description, result):
+    """tcp:, tcp6:, ssl: and unix: get `:backlog=N`; one that gives its own, or another kind
+    of endpoint, is left as it is."""
+    assert with_backlog(description, 4096) == result
+
+
+def test_listeners_get_the_listen_backlog(tmp_path):
+    """Both listeners are bound with --listen-backlog; an endpoint's own backlog= wins."""
+    reactor = MemoryReactorClock()
+    config = listening_on({"telnet": "tcp:1025:backlog=7", "web": "tcp:8080"}, tmp_path)
+    config = replace(config, listen=replace(config.listen, listen_backlog=300))
+    ensureDeferred(ChathubService(reactor, config, store=MemoryStore()).listen())
+    assert [(port, backlog) for port, _f, backlog, _i in reactor.tcpServers] == [
+        (1025, 7),
+        (8080, 300),
+    ]
