@@ -7,12 +7,14 @@ test asserts is stated in its docstring.
 """
 
 import errno
+import json
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +43,109 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
         if hub.process.poll() is None:
             hub.process.kill()
             hub.process.wait()
+
+
+# --- raw HTTP ---------------------------------------------------------------------------------
+
+
+class Response:
+    """An HTTP response read off a raw socket."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.headers!r}, {self.body[:200]!r})"
+
+
+def read_response(sock: socket.socket, timeout: float = 5.0) -> Response:
+    """One response (head and a Content-Length body, or up to EOF); raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    data = b""
+
+    def more() -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no complete response in {timeout} s; have {data[:300]!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError as problem:
+            message = f"no complete response in {timeout} s; have {data[:300]!r}"
+            raise TimeoutError(message) from problem
+        return bool(chunk) and not _append(chunk)
+
+    def _append(chunk: bytes) -> bool:
+        nonlocal data
+        data += chunk
+        return False
+
+    while b"\r\n\r\n" not in data:
+        if not more():
+            raise ConnectionError(f"closed before a whole response head; have {data[:300]!r}")
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        while len(data) - len(head) - 4 < length:
+            if not more():
+                break
+        body = data[len(head) + 4 : len(head) + 4 + length]
+    return Response(status, headers, body)
+
+
+def request(hub: HubProcess, raw: bytes, timeout: float = 5.0) -> Response:
+    """Send `raw` on a new connection and read one response."""
+    with socket.create_connection(("127.0.0.1", hub.web), timeout=timeout) as sock:
+        sock.sendall(raw)
+        return read_response(sock, timeout)
+
+
+def get(hub: HubProcess, path: str, host: str | None = None, **headers: str) -> Response:
+    host = host if host is not None else f"127.0.0.1:{hub.web}"
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return request(hub, ("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+# --- 5. smaller edges -------------------------------------------------------------------------
+
+
+def test_a_nul_byte_in_a_static_path_is_not_found(launch):
+    """`/static/chat.js%00.png` is 404, not a 500 with a traceback."""
+    hub = launch()
+    answer = get(hub, "/static/chat.js%00.png")
+    assert answer.status == 404
+    assert b"Traceback" not in answer.body
+
+
+def test_a_symlink_inside_static_that_leads_outside_is_not_found(launch, tmp_path):
+    """A symlink in the static directory pointing outside it is 404, and the file is not
+    served; a regular file next to it still is."""
+    from chathub.page import asset_dir
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    link = asset_dir("static") / f"e2e-link-{os.getpid()}.txt"
+    link.symlink_to(secret)
+    try:
+        hub = launch()
+        answer = get(hub, f"/static/{link.name}")
+        assert answer.status == 404
+        assert b"top secret" not in answer.body
+        assert get(hub, "/static/chat.css").status == 200
+    finally:
+        link.unlink()
 
 
 # --- 6. the accept backlog --------------------------------------------------------------------
