@@ -2,7 +2,8 @@
 
 A stream adapter (telnet, WebSocket, later IRC) owns its framing and rendering; everything else
 about a long-lived connection lives here once:
-- admission: counted with the hub from the start (`admit`), released exactly once (`stop`);
+- admission: counted with the hub from the start (`admit`, or `adopt` of an `Admission` the
+  HTTP channel took for a WebSocket), released exactly once (`stop`);
 - output: the hub's `Client` seam (`deliver`, `deliver_events`, `close`), rendered by the
   adapter and written through an `Outbox`, the transport's streaming producer, so a peer that
   stops reading costs a bounded backlog, then skipped room events, then the connection;
@@ -32,6 +33,37 @@ from chathub.text import DEFAULT_ROOM
 
 # Why a connection is closed gracefully: the WebSocket adapter picks its close code by it.
 CloseReason = Literal["shutdown", "idle", "quit"]
+
+
+class Admission:
+    """One connection counted with the hub (`Hub.admit`), released once whoever releases it.
+
+    A WebSocket is admitted by the HTTP channel it arrived on (`httpchannel.py`), which hands
+    the same object to the WebSocket connection: both may call `release`, and only the first
+    call counts, so the connection takes one place and gives it back exactly once.
+    """
+
+    __slots__ = ("hub", "peer")
+
+    def __init__(self, hub: Hub, peer: str) -> None:
+        self.hub: Hub | None = hub
+        self.peer = peer
+
+    @classmethod
+    def take(cls, hub: Hub, peer: str) -> "Admission | Error":
+        """Count a new connection from `peer`, or the hub's refusal (counted nowhere else)."""
+        refusal = hub.admit(peer)
+        return refusal if refusal is not None else cls(hub, peer)
+
+    @property
+    def held(self) -> bool:
+        return self.hub is not None
+
+    def release(self) -> None:
+        """Give the place back; later calls do nothing."""
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            hub.release(self.peer)
 
 
 class StreamAdapter(Protocol):
@@ -76,8 +108,8 @@ class Stream:
     """One stream connection's admission, flow control, idle timer and hub session."""
 
     __slots__ = (
-        "_admitted",
         "adapter",
+        "admission",
         "clock",
         "flow",
         "hub",
@@ -104,15 +136,21 @@ class Stream:
         self.outbox: Outbox[bytes] | None = None
         self.throttle: Throttle[Any] | None = None
         self.idle: IdleTimer | None = None
-        self._admitted = False
+        self.admission: Admission | None = None
 
     # --- the connection's life ----------------------------------------------------------------
 
     def admit(self) -> Error | None:
         """Count this connection with the hub, or say why it is refused (counted nowhere)."""
-        refusal = self.hub.admit(self.peer)
-        self._admitted = refusal is None
-        return refusal
+        taken = Admission.take(self.hub, self.peer)
+        if isinstance(taken, Error):
+            return taken
+        self.admission = taken
+        return None
+
+    def adopt(self, admission: Admission) -> None:
+        """Use a place already counted for this connection (the HTTP channel's, for /ws)."""
+        self.admission = admission
 
     def start(
         self,
@@ -201,9 +239,8 @@ class Stream:
             self.idle.stop()
         if self.session is not None:
             self.hub.disconnect(self.session)
-        if self._admitted:
-            self._admitted = False
-            self.hub.release(self.peer)
+        if self.admission is not None:
+            self.admission.release()
 
     @property
     def behind(self) -> bool:
