@@ -149,14 +149,14 @@ class HubSettings:
     )
     max_connections: int = setting(
         10_000,
-        "chat connections (telnet and WebSocket) in total; past it a new one is refused",
+        "connections in total (telnet, WebSocket and HTTP); past it a new one is refused",
         check=natural,
         metavar="N",
         group="limits",
     )
     max_per_ip: int = setting(
         50,
-        "chat connections from one IP address (an IPv6 /64 counts as one address)",
+        "connections (telnet, WebSocket and HTTP) from one IP address (an IPv6 /64 is one)",
         check=natural,
         metavar="N",
         group="limits",
@@ -280,6 +280,50 @@ class WebSocketSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The web port's HTTP channel (`httpchannel.py`): every request's limits."""
+
+    request_timeout: float = setting(
+        10.0,
+        "seconds a request has to deliver its headers and its body, from when the server is "
+        "ready to read it; past it: 408 and the connection closes (an idle connection closes "
+        "silently); cannot be turned off",
+        check=positive,
+        metavar="SECONDS",
+        group="limits",
+    )
+    max_header_bytes: int = setting(
+        16 * 1024,
+        "a request's line and headers together, in bytes; past it: 414 (the request line) or "
+        "431; cannot be turned off",
+        check=positive,
+        metavar="BYTES",
+        group="limits",
+    )
+    max_body_bytes: int = setting(
+        1024 * 1024,
+        "a request's body, in bytes (held in memory, never written to disk); past it: 413; "
+        "cannot be turned off",
+        check=positive,
+        metavar="BYTES",
+        group="limits",
+    )
+    fd_reserve: int = setting(
+        256,
+        "file descriptors kept for telnet, files and the server's own work: a new HTTP "
+        "connection is refused (503) once the process has its descriptor limit (ulimit -n) "
+        "minus N open",
+        check=natural,
+        metavar="N",
+        group="limits",
+    )
+    # Fixed by the code.
+    max_header_fields: int = 100  # header lines in one request; past it: 431
+    retry_after: int = 10  # seconds a 429 or 503 asks the client to wait
+    linger: float = 2.0  # seconds an answered refusal keeps reading (and dropping) input
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """History and counters: where they are kept and for how long."""
 
@@ -313,6 +357,7 @@ class Config:
     flow: FlowLimits = FlowLimits()
     line: LineSettings = LineSettings()
     websocket: WebSocketSettings = WebSocketSettings()
+    http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
     # Reserved for later issues, kept exactly as the TOML file has them and not yet checked or
     # used: the `[[tokens]]` tables (API tokens) and `[operators]` or `operators = [...]`.

@@ -165,4 +165,10 @@ class Counters:
     rooms_limited: int = 0  # rooms per connection
     idle_closed: int = 0  # --idle-timeout
     skipped: int = 0  # --max-backlog: events not sent to a client that was behind
-    slow_closed: int = 0  # --slow-timeout and the backlog's hard limit
+    slow_closed: int = 0  # --slow-timeout and the backlog's hard limit (HTTP responses too)
+    # The web port's HTTP channel (httpchannel.py).
+    connections_refused_descriptors: int = 0  # --fd-reserve: new HTTP near the descriptor limit
+    http_timed_out: int = 0  # --request-timeout: a request's head or body too slow (408)
+    http_head_too_large: int = 0  # --max-header-bytes: 414 and 431
+    http_body_too_large: int = 0  # --max-body-bytes: 413
+    http_bad_request: int = 0  # a malformed request (400)

@@ -64,8 +64,9 @@ def telnet_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
 
 
 def web_factory(hub: Hub, config: Config, reactor: Any) -> IProtocolFactory:
-    """The page, the API and `/ws` on one site."""
-    return make_site(hub, WebSocketFactory(hub, reactor, config.websocket, config.flow))
+    """The page, the API and `/ws` on one site, behind the HTTP channel's limits."""
+    websocket = WebSocketFactory(hub, reactor, config.websocket, config.flow)
+    return make_site(hub, websocket, config.http, reactor, config.flow.slow_timeout)
 
 
 # In start-up order; the ports file lists them in this order too.

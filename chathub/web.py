@@ -3,6 +3,8 @@
 Rules:
 - Thin: resources read from the hub and render; they decide nothing.
 - Plain text and JSON answers set their Content-Type and charset explicitly.
+- The Site is `httpchannel.HttpSite`: every connection is admitted, bounded and timed there.
+  `/ws` is `WebSocketUpgrade`, which hands the connection's admission to the WebSocket.
 """
 
 import json
@@ -11,9 +13,11 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
 from chathub.api import ApiResource
+from chathub.config import HttpSettings
+from chathub.httpchannel import HttpChannel, HttpSite
 from chathub.hub import Hub
 from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
 from chathub.websocket import WebSocketFactory
@@ -63,6 +67,25 @@ class HealthResource(Resource):
         return _send_json(request, status, 200 if store.ok else 503)
 
 
+class WebSocketUpgrade(WebSocketResource):
+    """`/ws`: Autobahn's resource, which hands the HTTP connection's admission to the
+    WebSocket connection it becomes, so that one connection takes one place."""
+
+    def __init__(self, factory: WebSocketFactory) -> None:
+        super().__init__(factory)  # type: ignore[no-untyped-call]
+        self.websocket = factory
+
+    def render(self, request: Request) -> Any:
+        channel = request.channel
+        if isinstance(channel, HttpChannel):
+            # Autobahn builds the connection inside render; the factory gives it this.
+            self.websocket.handover = channel.upgrade()
+        try:
+            return super().render(request)  # type: ignore[no-untyped-call]
+        finally:
+            self.websocket.handover = None
+
+
 def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
     """The resource tree of the web port; `/ws` is mounted when a WebSocket factory is given."""
     root = Resource()
@@ -74,11 +97,16 @@ def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
     root.putChild(b"rooms", RoomResource(hub, pages))
     root.putChild(b"static", StaticResource(str(asset_dir("static"))))
     if websocket is not None:
-        root.putChild(b"ws", WebSocketResource(websocket))
+        root.putChild(b"ws", WebSocketUpgrade(websocket))
     return root
 
 
-def make_site(hub: Hub, websocket: WebSocketFactory | None = None) -> Site:
-    site = Site(make_root(hub, websocket))
-    site.displayTracebacks = False  # a traceback is for the log, never for a visitor
-    return site
+def make_site(
+    hub: Hub,
+    websocket: WebSocketFactory | None = None,
+    settings: HttpSettings = HttpSettings(),
+    reactor: Any = None,
+    slow_timeout: float = 0.0,
+) -> HttpSite:
+    """The web port's Site: the tree of `make_root` behind the HTTP channel's limits."""
+    return HttpSite(make_root(hub, websocket), hub, settings, reactor, slow_timeout)

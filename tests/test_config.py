@@ -9,6 +9,7 @@ from chathub.config import (
     GROUPS,
     Config,
     FlowLimits,
+    HttpSettings,
     HubSettings,
     LineSettings,
     ListenSettings,
@@ -58,8 +59,8 @@ def test_every_setting_has_a_type_options_can_read():
 
 
 def test_config_has_every_section_the_service_uses():
-    """Config holds the six sections the service hands out, and nothing else is a section."""
-    assert section_names() == ["listen", "hub", "flow", "line", "websocket", "store"]
+    """Config holds the seven sections the service hands out, and nothing else is a section."""
+    assert section_names() == ["listen", "hub", "flow", "line", "websocket", "http", "store"]
     defaults = Config()
     assert {name: type(getattr(defaults, name)) for name in section_names()} == {
         "listen": ListenSettings,
@@ -67,6 +68,7 @@ def test_config_has_every_section_the_service_uses():
         "flow": FlowLimits,
         "line": LineSettings,
         "websocket": WebSocketSettings,
+        "http": HttpSettings,
         "store": StoreSettings,
     }
     assert (defaults.tokens, defaults.operators) == ((), None)
