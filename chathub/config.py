@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-from chathub.origins import parse_origin
+from chathub.origins import host_pattern, parse_origin
 
 T = TypeVar("T")
 
@@ -93,6 +93,11 @@ def origins(value: tuple[str, ...]) -> tuple[str, ...]:
         if entry not in ("*", "null") and parse_origin(entry) is None:
             raise ValueError(f"{entry!r} is not scheme://host[:port], null or *")
     return value
+
+
+def hosts(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Host names (`chat.example.com`, `*.example.com`), addresses, or `*`; lower-cased."""
+    return tuple(host_pattern(entry) for entry in value)
 
 
 def not_empty(value: str) -> str:
@@ -316,6 +321,14 @@ class HttpSettings:
         check=natural,
         metavar="N",
         group="limits",
+    )
+    allow_host: tuple[str, ...] = setting(
+        (),
+        "a host name the web port also answers to (chat.example.com, *.example.com for every "
+        "name under it, or * for any), besides IP addresses, localhost and this machine's "
+        "name; a request for another name gets 421 (against DNS rebinding); repeatable",
+        check=hosts,
+        metavar="NAME",
     )
     # Fixed by the code.
     max_header_fields: int = 100  # header lines in one request; past it: 431

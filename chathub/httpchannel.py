@@ -27,6 +27,8 @@ Rules:
   even parsed while the transport is still full of the previous response (it paused the
   channel): a client that sends many requests and reads nothing costs one response, not one
   per request.
+- Host. A request for a name the server does not serve (`origins.host_served`) is 421, and an
+  HTTP/1.1 request without a Host is 400.
 - Answers. Every refusal is counted (`Counters`) and says why: JSON `{"error", "message"}`
   under `/api`, plain text elsewhere. A refusal that ends the connection says
   `Connection: close`, then the channel reads and drops what the client still sends for
@@ -52,9 +54,11 @@ from twisted.web.server import Request, Site
 
 from chathub import internals
 from chathub.config import HttpSettings, number
+from chathub.errors import shown
 from chathub.events import Error
 from chathub.hub import Hub
 from chathub.limits import Counters
+from chathub.origins import host_served
 from chathub.stream import Admission, peer_address
 
 log = Logger()
@@ -404,8 +408,8 @@ class HttpChannel(internals.BadRequestHook, HTTPChannel):
 
 
 class HttpRequest(Request):
-    """A request of the web port: its body in memory and bounded, its errors worded for a
-    person or, under `/api`, as JSON."""
+    """A request of the web port: its body in memory and bounded, its Host checked, its
+    errors worded for a person or, under `/api`, as JSON."""
 
     channel: HttpChannel
 
@@ -427,11 +431,41 @@ class HttpRequest(Request):
         assert self.content is not None
         self.content.write(data)
 
+    def render(self, resrc: IResource) -> None:
+        problem = self._host_problem()
+        if problem is None:
+            super().render(resrc)  # type: ignore[no-untyped-call]
+            return
+        status, code, message = problem
+        if status == 421:
+            self.channel.counters.http_wrong_host += 1
+        else:
+            self.channel.counters.http_bad_request += 1
+        self.send_error(status, code, message)
+
+    def _host_problem(self) -> tuple[int, str, str] | None:
+        hosts = self.requestHeaders.getRawHeaders(b"host")
+        if not hosts:
+            if self.clientproto == b"HTTP/1.1":
+                return 400, "bad-request", "an HTTP/1.1 request must name its Host"
+            return None
+        if len(hosts) > 1:
+            return 400, "bad-request", "a request names one Host"
+        host = hosts[0].decode("latin-1")
+        if host_served(host, self.channel.site.hosts):
+            return None
+        return (
+            421,
+            "wrong-host",
+            f"this server does not answer to the name {shown(host)}; if the name is the "
+            "server's, its operator can allow it with --allow-host",
+        )
+
     def send_error(self, status: int, code: str, message: str) -> None:
         """Answer this request with an error (JSON under /api) and finish it."""
         content_type, body = error_body(code, message, wants_json(self.path))
         request: Any = self  # twisted.web's Request is not annotated
-        request.setResponseCode(status, REASONS.get(status))
+        request.setResponseCode(status, REASONS.get(status))  # Twisted's table lacks 421
         request.setHeader(b"content-type", content_type)
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"content-length", b"%d" % len(body))
@@ -465,6 +499,8 @@ class HttpSite(Site):
         self.settings = settings
         self.slow_timeout = slow_timeout
         self.displayTracebacks = False  # a traceback is for the log, never for a visitor
+        # The machine's own name is served too: no attacker can rebind it to us.
+        self.hosts = (*settings.allow_host, socket.gethostname().lower())
         limit = descriptor_limit()
         self.descriptor_line = None if limit is None else limit - settings.fd_reserve
         if self.descriptor_line is not None and self.descriptor_line < 64:

@@ -172,3 +172,4 @@ class Counters:
     http_head_too_large: int = 0  # --max-header-bytes: 414 and 431
     http_body_too_large: int = 0  # --max-body-bytes: 413
     http_bad_request: int = 0  # a malformed request (400)
+    http_wrong_host: int = 0  # a Host that --allow-host does not name (421)

@@ -15,6 +15,7 @@ from chathub.config import (
     ListenSettings,
     StoreSettings,
     WebSocketSettings,
+    hosts,
     natural,
     origins,
     positive,
@@ -97,3 +98,10 @@ def test_checks_return_the_values_they_accept():
     """natural, positive and origins hand back what they accept."""
     assert (natural(0), natural(2.5), positive(1), positive(0.1)) == (0, 2.5, 1, 0.1)
     assert origins(("*", "null", "http://localhost:8080")) == ("*", "null", "http://localhost:8080")
+
+
+def test_allow_host_entries_are_checked_and_lower_cased():
+    """--allow-host takes names, *.names, addresses and *; anything else names itself."""
+    assert hosts(("Chat.Example", "*.Example.org", "*")) == ("chat.example", "*.example.org", "*")
+    with pytest.raises(ValueError, match=r"'chat\.example:80' is not a host name"):
+        hosts(("chat.example:80",))

@@ -1,6 +1,6 @@
 """The web port's HTTP channel (chathub/httpchannel.py) over in-memory transports and a clock:
 admission, the descriptor reserve, the request deadline, head and body sizes, pipelining,
-and what every refusal says."""
+the Host check, and what every refusal says."""
 
 import json
 import socket
@@ -521,6 +521,81 @@ def test_a_response_taken_in_time_keeps_the_connection():
     assert status(conn.transport.value()) == 200
     site.clock.advance(60)
     assert not conn.transport.aborted
+
+
+# --- the Host ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", [b"localhost", b"localhost:8080", b"127.0.0.1:8080", b"[::1]:8080", b"192.0.2.7"]
+)
+def test_loopback_names_and_addresses_are_served(host):
+    """localhost and any IP address literal are served without --allow-host."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert status(conn.transport.value()) == 200
+
+
+def test_a_name_not_served_gets_421_that_says_how_to_allow_it():
+    """`Host: evil.example:8080` (a rebound name): 421, counted, the resource never runs."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n")
+    code, headers, body = parse(conn.transport.value())
+    assert (code, headers[b"content-type"]) == (421, b"text/plain; charset=utf-8")
+    assert b"'evil.example:8080'" in body and b"--allow-host" in body
+    assert site.pages.rendered == []
+    assert site.hub.counters.http_wrong_host == 1
+    conn.transport.clear()
+    conn.send(GET)  # the connection goes on
+    assert status(conn.transport.value()) == 200
+
+
+def test_a_name_not_served_under_api_gets_json():
+    """Under /api the 421 is `{"error": "wrong-host", ...}`."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET /api/rooms HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+    code, _, body = parse(conn.transport.value())
+    assert (code, json.loads(body)["error"]) == (421, "wrong-host")
+
+
+def test_allow_host_adds_names():
+    """--allow-host chat.example and *.example.org: those names are served."""
+    site = web(allow_host=("chat.example", "*.example.org"))
+    for host in (b"chat.example", b"CHAT.example:80", b"a.example.org"):
+        conn = site.connect()
+        conn.send(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert status(conn.transport.value()) == 200, host
+        conn.lose()
+
+
+def test_the_machines_own_name_is_served():
+    """This machine's host name is served: a LAN user may type it."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: " + socket.gethostname().encode() + b"\r\n\r\n")
+    assert status(conn.transport.value()) == 200
+
+
+def test_http_1_1_without_host_is_400_and_http_1_0_is_served():
+    """HTTP/1.1 requires a Host (400); an HTTP/1.0 request without one is served."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET / HTTP/1.1\r\n\r\n")
+    assert status(conn.transport.value()) == 400
+    old = site.connect()
+    old.send(b"GET / HTTP/1.0\r\n\r\n")
+    assert status(old.transport.value()) == 200
+
+
+def test_two_hosts_are_400():
+    """A request naming two Hosts is refused."""
+    site = web()
+    conn = site.connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n")
+    assert status(conn.transport.value()) == 400
 
 
 # --- failures ---------------------------------------------------------------------------------

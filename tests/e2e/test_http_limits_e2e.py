@@ -446,6 +446,52 @@ def test_a_body_that_stops_coming_is_cut_after_ten_seconds(launch):
     peer.close()
 
 
+# --- 4. DNS rebinding -------------------------------------------------------------------------
+
+
+def handshake(hub: HubProcess, host: str, origin: str) -> Response:
+    return request(
+        hub,
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {origin}\r\n\r\n"
+        ).encode(),
+    )
+
+
+def test_a_websocket_from_a_rebound_name_is_refused(launch):
+    """Origin and Host both `evil.example:PORT` (a name rebound to 127.0.0.1): 421, where the
+    handshake used to succeed (101)."""
+    hub = launch()
+    evil = f"evil.example:{hub.web}"
+    answer = handshake(hub, evil, f"http://{evil}")
+    assert answer.status == 421
+    assert b"evil.example" in answer.body and b"--allow-host" in answer.body
+
+
+def test_plain_http_with_a_foreign_host_is_misdirected(launch):
+    """`Host: evil.example` gets 421 with a message on pages and JSON under /api."""
+    hub = launch()
+    page = get(hub, "/", host=f"evil.example:{hub.web}")
+    assert page.status == 421
+    assert page.headers["content-type"].startswith("text/plain")
+    api = get(hub, "/api/rooms", host="evil.example")
+    assert api.status == 421
+    assert api.json()["error"] == "wrong-host"
+    assert health(hub)["limits"]["http_wrong_host"] == 2
+
+
+def test_the_names_the_operator_serves_are_accepted(launch):
+    """Loopback names and addresses are served by default, `--allow-host` adds a name, and a
+    WebSocket from that name's page opens."""
+    hub = launch("--allow-host", "chat.example")
+    for host in (f"localhost:{hub.web}", f"127.0.0.1:{hub.web}", "[::1]", "chat.example"):
+        assert get(hub, "/healthz", host=host).status == 200, host
+    assert handshake(hub, "chat.example", "http://chat.example").status == 101
+    assert get(hub, "/", host="other.example").status == 421
+
+
 # --- 5. smaller edges -------------------------------------------------------------------------
 
 
