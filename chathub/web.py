@@ -5,6 +5,8 @@ Rules:
 - Plain text and JSON answers set their Content-Type and charset explicitly.
 - The Site is `httpchannel.HttpSite`: every connection is admitted, bounded and timed there.
   `/ws` is `WebSocketUpgrade`, which hands the connection's admission to the WebSocket.
+- Every `/api` error is JSON, whatever the method or path: `/api` is mounted inside
+  `JsonErrors`, which answers a method the API does not take with a JSON 405 and `Allow`.
 """
 
 import json
@@ -12,10 +14,11 @@ from dataclasses import asdict
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
+from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from chathub.api import ApiResource
+from chathub.api import ApiResource, send_error
 from chathub.config import HttpSettings
 from chathub.httpchannel import HttpChannel, HttpSite
 from chathub.hub import Hub
@@ -67,6 +70,37 @@ class HealthResource(Resource):
         return _send_json(request, status, 200 if store.ok else 503)
 
 
+# The order methods are listed in, in `Allow`.
+_METHODS = {b"GET": 0, b"HEAD": 1, b"POST": 2, b"PUT": 3, b"PATCH": 4, b"DELETE": 5}
+
+
+class JsonErrors(Resource):
+    """A leaf resource (the API) whose refusal of a method is a JSON 405 with `Allow`."""
+
+    isLeaf = True
+
+    def __init__(self, inner: Resource) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.inner = inner
+
+    def render(self, request: Request) -> Any:
+        try:
+            return self.inner.render(request)
+        except UnsupportedMethod as unsupported:
+            allowed = set(unsupported.allowedMethods)
+            if request.method == b"HEAD" and b"GET" in allowed:
+                raise  # twisted.web answers HEAD as GET without the body
+            if b"GET" in allowed:
+                allowed.add(b"HEAD")
+            allowed_list = sorted(allowed, key=lambda name: (_METHODS.get(name, 99), name))
+            request.setHeader(b"allow", b", ".join(allowed_list))
+            method = request.method.decode("latin-1")[:16]
+            names = ", ".join(name.decode() for name in allowed_list)
+            return send_error(
+                request, 405, "method-not-allowed", f"{method} is not allowed here; use {names}"
+            )
+
+
 class WebSocketUpgrade(WebSocketResource):
     """`/ws`: Autobahn's resource, which hands the HTTP connection's admission to the
     WebSocket connection it becomes, so that one connection takes one place."""
@@ -91,7 +125,7 @@ def make_root(hub: Hub, websocket: WebSocketFactory | None = None) -> Resource:
     root = Resource()
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
-    root.putChild(b"api", ApiResource(hub))
+    root.putChild(b"api", JsonErrors(ApiResource(hub)))
     pages = make_environment()
     root.putChild(b"", PageResource(hub, pages))
     root.putChild(b"rooms", RoomResource(hub, pages))

@@ -544,6 +544,20 @@ def test_a_symlink_inside_static_that_leads_outside_is_not_found(launch, tmp_pat
         link.unlink()
 
 
+def test_every_api_error_is_json_whatever_the_method(launch):
+    """`POST /api/rooms` and `DELETE /api/nothing` get 405 as JSON with `Allow`."""
+    hub = launch()
+    for method, path in (("POST", "/api/rooms"), ("DELETE", "/api/nothing")):
+        answer = request(
+            hub,
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".encode(),
+        )
+        assert answer.status == 405, (method, path)
+        assert "GET" in answer.headers["allow"]
+        body = answer.json()
+        assert body["error"] == "method-not-allowed" and body["message"]
+
+
 # --- 6. the accept backlog --------------------------------------------------------------------
 
 
