@@ -14,6 +14,7 @@ Rules:
 import json
 from typing import Any
 
+from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
@@ -71,11 +72,16 @@ class ApiResource(Resource):
                 return self._events(request, None)
         return send_error(request, 404, "not-found", "no such API path; see the README")
 
-    def render_POST(self, request: Request) -> bytes | int:
-        match _path(request):
-            case ["rooms", room, "messages"]:
-                return self.publisher.render(request, room)
-        return send_error(request, 404, "not-found", "no such API path; see the README")
+    def render(self, request: Request) -> bytes | int:
+        """GET (and HEAD) anywhere; POST where scripts publish; anything else is a 405 that
+        names what the path takes (`JsonErrors` words it)."""
+        path = _path(request)
+        publishing = len(path) == 3 and path[0] == "rooms" and path[2] == "messages"
+        if request.method == b"POST" and publishing:
+            return self.publisher.render(request, path[1])
+        if request.method in (b"GET", b"HEAD"):
+            return self.render_GET(request)
+        raise UnsupportedMethod((b"GET", b"POST") if publishing else (b"GET",))
 
     def _events(self, request: Request, room: str | None) -> bytes | int:
         if self.clock is None:

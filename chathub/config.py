@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-from chathub.origins import parse_origin
+from chathub.origins import host_pattern, parse_origin
 from chathub.tokens import Token
 
 T = TypeVar("T")
@@ -96,6 +96,11 @@ def origins(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def hosts(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Host names (`chat.example.com`, `*.example.com`), addresses, or `*`; lower-cased."""
+    return tuple(host_pattern(entry) for entry in value)
+
+
 def not_empty(value: str) -> str:
     """Some text besides spaces."""
     if not value.strip():
@@ -144,6 +149,14 @@ class ListenSettings:
         check=natural,
         metavar="SECONDS",
     )
+    listen_backlog: int = setting(
+        4096,
+        "connections the kernel may hold for each tcp:, ssl: or unix: listener until the "
+        "server accepts them (the kernel caps it at net.core.somaxconn); an endpoint string's "
+        "own backlog= wins",
+        check=positive,
+        metavar="N",
+    )
 
 
 @dataclass(frozen=True)
@@ -156,14 +169,14 @@ class HubSettings:
     )
     max_connections: int = setting(
         10_000,
-        "chat connections (telnet and WebSocket) in total; past it a new one is refused",
+        "connections in total (telnet, WebSocket and HTTP); past it a new one is refused",
         check=natural,
         metavar="N",
         group="limits",
     )
     max_per_ip: int = setting(
         50,
-        "chat connections from one IP address",
+        "connections (telnet, WebSocket and HTTP) from one IP address (an IPv6 /64 is one)",
         check=natural,
         metavar="N",
         group="limits",
@@ -304,6 +317,58 @@ class WebSocketSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The web port's HTTP channel (`httpchannel.py`): every request's limits."""
+
+    request_timeout: float = setting(
+        10.0,
+        "seconds a request has to deliver its headers and its body, from when the server is "
+        "ready to read it; past it: 408 and the connection closes (an idle connection closes "
+        "silently); cannot be turned off",
+        check=positive,
+        metavar="SECONDS",
+        group="limits",
+    )
+    max_header_bytes: int = setting(
+        16 * 1024,
+        "a request's line and headers together, in bytes; past it: 414 (the request line) or "
+        "431; cannot be turned off",
+        check=positive,
+        metavar="BYTES",
+        group="limits",
+    )
+    max_body_bytes: int = setting(
+        1024 * 1024,
+        "a request's body, in bytes (held in memory, never written to disk); past it: 413; "
+        "cannot be turned off",
+        check=positive,
+        metavar="BYTES",
+        group="limits",
+    )
+    fd_reserve: int = setting(
+        256,
+        "file descriptors kept for telnet, files and the server's own work: a new HTTP "
+        "connection is refused (503) once the process has its descriptor limit (ulimit -n) "
+        "minus N open",
+        check=natural,
+        metavar="N",
+        group="limits",
+    )
+    allow_host: tuple[str, ...] = setting(
+        (),
+        "a host name the web port also answers to (chat.example.com, *.example.com for every "
+        "name under it, or * for any), besides IP addresses, localhost and this machine's "
+        "name; a request for another name gets 421 (against DNS rebinding); repeatable",
+        check=hosts,
+        metavar="NAME",
+    )
+    # Fixed by the code.
+    max_header_fields: int = 100  # header lines in one request; past it: 431
+    retry_after: int = 10  # seconds a 429 or 503 asks the client to wait
+    linger: float = 2.0  # seconds an answered refusal keeps reading (and dropping) input
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """History and counters: where they are kept and for how long."""
 
@@ -344,6 +409,7 @@ class Config:
     flow: FlowLimits = FlowLimits()
     line: LineSettings = LineSettings()
     websocket: WebSocketSettings = WebSocketSettings()
+    http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
     # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and, reserved for a
     # later issue and kept as read, `[operators]` or `operators = [...]`.

@@ -7,7 +7,8 @@ Rules:
   test instead of a connection. constraints.txt pins the versions these were read from
   (Twisted 26.10, Autobahn 26.10).
 - Importing this module changes nothing: a patch is applied by calling its function, once, at
-  start-up (`quiet_autobahn_debug_formatting`) or per factory (`use_reactor_timer`).
+  start-up (`quiet_autobahn_debug_formatting`) or per factory (`use_reactor_timer`), or by
+  inheriting its mixin (`BadRequestHook`).
 - What is not a plain case goes the public way: `write_now` falls back to `transport.write`,
   `direct_write_allowed` sends anything unusual through Autobahn's own `sendData`.
 """
@@ -51,6 +52,8 @@ _PRIVATE_NAMES: Final = (
     ("autobahn.websocket.protocol.TrafficStats", "preopenOutgoingOctetsWireLevel"),
     # fail_connection
     ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"),
+    # BadRequestHook
+    ("twisted.web.http.HTTPChannel", "_respondToBadRequestAndDisconnect"),
 )
 
 
@@ -248,3 +251,24 @@ def fail_connection(protocol: WebSocketProtocol, code: int, reason: str) -> None
     collected; the public `sendClose` takes only the codes 1000 and 3000-4999.
     """
     protocol._fail_connection(code, reason)
+
+
+# --- twisted.web: answering malformed requests ------------------------------------------------
+
+
+class BadRequestHook:
+    """A mixin for a subclass of twisted.web's `HTTPChannel` (put it first among the bases):
+    every malformed request Twisted finds calls `bad_request` instead of Twisted's own answer.
+
+    Private: `HTTPChannel._respondToBadRequestAndDisconnect`, which Twisted calls wherever it
+    refuses a request it cannot parse (the request line, a header line or name, a header value
+    with NUL, CR or LF, Content-Length or Transfer-Encoding, a chunked body, a multipart form)
+    and which writes a bare `400 Bad Request` without a body and closes. `bad_request` must
+    answer and end the connection itself.
+    """
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        self.bad_request()
+
+    def bad_request(self) -> None:
+        raise NotImplementedError

@@ -6,8 +6,12 @@ Rules:
   `reactor.seconds()`.
 - A limit of 0 means "off": the object then allows everything and keeps no state.
 - Memory is bounded by the limit, never by how hard a client pushes.
+- Connections are counted per address group (`address_group`): an IPv4 address, or an IPv6
+  address's /64 network (one host commonly holds a whole /64, and picks addresses from it
+  freely), so a host cannot take more places by using more of its addresses.
 """
 
+import ipaddress
 from dataclasses import dataclass, field
 
 # Token counts are floats: a refill that lands a hair under 1.0 still counts as a whole token.
@@ -114,9 +118,24 @@ class MinuteCounter:
         return max(0.0, self._times[0] + self.WINDOW - now)
 
 
+def address_group(peer: str) -> str:
+    """What per-address limits count `peer` as: its /64 network for an IPv6 address (an
+    IPv4-mapped one is its IPv4 address), anything else (IPv4, "local") as it is."""
+    if ":" not in peer:
+        return peer
+    try:
+        address = ipaddress.IPv6Address(peer.split("%", 1)[0])  # a zone (fe80::1%eth0) aside
+    except ValueError:
+        return peer
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+
+
 @dataclass
 class ConnectionCounter:
-    """Open connections in total and per peer address; `max_total`/`max_per_peer` 0 is off."""
+    """Open connections in total and per address group (`address_group`: an IPv6 /64 counts
+    as one address); `max_total`/`max_per_peer` 0 is off."""
 
     max_total: int = 0
     max_per_peer: int = 0
@@ -127,16 +146,18 @@ class ConnectionCounter:
         """Why a new connection from `peer` would be refused ("total" or "peer"), or None."""
         if self.max_total and self.total >= self.max_total:
             return "total"
-        if self.max_per_peer and self.per_peer.get(peer, 0) >= self.max_per_peer:
+        if self.max_per_peer and self.per_peer.get(address_group(peer), 0) >= self.max_per_peer:
             return "peer"
         return None
 
     def open(self, peer: str) -> None:
         self.total += 1
-        self.per_peer[peer] = self.per_peer.get(peer, 0) + 1
+        group = address_group(peer)
+        self.per_peer[group] = self.per_peer.get(group, 0) + 1
 
     def close(self, peer: str) -> None:
         """Forget one connection from `peer`; one that was never opened changes nothing."""
+        peer = address_group(peer)
         count = self.per_peer.get(peer, 0)
         if count == 0:
             return
@@ -166,4 +187,11 @@ class Counters:
     rooms_total_limited: int = 0  # --max-rooms-total
     idle_closed: int = 0  # --idle-timeout
     skipped: int = 0  # --max-backlog: events not sent to a client that was behind
-    slow_closed: int = 0  # --slow-timeout and the backlog's hard limit
+    slow_closed: int = 0  # --slow-timeout and the backlog's hard limit (HTTP responses too)
+    # The web port's HTTP channel (httpchannel.py).
+    connections_refused_descriptors: int = 0  # --fd-reserve: new HTTP near the descriptor limit
+    http_timed_out: int = 0  # --request-timeout: a request's head or body too slow (408)
+    http_head_too_large: int = 0  # --max-header-bytes: 414 and 431
+    http_body_too_large: int = 0  # --max-body-bytes: 413
+    http_bad_request: int = 0  # a malformed request (400)
+    http_wrong_host: int = 0  # a Host that --allow-host does not name (421)

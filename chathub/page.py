@@ -8,11 +8,14 @@ Rules:
   are found with `importlib.resources`, falling back to the checkout's top-level folders.
 - Pages read the hub and render; they change nothing. A malformed room name is a 400 page.
 - Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
-  that carry a hash of the content (`?v=`) so a changed file is fetched at once.
+  that carry a hash of the content (`?v=`) so a changed file is fetched at once. Only files
+  inside the static directory are served: a symlink leading out of it, or a name with a NUL
+  byte, is 404.
 """
 
 import hashlib
 import importlib.resources
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,7 +181,8 @@ class RoomResource(Resource):
 
 
 class StaticResource(File):
-    """The page's assets: a `File` that never lists a directory or serves a dotfile."""
+    """The page's assets: a `File` that never lists a directory or serves a dotfile, nor
+    anything outside its directory."""
 
     indexNames: list[str] = []  # File would serve index.html for a directory: never here
     childNotFound: Any = notFound("Not found", "There is no such file.")
@@ -189,14 +193,28 @@ class StaticResource(File):
         ".svg": "image/svg+xml",
     }
 
+    def __init__(self, path: str, *args: Any) -> None:
+        super().__init__(path, *args)
+        self.root = os.path.realpath(path)  # what every file served must be inside
+
+    def createSimilarFile(self, path: str) -> "StaticResource":
+        similar: StaticResource = super().createSimilarFile(path)  # type: ignore[no-untyped-call]
+        similar.root = self.root
+        return similar
+
     def directoryListing(self) -> IResource:
         result: IResource = self.childNotFound
         return result
 
     def getChild(self, path: bytes, request: Request) -> IResource:
-        if path.startswith(b"."):
+        # A NUL byte makes the operating system's calls raise (a 500), not say "no such file".
+        if path.startswith(b".") or b"\x00" in path:
             return self.directoryListing()
         child: IResource = super().getChild(path, request)  # type: ignore[no-untyped-call]
+        if isinstance(child, File):
+            real = os.path.realpath(child.path)
+            if real != self.root and not real.startswith(self.root + os.sep):
+                return self.directoryListing()  # a symlink that leads out of the directory
         return child
 
     def render_GET(self, request: Request) -> Any:

@@ -8,6 +8,9 @@ Rules:
 - Listeners are Twisted endpoint strings. `listen()` is awaited, never fire-and-forget: a port
   that cannot be bound is an exception for the caller (the command line turns it into an exit
   code), never a logged error with the process left running without its listener.
+- A tcp:, tcp6:, ssl: or unix: listener gets `--listen-backlog` as its accept queue unless its
+  endpoint string says `backlog=` itself (Twisted's default of 50 resets or strands the
+  connections of a reconnecting crowd).
 - Shutdown drains: `/readyz` fails at once, listeners stop, every client is told and the
   connections are closed spread over `--drain-seconds`, then the store is flushed and closed.
 - An endpoint of `none` is not served (the admin port can be turned off).
@@ -15,6 +18,7 @@ Rules:
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,11 +70,14 @@ def telnet_factory(service: "ChathubService") -> IProtocolFactory:
 
 
 def web_factory(service: "ChathubService") -> IProtocolFactory:
-    """The page, the API and `/ws` on one site."""
-    config, hub = service.config, service.hub
-    websocket = WebSocketFactory(hub, service.reactor, config.websocket, config.flow)
-    api = ApiResource(hub, TokenTable(config.tokens), config.flow, service.reactor)
-    return make_site(hub, websocket, service.metrics.count_request, api)
+    """The page, the API and `/ws` on one site, behind the HTTP channel's limits."""
+    config, hub, reactor = service.config, service.hub, service.reactor
+    websocket = WebSocketFactory(hub, reactor, config.websocket, config.flow)
+    api = ApiResource(hub, TokenTable(config.tokens), config.flow, reactor)
+    return make_site(
+        hub, websocket, config.http, reactor, config.flow.slow_timeout,
+        service.metrics.count_request, api,
+    )  # fmt: skip
 
 
 def admin_factory(service: "ChathubService") -> IProtocolFactory:
@@ -86,20 +93,41 @@ TRANSPORTS = (
 )
 
 
+# The kinds of endpoint string that take `backlog=`.
+_BACKLOG_KINDS = ("tcp", "tcp6", "ssl", "unix")
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """`description` with `:backlog=N` added when its kind takes one and it gives none."""
+    kind = description.split(":", 1)[0].strip().lower()
+    if kind not in _BACKLOG_KINDS:
+        return description
+    segments = re.split(r"(?<!\\):", description)[1:]  # a `\:` is a colon inside a value
+    if any(segment.strip().startswith("backlog=") for segment in segments):
+        return description
+    return f"{description}:backlog={backlog}"
+
+
 class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
-    def __init__(self, name: str, description: str, factory: IProtocolFactory) -> None:
+    def __init__(
+        self, name: str, description: str, factory: IProtocolFactory, backlog: int | None = None
+    ) -> None:
         self.name: str = name  # what setName() does for a service without a parent yet
         self.description = description
         self.factory = factory
+        self.backlog = backlog  # the accept queue, unless the description gives one
         self.port: IListeningPort | None = None
 
     async def listen(self, reactor: Any) -> IListeningPort:
         """Start listening; returns the listening port or raises `BindError`."""
         try:
             check_tls_endpoint(self.description)  # names the bad file, which Twisted does not
-            endpoint = serverFromString(reactor, self.description)
+            description = self.description
+            if self.backlog is not None:
+                description = with_backlog(description, self.backlog)
+            endpoint = serverFromString(reactor, description)
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
             raise BindError(
@@ -169,6 +197,7 @@ class ChathubService(MultiService):
                 transport.name,
                 getattr(config.listen, transport.endpoint),
                 transport.make_factory(self),
+                config.listen.listen_backlog,
             )
             for transport in TRANSPORTS
             if getattr(config.listen, transport.endpoint) != "none"

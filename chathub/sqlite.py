@@ -360,6 +360,7 @@ class SqliteStore:
             self._writing = None
             done.callback(None)
             return done
+
         def write() -> float:
             started = time.perf_counter()
             sqlitefile.write(self._connection, rows, counters)

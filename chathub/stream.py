@@ -2,7 +2,8 @@
 
 A stream adapter (telnet, WebSocket, later IRC) owns its framing and rendering; everything else
 about a long-lived connection lives here once:
-- admission: counted with the hub from the start (`admit`), released exactly once (`stop`);
+- admission: counted with the hub from the start (`admit`, or `adopt` of an `Admission` the
+  HTTP channel took for a WebSocket), released exactly once (`stop`);
 - output: the hub's `Client` seam (`deliver`, `deliver_events`, `close`), rendered by the
   adapter and written through an `Outbox`, the transport's streaming producer, so a peer that
   stops reading costs a bounded backlog, then skipped room events and others' private
@@ -49,6 +50,37 @@ _FOR_GOOD = 4  # the peer broke a rule: its connection is closing
 CloseReason = Literal["shutdown", "idle", "quit"]
 
 
+class Admission:
+    """One connection counted with the hub (`Hub.admit`), released once whoever releases it.
+
+    A WebSocket is admitted by the HTTP channel it arrived on (`httpchannel.py`), which hands
+    the same object to the WebSocket connection: both may call `release`, and only the first
+    call counts, so the connection takes one place and gives it back exactly once.
+    """
+
+    __slots__ = ("hub", "peer")
+
+    def __init__(self, hub: Hub, peer: str) -> None:
+        self.hub: Hub | None = hub
+        self.peer = peer
+
+    @classmethod
+    def take(cls, hub: Hub, peer: str) -> "Admission | Error":
+        """Count a new connection from `peer`, or the hub's refusal (counted nowhere else)."""
+        refusal = hub.admit(peer)
+        return refusal if refusal is not None else cls(hub, peer)
+
+    @property
+    def held(self) -> bool:
+        return self.hub is not None
+
+    def release(self) -> None:
+        """Give the place back; later calls do nothing."""
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            hub.release(self.peer)
+
+
 class StreamAdapter(Protocol):
     """What a stream adapter tells `Stream` about its protocol."""
 
@@ -92,9 +124,9 @@ class Stream:
     """One stream connection's admission, flow control, idle timer and hub session."""
 
     __slots__ = (
-        "_admitted",
         "_held",
         "adapter",
+        "admission",
         "clock",
         "flow",
         "hub",
@@ -127,21 +159,27 @@ class Stream:
         # Set by an adapter that holds input while the throttle has stopped reading (so that
         # one read of tiny frames is not all parsed): called when reading resumes.
         self.reading_resumed: Callable[[], None] | None = None
-        self._admitted = False
+        self.admission: Admission | None = None
         self._held = 0  # why reading is stopped: a set of the reasons below
 
     # --- the connection's life ----------------------------------------------------------------
 
     def admit(self) -> Error | None:
         """Count this connection with the hub, or say why it is refused (counted nowhere)."""
-        refusal = self.hub.admit(self.peer)
-        self._admitted = refusal is None
-        if refusal is not None and (left_out := _refusals.due()) is not None:
-            log.info(
-                "connection refused: {code}", code=refusal.code, peer=self.peer,
-                transport=self.adapter.transport_name, refused_since_last_line=left_out,
-            )  # fmt: skip
-        return refusal
+        taken = Admission.take(self.hub, self.peer)
+        if isinstance(taken, Error):
+            if (left_out := _refusals.due()) is not None:
+                log.info(
+                    "connection refused: {code}", code=taken.code, peer=self.peer,
+                    transport=self.adapter.transport_name, refused_since_last_line=left_out,
+                )  # fmt: skip
+            return taken
+        self.admission = taken
+        return None
+
+    def adopt(self, admission: Admission) -> None:
+        """Use a place already counted for this connection (the HTTP channel's, for /ws)."""
+        self.admission = admission
 
     def start(
         self,
@@ -262,9 +300,8 @@ class Stream:
             self.hub.disconnect(self.session)
         if self.reader is not None:
             feeds.unwatch(self.hub, self.reader)
-        if self._admitted:
-            self._admitted = False
-            self.hub.release(self.peer)
+        if self.admission is not None:
+            self.admission.release()
 
     # --- reading: the throttle and the hub may each hold it ------------------------------------
 

@@ -3,6 +3,10 @@
 Rules:
 - Thin: resources read from the hub and render; they decide nothing.
 - Plain text and JSON answers set their Content-Type and charset explicitly.
+- The Site is `httpchannel.HttpSite`: every connection is admitted, bounded and timed there.
+  `/ws` is `WebSocketUpgrade`, which hands the connection's admission to the WebSocket.
+- Every `/api` error is JSON, whatever the method or path: `/api` is mounted inside
+  `JsonErrors`, which answers a method the API does not take with a JSON 405 and `Allow`.
 """
 
 import json
@@ -12,10 +16,13 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import http
+from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
-from chathub.api import ApiResource
+from chathub.api import ApiResource, send_error
+from chathub.config import HttpSettings
+from chathub.httpchannel import HttpChannel, HttpSite
 from chathub.hub import Hub
 from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
 from chathub.websocket import WebSocketFactory
@@ -65,6 +72,56 @@ class HealthResource(Resource):
         return _send_json(request, status, 200 if store.ok else 503)
 
 
+# The order methods are listed in, in `Allow`.
+_METHODS = {b"GET": 0, b"HEAD": 1, b"POST": 2, b"PUT": 3, b"PATCH": 4, b"DELETE": 5}
+
+
+class JsonErrors(Resource):
+    """A leaf resource (the API) whose refusal of a method is a JSON 405 with `Allow`."""
+
+    isLeaf = True
+
+    def __init__(self, inner: Resource) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.inner = inner
+
+    def render(self, request: Request) -> Any:
+        try:
+            return self.inner.render(request)
+        except UnsupportedMethod as unsupported:
+            allowed = set(unsupported.allowedMethods)
+            if request.method == b"HEAD" and b"GET" in allowed:
+                raise  # twisted.web answers HEAD as GET without the body
+            if b"GET" in allowed:
+                allowed.add(b"HEAD")
+            allowed_list = sorted(allowed, key=lambda name: (_METHODS.get(name, 99), name))
+            request.setHeader(b"allow", b", ".join(allowed_list))
+            method = request.method.decode("latin-1")[:16]
+            names = ", ".join(name.decode() for name in allowed_list)
+            return send_error(
+                request, 405, "method-not-allowed", f"{method} is not allowed here; use {names}"
+            )
+
+
+class WebSocketUpgrade(WebSocketResource):
+    """`/ws`: Autobahn's resource, which hands the HTTP connection's admission to the
+    WebSocket connection it becomes, so that one connection takes one place."""
+
+    def __init__(self, factory: WebSocketFactory) -> None:
+        super().__init__(factory)  # type: ignore[no-untyped-call]
+        self.websocket = factory
+
+    def render(self, request: Request) -> Any:
+        channel = request.channel
+        if isinstance(channel, HttpChannel):
+            # Autobahn builds the connection inside render; the factory gives it this.
+            self.websocket.handover = channel.upgrade()
+        try:
+            return super().render(request)  # type: ignore[no-untyped-call]
+        finally:
+            self.websocket.handover = None
+
+
 def make_root(
     hub: Hub, websocket: WebSocketFactory | None = None, api: ApiResource | None = None
 ) -> Resource:
@@ -72,35 +129,27 @@ def make_root(
     root = Resource()
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
-    root.putChild(b"api", api or ApiResource(hub))
+    root.putChild(b"api", JsonErrors(api or ApiResource(hub)))
     pages = make_environment()
     root.putChild(b"", PageResource(hub, pages))
     root.putChild(b"rooms", RoomResource(hub, pages))
     root.putChild(b"static", StaticResource(str(asset_dir("static"))))
     if websocket is not None:
-        root.putChild(b"ws", WebSocketResource(websocket))
+        root.putChild(b"ws", WebSocketUpgrade(websocket))
     return root
-
-
-class ChatSite(Site):
-    """The web port's Site: each finished request is counted (`/metrics`), not logged (an
-    access log line per request would carry the query, and a busy port would flood it)."""
-
-    def __init__(self, root: Resource, count: Callable[[http.Request], None] | None = None) -> None:
-        super().__init__(root)  # type: ignore[no-untyped-call]
-        self.count = count
-        self.noisy = False  # no log line each time it starts listening
-        self.displayTracebacks = False  # a traceback is for the log, never for a visitor
-
-    def log(self, request: http.Request) -> None:
-        if self.count is not None:
-            self.count(request)
 
 
 def make_site(
     hub: Hub,
     websocket: WebSocketFactory | None = None,
+    settings: HttpSettings = HttpSettings(),
+    reactor: Any = None,
+    slow_timeout: float = 0.0,
     count: Callable[[http.Request], None] | None = None,
     api: ApiResource | None = None,
-) -> Site:
-    return ChatSite(make_root(hub, websocket, api), count)
+) -> HttpSite:
+    """The web port's Site: the tree of `make_root` behind the HTTP channel's limits; each
+    finished request is counted (`count`, for /metrics), not logged."""
+    site = HttpSite(make_root(hub, websocket, api), hub, settings, reactor, slow_timeout)
+    site.count = count
+    return site

@@ -18,8 +18,11 @@ Rules:
   as bytes (`sendData`), never through Autobahn's `sendMessage`, so the size limit a client must
   keep never applies to what the hub sends.
 - The origin policy (`origins.py`) is checked before the handshake completes: 403 and no
-  connection. The hub admits the connection in the handshake too: 503 when the server is full,
-  429 past the per-address limit.
+  connection. A connection that came through the web port's HTTP channel was admitted there
+  when it was accepted, and the channel hands that admission over (`admission`, through the
+  factory's `handover`); it counts nothing again and releases it once. Only a connection
+  made otherwise (tests) is admitted in the handshake: 503 when the server is full, 429 past
+  the per-address limit.
 - Order: one read's frames are handled inside `Hub.batch()`, so data frames go out in the order
   their causes were read, however the input was split. A close frame (ours, the peer's, or
   Autobahn's 1007/1009) first lets the hub send what it queued for this client
@@ -47,7 +50,7 @@ from chathub.flow import UNTIMED
 from chathub.hub import Hub, Session
 from chathub.origins import origin_allowed
 from chathub.query import ConnectQuery, parse_query
-from chathub.stream import CloseReason, Stream, peer_address
+from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
 
 # RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
@@ -171,6 +174,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.broke_frame_rule = False  # closed for too many frames (not the size: 1009 too)
         self.refused = False  # failed for what it sent: nothing more of its input is parsed
         self.held = bytearray()  # input read but not parsed yet (see FEED_SIZE)
+        self.admission: Admission | None = None  # the HTTP channel's, handed over by it
 
     @property
     def session(self) -> Session | None:
@@ -184,10 +188,13 @@ class WebSocketConnection(WebSocketServerProtocol):
         stream = Stream(
             factory.hub, factory.flow, factory.reactor, self, peer_address(self.transport)
         )
-        refusal = stream.admit()
-        if refusal is not None:
-            status = 503 if refusal.code == "server-full" else 429
-            raise ConnectionDeny(status, refusal.message)
+        if self.admission is not None:
+            stream.adopt(self.admission)  # counted when the HTTP connection was accepted
+        else:
+            refusal = stream.admit()
+            if refusal is not None:
+                status = 503 if refusal.code == "server-full" else 429
+                raise ConnectionDeny(status, refusal.message)
         self.stream = stream
         self.query = parse_query(request.params)
 
@@ -290,6 +297,8 @@ class WebSocketConnection(WebSocketServerProtocol):
         self._stop_deadline()
         if self.stream is not None:
             self.stream.stop()  # also when the handshake never finished and onClose did not run
+        if self.admission is not None:
+            self.admission.release()  # refused in the handshake (its origin), or never opened
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Autobahn's sendData formats its debug-log arguments on every write, about half the
@@ -424,7 +433,16 @@ class WebSocketFactory(WebSocketServerFactory):
         self.settings = settings
         self.flow = flow  # per-connection limits
         self.frames = FrameCache()  # what the last fan-out sent, framed once per deflate key
+        # The admission of the HTTP connection being upgraded, set by `web.WebSocketUpgrade`
+        # around Autobahn's render, which builds the connection: `buildProtocol` takes it.
+        self.handover: Admission | None = None
         configure_factory(self, settings)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        assert isinstance(protocol, WebSocketConnection)
+        protocol.admission, self.handover = self.handover, None
+        return protocol
 
     def resetProtocolOptions(self) -> None:
         super().resetProtocolOptions()  # type: ignore[no-untyped-call]

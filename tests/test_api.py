@@ -168,3 +168,38 @@ def test_a_trailing_slash_is_accepted(hub: Hub, http: StubTreq) -> None:
     code, _, body = fetch(http, "/api/rooms/")
     assert code == 200
     assert body["rooms"][0]["name"] == "dev"
+
+
+def send(http: StubTreq, method: str, path: str) -> tuple[Any, bytes]:
+    """Any method on `path`: (the response, its body), synchronously."""
+    results = []
+    deferred = http.request(method, "http://localhost" + path)
+    deferred.addCallback(lambda r: http.content(r).addCallback(lambda b: results.append((r, b))))
+    http.flush()
+    return results[0]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/rooms"), ("DELETE", "/api/nothing"), ("PUT", "/api"), ("OPTIONS", "/api/")],
+)
+def test_a_method_the_api_does_not_take_is_405_json_with_allow(
+    http: StubTreq, method: str, path: str
+) -> None:
+    """Whatever the path, a method the API lacks is 405 as JSON, with `Allow`."""
+    response, body = send(http, method, path)
+    assert response.code == 405
+    assert response.headers.getRawHeaders(b"allow") == [b"GET, HEAD"]
+    assert response.headers.getRawHeaders(b"content-type") == [b"application/json; charset=utf-8"]
+    assert json.loads(body) == {
+        "error": "method-not-allowed",
+        "message": f"{method} is not allowed here; use GET, HEAD",
+    }
+
+
+def test_head_of_an_api_path_is_answered_as_get_without_a_body(http: StubTreq) -> None:
+    """HEAD is not refused: it gets GET's status and headers, and no body."""
+    response, body = send(http, "HEAD", "/api/rooms")
+    assert response.code == 200
+    assert response.headers.getRawHeaders(b"content-type") == [b"application/json; charset=utf-8"]
+    assert body == b""

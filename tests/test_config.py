@@ -9,11 +9,13 @@ from chathub.config import (
     GROUPS,
     Config,
     FlowLimits,
+    HttpSettings,
     HubSettings,
     LineSettings,
     ListenSettings,
     StoreSettings,
     WebSocketSettings,
+    hosts,
     natural,
     origins,
     positive,
@@ -58,8 +60,8 @@ def test_every_setting_has_a_type_options_can_read():
 
 
 def test_config_has_every_section_the_service_uses():
-    """Config holds the six sections the service hands out, and nothing else is a section."""
-    assert section_names() == ["listen", "hub", "flow", "line", "websocket", "store"]
+    """Config holds the seven sections the service hands out, and nothing else is a section."""
+    assert section_names() == ["listen", "hub", "flow", "line", "websocket", "http", "store"]
     defaults = Config()
     assert {name: type(getattr(defaults, name)) for name in section_names()} == {
         "listen": ListenSettings,
@@ -67,6 +69,7 @@ def test_config_has_every_section_the_service_uses():
         "flow": FlowLimits,
         "line": LineSettings,
         "websocket": WebSocketSettings,
+        "http": HttpSettings,
         "store": StoreSettings,
     }
     assert (defaults.tokens, defaults.operators) == ((), None)
@@ -95,3 +98,10 @@ def test_checks_return_the_values_they_accept():
     """natural, positive and origins hand back what they accept."""
     assert (natural(0), natural(2.5), positive(1), positive(0.1)) == (0, 2.5, 1, 0.1)
     assert origins(("*", "null", "http://localhost:8080")) == ("*", "null", "http://localhost:8080")
+
+
+def test_allow_host_entries_are_checked_and_lower_cased():
+    """--allow-host takes names, *.names, addresses and *; anything else names itself."""
+    assert hosts(("Chat.Example", "*.Example.org", "*")) == ("chat.example", "*.example.org", "*")
+    with pytest.raises(ValueError, match=r"'chat\.example:80' is not a host name"):
+        hosts(("chat.example:80",))

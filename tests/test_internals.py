@@ -21,6 +21,7 @@ from twisted.internet import tcp
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.web.http import HTTPChannel
 
 from chathub import internals
 
@@ -312,6 +313,35 @@ def _fail_connection(_: Pair) -> None:
     assert received == [] and not protocol.message_data
 
 
+class _Refusing(internals.BadRequestHook, HTTPChannel):
+    """A bare HTTPChannel with the hook, recording the refusals it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def bad_request(self) -> None:
+        self.refused += 1
+        self.transport.loseConnection()
+
+
+def _bad_request_hook(_: Pair) -> None:
+    # Twisted's bare 400 for every request it cannot parse; with the mixin, ours is called
+    # instead and Twisted writes nothing of its own.
+    assert callable(HTTPChannel._respondToBadRequestAndDisconnect)
+    for malformed in (
+        b"GET /\r\n\r\n",  # a request line without a version
+        b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ):
+        channel = _Refusing()
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(malformed)
+        assert (channel.refused, transport.value()) == (1, b""), malformed
+
+
 CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
     ("twisted.internet.tcp.Server", "TLS"): _tcp_tls,
     ("twisted.internet.tcp.Server", "socket"): _tcp_socket,
@@ -343,6 +373,7 @@ CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
         _preopen_outgoing_octets
     ),
     ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"): _fail_connection,
+    ("twisted.web.http.HTTPChannel", "_respondToBadRequestAndDisconnect"): _bad_request_hook,
 }
 
 

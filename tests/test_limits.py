@@ -2,7 +2,7 @@
 
 import pytest
 
-from chathub.limits import ConnectionCounter, MinuteCounter, TokenBucket
+from chathub.limits import ConnectionCounter, MinuteCounter, TokenBucket, address_group
 
 
 def test_bucket_lets_a_burst_through_then_refuses():
@@ -116,6 +116,38 @@ def test_connection_counter_forgets_peers_that_left():
     counter.close("never")
     assert counter.total == 0
     assert counter.per_peer == {}
+
+
+@pytest.mark.parametrize(
+    ("peer", "group"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("local", "local"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("::1", "::/64"),
+        ("not:an:address:at:all", "not:an:address:at:all"),
+    ],
+)
+def test_address_group_is_the_slash_64_of_an_ipv6_address(peer, group):
+    """IPv6 addresses count by their /64 (an IPv4-mapped one as its IPv4 address); IPv4
+    addresses and other peers count as themselves."""
+    assert address_group(peer) == group
+
+
+def test_connection_counter_counts_a_slash_64_as_one_address():
+    """Two addresses of one /64 share the per-address limit; another /64 does not, and the
+    places are given back by address too."""
+    counter = ConnectionCounter(max_per_peer=2)
+    counter.open("2001:db8:1:2::1")
+    counter.open("2001:db8:1:2::ffff")
+    assert counter.refusal("2001:db8:1:2:aaaa::3") == "peer"
+    assert counter.refusal("2001:db8:1:3::1") is None
+    counter.close("2001:db8:1:2::1")
+    counter.close("2001:db8:1:2::ffff")
+    assert (counter.total, counter.per_peer) == (0, {})
 
 
 def test_negative_limits_are_rejected():

@@ -198,6 +198,30 @@ def test_static_refuses_to_leave_its_folder(tree):
     assert fetch(tree, "/static/sub/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd")[0] == 404
 
 
+def test_a_nul_byte_in_a_static_name_is_not_found(tree):
+    """`chat.js%00.png` is 404, not a 500 from the operating system's refusal."""
+    assert fetch(tree, "/static/app.css%00.png")[0] == 404
+
+
+def test_a_symlink_out_of_the_static_folder_is_not_found(tree, tmp_path, tmp_path_factory):
+    """A link in the folder (or a subfolder) to a file or folder outside it is 404; a link
+    that stays inside is served."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text("secret")
+    static = tmp_path  # the tree's folder
+    (static / "leak.txt").symlink_to(outside / "secret.txt")
+    (static / "sub" / "leak.txt").symlink_to(outside / "secret.txt")
+    (static / "away").symlink_to(outside)
+    (static / "alias.css").symlink_to(static / "app.css")
+    for path in ("/static/leak.txt", "/static/sub/leak.txt", "/static/away/secret.txt"):
+        code, _, body = fetch(tree, path)
+        assert code == 404 and b"secret" not in body, path
+    request = DummyRequest([b"alias.css"])  # a file body needs DummyRequest (see above)
+    resource = getChildForRequest(StaticResource(str(static)), request)
+    assert resource.render(request) == NOT_DONE_YET
+    assert b"".join(request.written) == b"body {}"
+
+
 def test_static_head_has_headers_and_no_body(tree):
     """HEAD answers the same headers as GET, without the body."""
     code, headers, body = fetch(tree, "/static/app.css", method="HEAD")

@@ -11,7 +11,7 @@ from chathub.admin import LAG_SECONDS
 from chathub.config import Config, ListenSettings
 from chathub.events import Notice
 from chathub.hub import Hub
-from chathub.service import TRANSPORTS, BindError, ChathubService, LagMonitor
+from chathub.service import TRANSPORTS, BindError, ChathubService, LagMonitor, with_backlog
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 
@@ -188,3 +188,34 @@ def test_the_lag_monitor_reads_how_late_a_tick_came():
     clock.advance(LAG_SECONDS)
     monitor.tick()
     assert monitor.lag() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("description", "result"),
+    [
+        ("tcp:1025", "tcp:1025:backlog=4096"),
+        ("tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1:backlog=4096"),
+        ("tcp6:0:interface=\\:\\:1", "tcp6:0:interface=\\:\\:1:backlog=4096"),
+        ("ssl:8443:privateKey=k.pem", "ssl:8443:privateKey=k.pem:backlog=4096"),
+        ("unix:/run/chat.sock", "unix:/run/chat.sock:backlog=4096"),
+        ("tcp:1025:backlog=10", "tcp:1025:backlog=10"),
+        ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0"),
+    ],
+)
+def test_with_backlog_adds_the_setting_unless_the_endpoint_says_it(description, result):
+    """tcp:, tcp6:, ssl: and unix: get `:backlog=N`; one that gives its own, or another kind
+    of endpoint, is left as it is."""
+    assert with_backlog(description, 4096) == result
+
+
+def test_listeners_get_the_listen_backlog(tmp_path):
+    """Every listener is bound with --listen-backlog; an endpoint's own backlog= wins."""
+    reactor = MemoryReactorClock()
+    endpoints = {"telnet": "tcp:1025:backlog=7", "web": "tcp:8080", "admin": "none"}
+    config = listening_on(endpoints, tmp_path)
+    config = replace(config, listen=replace(config.listen, listen_backlog=300))
+    ensureDeferred(ChathubService(reactor, config, store=MemoryStore()).listen())
+    assert [(port, backlog) for port, _f, backlog, _i in reactor.tcpServers] == [
+        (1025, 7),
+        (8080, 300),
+    ]

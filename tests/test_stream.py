@@ -15,7 +15,7 @@ from chathub import commands as cmd
 from chathub.config import FlowLimits, HubSettings
 from chathub.events import Error, Event, Notice, Outgoing, Private, Skipped
 from chathub.hub import Hub
-from chathub.stream import Stream, StreamAdapter, peer_address
+from chathub.stream import Admission, Stream, StreamAdapter, peer_address
 from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 
@@ -132,6 +132,34 @@ def test_a_refused_stream_releases_nothing_on_stop():
     assert refused.admit() is not None
     refused.stop()
     assert hub.connections.per_peer == {"1.2.3.4": 1}
+
+
+def test_an_admission_is_released_once_whoever_releases_it():
+    """Admission.take counts with the hub; the first release gives the place back, the
+    others do nothing (the HTTP channel and its WebSocket both let go)."""
+    hub = Hub(settings=HubSettings(max_per_ip=2))
+    other = Admission.take(hub, "1.2.3.4")
+    taken = Admission.take(hub, "1.2.3.4")
+    assert isinstance(taken, Admission) and isinstance(other, Admission)
+    assert isinstance(Admission.take(hub, "1.2.3.4"), Error)
+    taken.release()
+    taken.release()
+    assert not taken.held and other.held
+    assert hub.connections.per_peer == {"1.2.3.4": 1}
+
+
+def test_an_adopted_admission_is_not_counted_again_and_is_released_by_stop():
+    """A stream that adopts an admission (a WebSocket from the HTTP channel) takes no second
+    place, and stop() releases the adopted one."""
+    hub = Hub(settings=HubSettings(max_per_ip=1))
+    admission = Admission.take(hub, "1.2.3.4")
+    assert isinstance(admission, Admission)
+    stream, _ = make_stream(hub)
+    stream.adopt(admission)
+    stream.start()
+    assert hub.connections.per_peer == {"1.2.3.4": 1}
+    stream.stop()
+    assert not admission.held and hub.connections.total == 0
 
 
 def test_stop_leaves_the_hub_and_its_rooms():

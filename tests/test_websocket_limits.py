@@ -7,6 +7,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from chathub.config import FlowLimits, HubSettings, WebSocketSettings
 from chathub.hub import Hub
+from chathub.stream import Admission
 from chathub.websocket import WebSocketFactory
 from tests.test_websocket import (
     CLOSE,
@@ -58,6 +59,34 @@ def test_a_closed_websocket_frees_its_place():
     connect(factory).hang_up()
     assert hub.connections.total == 0
     connect(factory)
+
+
+def test_a_handed_over_admission_is_used_and_released_once():
+    """A connection built while the factory holds a handover (the HTTP channel's admission)
+    counts nothing more in its handshake, even past the limit, and releases that one place
+    once, whoever else lets it go."""
+    factory, hub, _ = make_factory(max_per_ip=1)
+    admission = Admission.take(hub, "127.0.0.1")
+    assert isinstance(admission, Admission)
+    factory.handover = admission
+    peer = connect(factory)
+    assert factory.handover is None and peer.conn.admission is admission
+    assert hub.connections.total == 1
+    peer.hang_up()
+    admission.release()
+    assert (hub.connections.total, hub.connections.per_peer) == (0, {})
+
+
+def test_a_handed_over_admission_is_released_when_the_origin_is_refused():
+    """Refused in its handshake (403), the connection still gives the place back."""
+    factory, hub, _ = make_factory()
+    admission = Admission.take(hub, "127.0.0.1")
+    assert isinstance(admission, Admission)
+    factory.handover = admission
+    refused = Peer(factory).open(handshake("/ws", origin="http://evil.example"))
+    assert refused.status == 403
+    refused.lose()
+    assert hub.connections.total == 0
 
 
 def test_over_the_rate_messages_wait_and_the_client_gets_one_error():
