@@ -45,7 +45,9 @@ def text_for(room: str, id: int, size: int) -> str:
     """The text of message `id` of `room` (ASCII, no runs of spaces), `size` characters."""
     head = f"{room} #{id} "
     start = (id * 7919) % 1000
-    return (head + FILLER[start : start + size])[:size].rstrip() or head.strip()
+    # A slice that starts on a space would make a run of two after the head's own (a line
+    # client squeezes runs of spaces, so the text would not read back as stored).
+    return (head + FILLER[start : start + size].lstrip(" "))[:size].rstrip() or head.strip()
 
 
 def kind_for(id: int) -> str:
