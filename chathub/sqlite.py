@@ -61,10 +61,10 @@ Runner = Callable[[Callable[[], Any]], "Deferred[Any]"]
 
 FLUSH_SECONDS = 0.1  # the longest a queued row waits for its batch
 BATCH_ROWS = 500  # rows in one transaction at most
-MAX_BATCH_BYTES = 4 * 1024 * 1024  # and bytes of text
+MAX_BATCH_BYTES = 1024 * 1024  # and bytes of text
 RETRY_SECONDS = 1.0  # after a failed write
 PRUNE_BATCH = 1000  # rows one retention transaction deletes at most
-MAX_LAG = 0.5  # seconds the oldest unwritten row may wait before new messages are held
+MAX_LAG = 0.3  # seconds the oldest unwritten row may wait before new messages are held
 MAX_PENDING_BYTES = 32 * 1024 * 1024  # bytes of unwritten text before new messages are held
 HOT_MESSAGES = 100  # the newest messages read into memory when a room is opened
 IDLE_SECONDS = 600.0  # a room without members leaves memory after this long
