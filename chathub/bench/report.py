@@ -232,14 +232,23 @@ class Say:
     members: int  # joined clients of the room when it was said
     received: int  # of them, how many had it before the deadline
     latencies_ms: list[float] = field(default_factory=list)
+    hub_cpu_seconds: float | None = None  # the target's CPU from the send to the last receipt
+    bench_cpu_seconds: float | None = None  # this bench's, over the same time
 
     @property
     def missing(self) -> int:
         return self.members - self.received
 
     def as_dict(self) -> dict[str, Any]:
-        return {"members": self.members, "received": self.received, "missing": self.missing,
-                "latency_ms": spread(self.latencies_ms)}  # fmt: skip
+        hub, bench = self.hub_cpu_seconds, self.bench_cpu_seconds
+        return {
+            "members": self.members,
+            "received": self.received,
+            "missing": self.missing,
+            "latency_ms": spread(self.latencies_ms),
+            "hub_cpu_seconds": None if hub is None else round(hub, 3),
+            "bench_cpu_seconds": None if bench is None else round(bench, 3),
+        }
 
 
 @dataclass
@@ -267,6 +276,10 @@ class Storm:
     join_ms: list[float] = field(default_factory=list)  # connect() to own join, each
     slow_connects: int = 0  # handshakes of a second or more: a dropped SYN's retransmit
     retransmits: int | None = None  # the kernel's count over the bench's sockets (TCP_INFO)
+    # The kernel's counters over the storm (TcpExt ListenOverflows and ListenDrops): every
+    # listener of this network namespace, so another program's overflows would count too.
+    listen_overflows: int | None = None
+    listen_drops: int | None = None
     hub_cpu_seconds: float | None = None  # the target's CPU time from the start to all joined
     hub_rss_before_kib: int | None = None
     hub_rss_after_kib: int | None = None  # once all joined
@@ -339,6 +352,8 @@ class Storm:
             "join_ms": spread(self.join_ms),
             "slow_connects": self.slow_connects,
             "retransmits": self.retransmits,
+            "listen_overflows": self.listen_overflows,
+            "listen_drops": self.listen_drops,
             "hub_cpu_seconds": rounded(self.hub_cpu_seconds, 2),
             "hub_cpu_percent": rounded(self.hub_cpu_share, 1),
             "hub_rss_before_kib": self.hub_rss_before_kib,
@@ -374,6 +389,8 @@ def storm_line(storm: Storm) -> str:
     slow = f"slow connects {storm.slow_connects}"
     if storm.retransmits is not None:
         slow += f", retransmits {storm.retransmits}"
+    if storm.listen_overflows is not None:
+        slow += f", listen overflows {storm.listen_overflows}"
     parts.append(slow)
     if storm.hub_cpu_seconds is not None:
         cpu = f"hub cpu {storm.hub_cpu_seconds:.2f}s"

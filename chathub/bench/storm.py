@@ -121,6 +121,22 @@ class Client:
         return ws_handshake(endpoint.host, endpoint.web or 0, endpoint.ws_path, query)
 
 
+def listen_counters(path: str = "/proc/net/netstat") -> dict[str, int]:
+    """TcpExt ListenOverflows and ListenDrops of this network namespace (empty if unreadable)."""
+    try:
+        with open(path) as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {
+                key: int(table[key]) for key in ("ListenOverflows", "ListenDrops") if key in table
+            }
+    return {}
+
+
 def retransmits(sock: socket.socket) -> int | None:
     """The kernel's count of segments this socket sent again (`tcpi_total_retrans`)."""
     try:
@@ -346,6 +362,7 @@ class StormRun:
     def storm(self, cpu: Callable[[], float | None], rss: Callable[[], int | None]) -> None:
         plan, report = self.plan, self.report
         report.hub_rss_before_kib = rss()
+        listen_before = listen_counters()
         cpu_before = cpu()
         own_before = time.process_time()
         started = time.monotonic()
@@ -373,6 +390,10 @@ class StormRun:
                 break
         cpu_after = cpu()
         report.bench_cpu_seconds = time.process_time() - own_before
+        listen_after = listen_counters()
+        for key, name in (("ListenOverflows", "listen_overflows"), ("ListenDrops", "listen_drops")):
+            if key in listen_before and key in listen_after:
+                setattr(report, name, listen_after[key] - listen_before[key])
         if cpu_before is not None and cpu_after is not None:
             report.hub_cpu_seconds = cpu_after - cpu_before
         report.hub_rss_after_kib = rss()
@@ -390,7 +411,7 @@ class StormRun:
         while time.monotonic() < end:
             self._poll(max(0.0, min(0.05, end - time.monotonic())))
 
-    def say(self, seq: int) -> Say:
+    def say(self, seq: int, cpu: Callable[[], float | None]) -> Say:
         """Say one message in the first room and time it to each of its joined members."""
         members = [c for c in self.by_fd.values() if c.phase == JOINED and c.room == "lobby"]
         if not members:
@@ -401,6 +422,7 @@ class StormRun:
         line = payload + b"\r\n" if telnet else ws_say(speaker.room, payload)
         waiting = {id(client): client.seen for client in members}
         result = Say(len(members), 0)
+        cpu_before, own_before = cpu(), time.process_time()
         sent = time.monotonic()
         try:
             speaker.sock.send(line)
@@ -415,6 +437,10 @@ class StormRun:
                     del waiting[key]
                     result.received += 1
                     result.latencies_ms.append((now - sent) * 1000)
+        cpu_after = cpu()
+        result.bench_cpu_seconds = time.process_time() - own_before
+        if cpu_before is not None and cpu_after is not None:
+            result.hub_cpu_seconds = cpu_after - cpu_before
         return result
 
     def close(self) -> None:
@@ -442,12 +468,9 @@ def run_storm(
             log(f"reading for {plan.say_after:g}s before the first message")
             run.drain(plan.say_after)
             for seq in range(plan.says):
-                say = run.say(seq)
+                say = run.say(seq, cpu)
                 report.says.append(say)
-                log(
-                    f"message {seq + 1}: {say.received} of {say.members} members, "
-                    f"p99 {report.says[-1].as_dict()['latency_ms']['p99']} ms"
-                )
+                log(f"message {seq + 1}: {json.dumps(say.as_dict())}")
                 run.drain(0.5)
         return report
     finally:

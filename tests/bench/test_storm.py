@@ -1,9 +1,10 @@
 """The storm's plan and its per-socket readings (`chathub/bench/storm.py`), without a hub."""
 
 import socket
+from pathlib import Path
 
 from chathub.bench.conn import Endpoint
-from chathub.bench.storm import Client, StormPlan, retransmits
+from chathub.bench.storm import Client, StormPlan, listen_counters, retransmits
 
 
 def test_a_mixed_storm_alternates_wires_and_spreads_rooms() -> None:
@@ -31,3 +32,14 @@ def test_retransmits_are_read_from_the_kernel() -> None:
         socket.create_connection(server.getsockname()) as client,
     ):
         assert retransmits(client) == 0
+
+
+def test_listen_counters_are_read_from_the_tcpext_lines(tmp_path: Path) -> None:
+    """ListenOverflows and ListenDrops come from the TcpExt pair of lines; no file, no counts."""
+    netstat = tmp_path / "netstat"
+    netstat.write_text(
+        "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 1 17 25\n"
+        "IpExt: InNoRoutes\nIpExt: 0\n"
+    )
+    assert listen_counters(str(netstat)) == {"ListenOverflows": 17, "ListenDrops": 25}
+    assert listen_counters(str(tmp_path / "missing")) == {}
