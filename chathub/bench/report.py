@@ -274,7 +274,9 @@ class Storm:
     seconds_to_joined: float | None = None  # to the last own join (None: not all joined)
     handshake_ms: list[float] = field(default_factory=list)  # connect() to handshake, each
     join_ms: list[float] = field(default_factory=list)  # connect() to own join, each
-    slow_connects: int = 0  # handshakes of a second or more: a dropped SYN's retransmit
+    # Handshakes of a second or more: queued behind a full window, or a dropped SYN sent again
+    # (the retransmit and listen counters below tell which).
+    slow_connects: int = 0
     retransmits: int | None = None  # the kernel's count over the bench's sockets (TCP_INFO)
     # The kernel's counters over the storm (TcpExt ListenOverflows and ListenDrops): every
     # listener of this network namespace, so another program's overflows would count too.

@@ -9,9 +9,11 @@ Rules:
   which it answers), and every socket is read as soon as it has data, so the hub never holds
   output for a reader that fell behind.
 - At most `window` clients connect or handshake at once (0: no limit). The hub listens with a
-  backlog of 1024; a SYN it drops costs a retransmit a second later, which the report shows
-  (handshakes of a second or more, and the kernel's retransmit count over the bench's sockets)
-  rather than hides.
+  backlog of 1024: past it the kernel drops SYNs (sent again a second later) and, with SYN
+  cookies, the handshake's last ACK, which leaves a client that thinks it is connected and a
+  hub that never heard of it (a telnet client then waits for a greeting that never comes: not
+  joined by the deadline). The report shows it rather than hides it: the kernel's listen
+  overflows, its retransmit count over the bench's sockets, handshakes of a second or more.
 - Every client that does not join is counted by why: refused, reset, closed by the target,
   handshake refused (a status other than 101), not opened (the bench's own descriptors or
   ports), or not joined by the deadline.
@@ -50,7 +52,7 @@ from chathub.bench.wire import (
 )
 
 READ_SIZE = 1 << 16
-SLOW_CONNECT = 1.0  # a handshake this long had a SYN (or its ACK) dropped and sent again
+SLOW_CONNECT = 1.0  # a dropped SYN is sent again after a second
 SAY_DEADLINE = 10.0  # seconds for every member to have one message
 POLL_EVENTS = 256  # events per poll: a member's time is the poll's, so polls stay short
 DEFAULT_SAY_AFTER = 6.0  # longer than the hub's presence digest (5 s)
