@@ -286,6 +286,7 @@ class Storm:
     hub_rss_before_kib: int | None = None
     hub_rss_after_kib: int | None = None  # once all joined
     bench_cpu_seconds: float | None = None
+    bytes_received: int = 0  # what the bench read from the target until all joined
     say_after: float = 0.0
     says: list[Say] = field(default_factory=list)
 
@@ -362,6 +363,7 @@ class Storm:
             "hub_rss_after_kib": self.hub_rss_after_kib,
             "rss_per_connection_bytes": None if per is None else round(per),
             "bench_cpu_seconds": rounded(self.bench_cpu_seconds, 2),
+            "bytes_received": self.bytes_received,
             "say_after": self.say_after,
             "says": [say.as_dict() for say in self.says],
             "say_latency_ms": spread(self.say_latencies_ms),
@@ -403,6 +405,7 @@ def storm_line(storm: Storm) -> str:
     per = storm.rss_per_connection_bytes
     if per is not None:
         parts.append(f"{per / 1024:.1f} KiB rss/connection")
+    parts.append(f"read {storm.bytes_received / 1e6:.1f} MB")
     if storm.says:
         latencies = spread(storm.say_latencies_ms)
         missing = sum(say.missing for say in storm.says)

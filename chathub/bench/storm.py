@@ -22,10 +22,10 @@ Rules:
 - A target without presence (the baseline) has no join to see: its clients join at the end of
   their handshake.
 - Then-say: after `say_after` seconds of reading (by default longer than the hub's 5-second
-  presence digest, so the message is measured alone), the room's first joined client says one
-  message; a member's time runs from just before the send to the return of the poll that
-  reported the read holding the marker. Messages go one at a time, each once every member has
-  had the one before (or `SAY_DEADLINE` passed).
+  presence digest, so the message is measured alone), the first joined client of the first
+  room (the lobby) says one message there; a member's time runs from just before the send to
+  the return of the poll that reported the read holding the marker. Messages go one at a
+  time, each once every member has had the one before (or `SAY_DEADLINE` passed).
 """
 
 import contextlib
@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chathub.bench.conn import Endpoint
+from chathub.bench.conn import Endpoint, opening
 from chathub.bench.joins import TelnetJoinWatch, WsJoinWatch
 from chathub.bench.report import Say, Storm
 from chathub.bench.wire import (
@@ -118,8 +118,8 @@ class Client:
 
     def opening(self, endpoint: Endpoint) -> bytes:
         if self.wire == "telnet":
-            return b"" if self.room == "lobby" else f"/join {self.room}\r\n".encode()
-        query = {"nick": self.nick, "rooms": self.room}
+            return opening("telnet", self.room, endpoint, publisher=False)
+        query = {"nick": self.nick, "rooms": self.room}  # the bench's `opening` has no nick
         return ws_handshake(endpoint.host, endpoint.web or 0, endpoint.ws_path, query)
 
 
@@ -169,6 +169,7 @@ class StormRun:
         self.waiting = 0  # opened and not yet joined nor gone
         self.last_handshake = 0.0
         self.last_join = 0.0
+        self.received = 0  # bytes read from the target
 
     # --- opening --------------------------------------------------------------------------
 
@@ -242,9 +243,9 @@ class StormRun:
             return
         client.connected_at = time.monotonic()
         try:
-            opening = client.opening(self.endpoint)
-            if opening:
-                client.sock.send(opening)  # a few hundred bytes on a new socket: taken whole
+            first = client.opening(self.endpoint)
+            if first:
+                client.sock.send(first)  # a few hundred bytes on a new socket: taken whole
         except OSError as problem:
             self._gone(client, "reset", problem.errno)
             return
@@ -263,6 +264,7 @@ class StormRun:
         if not data:
             self._gone(client, "closed")
             return 0
+        self.received += len(data)
         phase = client.phase
         if phase == JOINED:
             return self._joined_read(client, data)
@@ -399,6 +401,7 @@ class StormRun:
         if cpu_before is not None and cpu_after is not None:
             report.hub_cpu_seconds = cpu_after - cpu_before
         report.hub_rss_after_kib = rss()
+        report.bytes_received = self.received
         if report.handshaken:
             report.seconds_to_handshaken = self.last_handshake - started
         if report.joined == plan.clients:

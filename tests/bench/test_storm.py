@@ -16,13 +16,13 @@ def test_a_mixed_storm_alternates_wires_and_spreads_rooms() -> None:
 
 def test_a_storm_client_asks_for_its_nick_and_room() -> None:
     """A WebSocket client connects with `?nick=stormN&rooms=ROOM`; a telnet client of the lobby
-    sends nothing (the hub joins it there), of another room `/join ROOM`."""
+    sends nothing (the hub joins it there), of another room `/join ROOM` and leaves the lobby."""
     endpoint = Endpoint("127.0.0.1", telnet=1, web=2)
     with socket.socket() as sock:
         ws = Client(5, "ws", "bench1", sock).opening(endpoint)
         assert ws.startswith(b"GET /ws?nick=storm5&rooms=bench1 HTTP/1.1\r\n")
         assert Client(0, "telnet", "lobby", sock).opening(endpoint) == b""
-        assert Client(1, "telnet", "dev", sock).opening(endpoint) == b"/join dev\r\n"
+        assert Client(1, "telnet", "dev", sock).opening(endpoint) == b"/join dev\r\n/part lobby\r\n"
 
 
 def test_retransmits_are_read_from_the_kernel() -> None:
