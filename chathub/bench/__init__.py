@@ -11,7 +11,8 @@ Rules:
 - The modules: `run.py` the command line and a run, `target.py` the process measured,
   `capacity.py` the search for the highest passing rate, `load.py` the connections and their
   reads, `trial.py` one measured run, `conn.py` one connection and the plan, `wire.py` bytes
-  out and counting bytes in, `report.py` the figures and their text.
+  out and counting bytes in, `report.py` the figures and their text, `storm.py` the connection
+  storm (`--storm`) and `joins.py` how its clients recognise their own join.
 """
 
 from collections.abc import Sequence

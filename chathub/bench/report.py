@@ -209,3 +209,209 @@ def summary_line(report: Report) -> str:
     elif report.trials:
         parts.append(trial_line(report.trials[-1]))
     return head + ": " + "; ".join(parts)
+
+
+# --- the connection storm (`--storm`) ---------------------------------------------------------
+
+
+def spread(values_ms: list[float]) -> dict[str, float | int]:
+    """Count, p50, p99 and max of millisecond figures (zeros when there are none)."""
+    return {
+        "count": len(values_ms),
+        "p50": round(percentile(values_ms, 0.50), 2),
+        "p99": round(percentile(values_ms, 0.99), 2),
+        "max": round(max(values_ms), 2) if values_ms else 0.0,
+    }
+
+
+@dataclass
+class Say:
+    """One message said to the storm's room once every client had joined: how long each
+    member took to have it, from just before it was sent."""
+
+    members: int  # joined clients of the room when it was said
+    received: int  # of them, how many had it before the deadline
+    latencies_ms: list[float] = field(default_factory=list)
+    hub_cpu_seconds: float | None = None  # the target's CPU from the send to the last receipt
+    bench_cpu_seconds: float | None = None  # this bench's, over the same time
+
+    @property
+    def missing(self) -> int:
+        return self.members - self.received
+
+    def as_dict(self) -> dict[str, Any]:
+        hub, bench = self.hub_cpu_seconds, self.bench_cpu_seconds
+        return {
+            "members": self.members,
+            "received": self.received,
+            "missing": self.missing,
+            "latency_ms": spread(self.latencies_ms),
+            "hub_cpu_seconds": None if hub is None else round(hub, 3),
+            "bench_cpu_seconds": None if bench is None else round(bench, 3),
+        }
+
+
+@dataclass
+class Storm:
+    """`--storm`: N clients into one room as fast as the bench can open them."""
+
+    target: str
+    transport: str
+    clients: int
+    rooms: int = 1
+    window: int = 0  # clients connecting or handshaking at once (0: no limit)
+    handshaken: int = 0  # reached the end of their handshake (telnet greeting, WebSocket 101)
+    joined: int = 0  # saw their own join
+    joined_named: int = 0  # of them, by their nick (the rest: a telnet batch "and N others")
+    refused: int = 0  # connect refused
+    reset: int = 0  # reset by the target before joining
+    closed: int = 0  # closed by the target before joining
+    handshake_refused: int = 0  # a WebSocket status other than 101
+    not_opened: int = 0  # the bench could not make the socket (descriptors, ports)
+    timed_out: int = 0  # still not joined at the deadline
+    dropped_after_join: int = 0  # closed or reset once joined
+    seconds_to_handshaken: float | None = None  # from the first connect to the last handshake
+    seconds_to_joined: float | None = None  # to the last own join (None: not all joined)
+    handshake_ms: list[float] = field(default_factory=list)  # connect() to handshake, each
+    join_ms: list[float] = field(default_factory=list)  # connect() to own join, each
+    # Handshakes of a second or more: queued behind a full window, or a dropped SYN sent again
+    # (the retransmit and listen counters below tell which).
+    slow_connects: int = 0
+    retransmits: int | None = None  # the kernel's count over the bench's sockets (TCP_INFO)
+    # The kernel's counters over the storm (TcpExt ListenOverflows and ListenDrops): every
+    # listener of this network namespace, so another program's overflows would count too.
+    listen_overflows: int | None = None
+    listen_drops: int | None = None
+    hub_cpu_seconds: float | None = None  # the target's CPU time from the start to all joined
+    hub_rss_before_kib: int | None = None
+    hub_rss_after_kib: int | None = None  # once all joined
+    bench_cpu_seconds: float | None = None
+    bytes_received: int = 0  # what the bench read from the target until all joined
+    say_after: float = 0.0
+    says: list[Say] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return (
+            self.refused + self.reset + self.closed + self.handshake_refused + self.not_opened
+            + self.timed_out
+        )  # fmt: skip
+
+    @property
+    def handshakes_per_second(self) -> float | None:
+        seconds = self.seconds_to_handshaken
+        return self.handshaken / seconds if seconds else None
+
+    @property
+    def joins_per_second(self) -> float | None:
+        seconds = self.seconds_to_joined
+        return self.joined / seconds if seconds else None
+
+    @property
+    def hub_cpu_share(self) -> float | None:
+        """The target's CPU over the storm, percent of one core."""
+        if self.hub_cpu_seconds is None or not self.seconds_to_joined:
+            return None
+        return 100.0 * self.hub_cpu_seconds / self.seconds_to_joined
+
+    @property
+    def rss_per_connection_bytes(self) -> float | None:
+        if self.hub_rss_before_kib is None or self.hub_rss_after_kib is None or not self.joined:
+            return None
+        return (self.hub_rss_after_kib - self.hub_rss_before_kib) * 1024 / self.joined
+
+    @property
+    def say_latencies_ms(self) -> list[float]:
+        return [value for say in self.says for value in say.latencies_ms]
+
+    def as_dict(self) -> dict[str, Any]:
+        def rounded(value: float | None, digits: int = 3) -> float | None:
+            return None if value is None else round(value, digits)
+
+        per = self.rss_per_connection_bytes
+        return {
+            "mode": "storm",
+            "target": self.target,
+            "transport": self.transport,
+            "clients": self.clients,
+            "rooms": self.rooms,
+            "window": self.window,
+            "handshaken": self.handshaken,
+            "joined": self.joined,
+            "joined_named": self.joined_named,
+            "failed": self.failed,
+            "refused": self.refused,
+            "reset": self.reset,
+            "closed": self.closed,
+            "handshake_refused": self.handshake_refused,
+            "not_opened": self.not_opened,
+            "timed_out": self.timed_out,
+            "dropped_after_join": self.dropped_after_join,
+            "seconds_to_handshaken": rounded(self.seconds_to_handshaken),
+            "handshakes_per_second": rounded(self.handshakes_per_second, 1),
+            "seconds_to_joined": rounded(self.seconds_to_joined),
+            "joins_per_second": rounded(self.joins_per_second, 1),
+            "handshake_ms": spread(self.handshake_ms),
+            "join_ms": spread(self.join_ms),
+            "slow_connects": self.slow_connects,
+            "retransmits": self.retransmits,
+            "listen_overflows": self.listen_overflows,
+            "listen_drops": self.listen_drops,
+            "hub_cpu_seconds": rounded(self.hub_cpu_seconds, 2),
+            "hub_cpu_percent": rounded(self.hub_cpu_share, 1),
+            "hub_rss_before_kib": self.hub_rss_before_kib,
+            "hub_rss_after_kib": self.hub_rss_after_kib,
+            "rss_per_connection_bytes": None if per is None else round(per),
+            "bench_cpu_seconds": rounded(self.bench_cpu_seconds, 2),
+            "bytes_received": self.bytes_received,
+            "say_after": self.say_after,
+            "says": [say.as_dict() for say in self.says],
+            "say_latency_ms": spread(self.say_latencies_ms),
+        }
+
+
+def storm_line(storm: Storm) -> str:
+    """The one-line summary of a storm."""
+    head = f"{storm.target}/{storm.transport} storm: {storm.clients} clients"
+    if storm.rooms > 1:
+        head += f" into {storm.rooms} rooms"
+    if storm.seconds_to_joined is not None:
+        joined = f"all {storm.joined} joined in {storm.seconds_to_joined:.2f}s"
+    else:
+        joined = f"{storm.joined} of {storm.clients} joined"
+    parts = [joined]
+    per_second = storm.handshakes_per_second
+    if per_second is not None and storm.seconds_to_handshaken is not None:
+        parts.append(f"handshakes {format_rate(per_second)}/s ({storm.seconds_to_handshaken:.2f}s)")
+    failures = (
+        f"refused {storm.refused}, reset {storm.reset}, closed {storm.closed}"
+        f", handshake refused {storm.handshake_refused}, timed out {storm.timed_out}"
+    )
+    if storm.not_opened:
+        failures += f", not opened {storm.not_opened}"
+    parts.append(failures)
+    slow = f"slow connects {storm.slow_connects}"
+    if storm.retransmits is not None:
+        slow += f", retransmits {storm.retransmits}"
+    if storm.listen_overflows is not None:
+        slow += f", listen overflows {storm.listen_overflows}"
+    parts.append(slow)
+    if storm.hub_cpu_seconds is not None:
+        cpu = f"hub cpu {storm.hub_cpu_seconds:.2f}s"
+        share = storm.hub_cpu_share
+        if share is not None:
+            cpu += f" ({share:.0f}%)"
+        parts.append(cpu)
+    per = storm.rss_per_connection_bytes
+    if per is not None:
+        parts.append(f"{per / 1024:.1f} KiB rss/connection")
+    parts.append(f"read {storm.bytes_received / 1e6:.1f} MB")
+    if storm.says:
+        latencies = spread(storm.say_latencies_ms)
+        missing = sum(say.missing for say in storm.says)
+        parts.append(
+            f"{len(storm.says)} message(s) to {storm.says[0].members} members: "
+            f"p50 {latencies['p50']:.1f} ms p99 {latencies['p99']:.1f} ms "
+            f"max {latencies['max']:.1f} ms, missing {missing}"
+        )
+    return head + ": " + "; ".join(parts)

@@ -9,6 +9,9 @@ Rules:
   `--find-capacity` searches for the highest passing rate (`capacity.py`). The target it
   started is stopped whatever happens.
 - Flags are checked before anything starts; a bad combination is a usage error (exit 2).
+- `--storm` is a run of its own (`storm.py`): every client into one room as fast as the bench
+  opens them, timed until each has seen its own join, then `--then-say` messages timed to every
+  member; no publishers, no trials.
 - Progress goes to stderr; stdout gets the one-line summary, or with `--json` one JSON object.
 """
 
@@ -21,8 +24,16 @@ from collections.abc import Callable, Sequence
 from chathub.bench.capacity import find_capacity
 from chathub.bench.conn import Endpoint, Plan
 from chathub.bench.load import Load
-from chathub.bench.report import Report, summary_line
-from chathub.bench.target import TARGETS, Sampler, Target, raise_fd_limit, start_target
+from chathub.bench.report import Report, Storm, storm_line, summary_line
+from chathub.bench.storm import DEFAULT_SAY_AFTER, StormPlan, run_storm
+from chathub.bench.target import (
+    TARGETS,
+    Sampler,
+    Target,
+    raise_fd_limit,
+    read_cpu_seconds,
+    start_target,
+)
 from chathub.bench.trial import run_trial
 
 
@@ -70,21 +81,88 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--find-capacity", action="store_true", help="step the rate up")
     parser.add_argument("--step", type=float, default=1.5, help="rate factor per capacity step")
     parser.add_argument("--p99-limit", type=float, default=100.0, help="capacity's p99 in ms")
+    storm = parser.add_argument_group("connection storm")
+    storm.add_argument(
+        "--storm",
+        action="store_true",
+        help="open every client into one room as fast as possible and time until each has "
+        "seen its own join (no publishers, no trials)",
+    )
+    storm.add_argument(
+        "--storm-window",
+        type=int,
+        default=1000,
+        help="clients connecting or handshaking at once (0: no limit; the hub's backlog is 1024)",
+    )
+    storm.add_argument(
+        "--storm-timeout", type=float, default=120.0, help="seconds for every client to join"
+    )
+    storm.add_argument(
+        "--then-say",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="once all joined, say N messages (default 1) in the room, one at a time, and time "
+        "each to every member",
+    )
+    storm.add_argument(
+        "--say-after",
+        type=float,
+        default=DEFAULT_SAY_AFTER,
+        help="seconds of reading between all joined and the first message (the hub's presence "
+        "digest comes every 5 s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
-def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
+def _target(args: argparse.Namespace) -> Target:
     if args.bench_cpu:
         os.sched_setaffinity(0, {int(cpu) for cpu in args.bench_cpu.split(",")})
     raise_fd_limit()
-    target: Target
     if args.start:
-        target = start_target(args.target, args.host, args.hub_cpu, args.hub_arg)
-    else:
-        endpoint = Endpoint(args.host, args.telnet_port, args.web_port, args.redis_port)
-        target = Target(endpoint, args.pid)
+        return start_target(args.target, args.host, args.hub_cpu, args.hub_arg)
+    endpoint = Endpoint(args.host, args.telnet_port, args.web_port, args.redis_port)
+    return Target(endpoint, args.pid)
+
+
+def run_storm_command(args: argparse.Namespace, log: Callable[[str], None]) -> Storm:
+    """`--storm`: see `storm.py`."""
+    target = _target(args)
+    plan = StormPlan(
+        clients=args.subscribers,
+        transport=args.transport,
+        rooms=args.rooms,
+        window=args.storm_window,
+        source_ips=args.source_ips,
+        presence=args.target == "chathub",
+        timeout=args.storm_timeout,
+        says=args.then_say,
+        say_after=args.say_after,
+        size=args.size,
+    )
+    pid = target.pid
+    report = Storm(args.target, args.transport, args.subscribers, args.rooms, args.storm_window)
+    report.say_after = args.say_after if args.then_say else 0.0
+    sampler = Sampler(pid)
+    try:
+        return run_storm(
+            plan,
+            target.endpoint,
+            log,
+            report,
+            cpu=lambda: None if pid is None else read_cpu_seconds(pid),
+            rss=sampler.rss,
+        )
+    finally:
+        target.stop()
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
+    target = _target(args)
     transport = "redis" if args.target == "redis" else args.transport
     plan = Plan(
         subscribers=args.subscribers,
@@ -141,6 +219,9 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--rate must be more than 0")
     if args.step <= 1:
         parser.error("--step must be more than 1")
+    if args.storm:
+        _check_storm(args, parser)
+        return
     if args.duration > 0 and args.publishers < 1:
         parser.error("a trial needs at least one publisher (or --duration 0)")
     if not args.start:
@@ -155,11 +236,32 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error(f"give {flags} of a running target, or --start")
 
 
+def _check_storm(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.target == "redis":
+        parser.error("--storm measures chathub or the baseline, not redis")
+    if args.storm_window < 0 or args.storm_timeout <= 0:
+        parser.error("--storm-window must be 0 or more and --storm-timeout more than 0")
+    if args.then_say < 0 or args.say_after < 0:
+        parser.error("--then-say and --say-after must be 0 or more")
+    if not args.start:
+        needed = {"telnet": ["telnet_port"], "ws": ["web_port"]}.get(
+            args.transport, ["telnet_port", "web_port"]
+        )
+        missing = [name for name in needed if getattr(args, name) is None]
+        if missing:
+            flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+            parser.error(f"give {flags} of a running target, or --start")
+
+
 def main(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
     _check(args, parser)
     log = (lambda text: None) if args.quiet else say
+    if args.storm:
+        storm = run_storm_command(args, log)
+        print(json.dumps(storm.as_dict(), indent=2) if args.json else storm_line(storm))
+        return 0
     report = run(args, log)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

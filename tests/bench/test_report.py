@@ -2,7 +2,17 @@
 
 import json
 
-from chathub.bench.report import Connect, Latency, Report, Trial, percentile, summary_line
+from chathub.bench.report import (
+    Connect,
+    Latency,
+    Report,
+    Say,
+    Storm,
+    Trial,
+    percentile,
+    storm_line,
+    summary_line,
+)
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -68,3 +78,33 @@ def test_deliveries_per_cpu_second_scale_by_the_targets_share_of_a_core() -> Non
     trial = Trial(10, 1.0, 10, 100_000, 100_000, hub_cpu=50.0)
     assert trial.deliveries_per_cpu_second == 200_000.0
     assert Trial(10, 1.0, 10, 100_000, 100_000).deliveries_per_cpu_second is None
+
+
+def test_storm_counts_failures_rates_and_rss_per_connection() -> None:
+    """A storm's failures add up by cause; rates are per second to the last handshake and join."""
+    storm = Storm("chathub", "telnet", 100, handshaken=98, joined=97, refused=1, reset=1)
+    storm.timed_out = 1
+    storm.seconds_to_handshaken, storm.seconds_to_joined = 0.5, None
+    storm.hub_rss_before_kib, storm.hub_rss_after_kib = 1000, 1097
+    assert storm.failed == 3
+    assert storm.handshakes_per_second == 196.0
+    assert storm.joins_per_second is None
+    assert storm.rss_per_connection_bytes == 1024.0
+    line = storm_line(storm)
+    assert "97 of 100 joined" in line and "refused 1, reset 1" in line and "\n" not in line
+
+
+def test_storm_json_has_the_join_time_cpu_and_each_message() -> None:
+    """The JSON has the time to all joined, the hub's CPU share, and each message's p99."""
+    storm = Storm("chathub", "ws", 4, handshaken=4, joined=4, seconds_to_joined=2.0)
+    storm.hub_cpu_seconds = 1.0
+    storm.says = [Say(4, 4, [1.0, 2.0, 3.0, 40.0]), Say(4, 3, [5.0, 6.0, 7.0])]
+    data = json.loads(json.dumps(storm.as_dict()))
+    assert data["seconds_to_joined"] == 2.0
+    assert data["joins_per_second"] == 2.0
+    assert data["hub_cpu_percent"] == 50.0
+    assert data["says"][0]["latency_ms"] == {"count": 4, "p50": 2.0, "p99": 40.0, "max": 40.0}
+    assert data["says"][1]["missing"] == 1
+    assert data["say_latency_ms"]["count"] == 7
+    assert "2 message(s) to 4 members" in storm_line(storm)
+    assert "missing 1" in storm_line(storm)

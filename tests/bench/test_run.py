@@ -25,3 +25,37 @@ def test_bench_refuses_rooms_for_the_baseline_before_starting_it() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--start", "--target", "baseline", "--rooms", "2"])
     assert exit_info.value.code == 2
+
+
+def test_storm_flags_default_to_a_window_under_the_hubs_backlog() -> None:
+    """`--storm` opens at most 1,000 handshakes at once; `--then-say` alone says one message."""
+    args = build_parser().parse_args(["--storm", "--then-say"])
+    assert (args.storm, args.storm_window, args.then_say) == (True, 1000, 1)
+    assert args.say_after > 5  # longer than the hub's presence digest
+
+
+@pytest.mark.parametrize(
+    ("argv", "needs"),
+    [
+        (["--storm", "--target", "redis", "--start"], "not redis"),
+        (["--storm", "--transport", "mix", "--telnet-port", "1"], "--web-port"),
+        (["--storm", "--transport", "ws", "--telnet-port", "1"], "--web-port"),
+        (["--storm", "--start", "--then-say", "-1"], "--then-say"),
+    ],
+)
+def test_storm_usage_errors_are_found_before_anything_starts(
+    argv: list[str], needs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A storm needs the port of each wire it opens (not a publisher's), and no redis."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert needs in capsys.readouterr().err
+
+
+def test_a_storm_needs_no_publisher() -> None:
+    """`--storm -m 0` with the telnet port of a running hub passes the checks (no trial)."""
+    from chathub.bench.run import _check
+
+    parser = build_parser()
+    _check(parser.parse_args(["--storm", "-m", "0", "--telnet-port", "1"]), parser)

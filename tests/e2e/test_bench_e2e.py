@@ -55,3 +55,26 @@ def test_bench_against_redis_counts_pushes() -> None:
     report = run_bench("--target", "redis", *SHORT)
     trial = report["trials"][0]
     assert trial["delivered"] == trial["expected"] == trial["published"] * 6
+
+
+def test_storm_of_200_clients_all_join_and_all_get_the_message() -> None:
+    """A storm of 200 clients, half telnet half WebSocket, into one room of a started hub: each
+    sees its own join (in batches), nobody is refused, and one message reaches all 200."""
+    report = run_bench(
+        "--storm", "-n", "200", "--transport", "mix", "--then-say", "--say-after", "0.5"
+    )
+    assert report["mode"] == "storm"
+    assert report["joined"] == report["handshaken"] == 200
+    assert report["failed"] == 0
+    assert report["seconds_to_joined"] > 0
+    assert report["hub_cpu_seconds"] is not None
+    [said] = report["says"]
+    assert said["members"] == said["received"] == 200
+    assert said["latency_ms"]["count"] == 200
+
+
+def test_storm_against_the_baseline_joins_at_the_handshake() -> None:
+    """The baseline announces no joins: its clients count as joined once connected."""
+    report = run_bench("--target", "baseline", "--storm", "-n", "50", "--transport", "mix")
+    assert report["joined"] == 50
+    assert report["failed"] == 0
