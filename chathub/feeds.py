@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chathub import errors
+from chathub.delivery import Client, Session
 from chathub.events import Error, Event, EventKind, Gap, Outgoing
-from chathub.hub import Client, Hub, Session
+from chathub.hub import Hub
 from chathub.store import Recent, Since
 from chathub.text import clean_text
 

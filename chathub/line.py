@@ -24,9 +24,10 @@ from twisted.python.failure import Failure
 from chathub import internals
 from chathub.commands import Command, Ref, parse_line
 from chathub.config import FlowLimits, LineSettings
+from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
-from chathub.hub import Hub, Session
+from chathub.hub import Hub
 from chathub.linewire import encoded, encoded_event, encoded_events, render
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.telnet import TelnetFilter

@@ -16,15 +16,21 @@ Rules:
 - A joiner of a small room hears its own join in the batch (with its command's `ref`) and then
   its replay; a joiner of a digest room was told its join and replay at once, and the digest is
   not sent to it.
-- Pure: the hub supplies the clock and the timer.
+- Pure: the hub supplies the clock and the timer (`Hub.later`).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal
 
 from chathub.commands import Ref
 from chathub.events import Event, History
+from chathub.text import nick_skeleton
+
+if TYPE_CHECKING:
+    from chathub.delivery import Session
+    from chathub.hub import Hub
 
 DIGEST_MEMBERS = 500  # rooms larger than this announce joins and parts as a digest
 DIGEST_SECONDS = 5.0  # how often a digest is sent
@@ -40,7 +46,7 @@ class Arrival:
     nick: str
     ts: float
     reason: str = ""
-    client: object | None = None  # the hub's session of a joiner waiting for its batch
+    client: "Session | None" = None  # the session of a joiner waiting for its batch
     ref: Ref | None = None
     replay: History | None = None
     done: Callable[[], None] | None = None
@@ -76,3 +82,76 @@ def batch_events(room: str, arrivals: list[Arrival]) -> list[tuple[Event, list[i
         events.append((event, list(range(start, end))))
         start = end
     return events
+
+
+class Presence:
+    """A hub's joins and parts not announced yet, and when they will be."""
+
+    def __init__(self, hub: "Hub") -> None:
+        self.hub = hub
+        self.pending: dict[str, PendingPresence] = {}
+        self._turn_flush_due = False
+
+    def announce(self, room: str, arrival: Arrival) -> None:
+        """Announce a join or part: now (the hub has no timer), at the end of the turn, or
+        in a digest."""
+        hub = self.hub
+        if hub.later is None:
+            self._publish(room, [arrival])
+            return
+        pending = self.pending.get(room)
+        if pending is None:
+            digest = len(hub.members.get(room, ())) > DIGEST_MEMBERS
+            pending = self.pending[room] = PendingPresence(digest=digest)
+            if digest:
+                hub.later(DIGEST_SECONDS, partial(self.flush, room))
+            elif not self._turn_flush_due:
+                self._turn_flush_due = True
+                hub.later(0, self._flush_turn)
+        if pending.digest and arrival.client is not None:
+            self._tell_at_once(room, arrival)  # a big room's joiner does not wait for the digest
+        pending.arrivals.append(arrival)
+
+    def flush(self, room: str) -> None:
+        pending = self.pending.pop(room, None)
+        if pending is not None:
+            self._publish(room, pending.arrivals)
+
+    def flush_all(self) -> None:
+        for room in list(self.pending):
+            self.flush(room)
+
+    def _flush_turn(self) -> None:
+        self._turn_flush_due = False
+        for room in [name for name, pending in self.pending.items() if not pending.digest]:
+            self.flush(room)
+
+    def _tell_at_once(self, room: str, arrival: Arrival) -> None:
+        """A joiner's own join and replay, at once; the digest will not go to it."""
+        session = arrival.client
+        assert session is not None
+        hub = self.hub
+        hub.tell(session, Event(room, "join", arrival.nick, "", arrival.ts), arrival.ref)
+        if arrival.replay is not None:
+            hub.tell(session, arrival.replay)
+        done = arrival.done
+        arrival.told, arrival.client, arrival.replay, arrival.done = True, None, None, None
+        if done is not None:
+            done()
+
+    def _publish(self, room: str, arrivals: list[Arrival]) -> None:
+        hub = self.hub
+        events = batch_events(room, arrivals)
+        senders: list[tuple[int, Session, Ref | None]] = []
+        for index, (_, positions) in enumerate(events):
+            for position in positions:
+                client = arrivals[position].client
+                if client is not None:
+                    senders.append((index, client, arrivals[position].ref))
+        told = tuple(nick_skeleton(arrival.nick) for arrival in arrivals if arrival.told)
+        hub.publish(tuple(event for event, _ in events), (room,), (), tuple(senders), told)
+        for arrival in arrivals:
+            if arrival.client is not None and arrival.replay is not None:
+                hub.tell(arrival.client, arrival.replay)
+            if arrival.done is not None:
+                arrival.done()

@@ -20,7 +20,8 @@ from chathub.store import Query, Recent, Since
 from chathub.text import clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
-    from chathub.hub import Hub, Session
+    from chathub.delivery import Session
+    from chathub.hub import Hub
 
 
 def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Error | None:
@@ -125,7 +126,7 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
             history = History(room, tuple(replay)) if replay else None
             # The room hears of it (in a batch); the client then gets its replay, and `done`.
             arrival = Arrival("join", session.nick, hub.clock(), "", session, ref, history, done)
-            hub.announce(room, arrival)
+            hub.presence.announce(room, arrival)
 
         hub.store.open_room(room, opened)
 
@@ -141,7 +142,7 @@ def part(
     if tell_self:
         hub.tell(session, event, ref)
     if not hub.closing:
-        hub.announce(room, Arrival("part", session.nick, event.ts, reason))
+        hub.presence.announce(room, Arrival("part", session.nick, event.ts, reason))
 
 
 def history_command(

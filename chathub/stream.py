@@ -31,9 +31,10 @@ from twisted.logger import Logger
 from chathub import feeds
 from chathub.commands import Ref
 from chathub.config import FlowLimits
+from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing, Private
 from chathub.flow import Clock, IdleTimer, Outbox, Throttle
-from chathub.hub import Hub, Session
+from chathub.hub import Hub
 from chathub.logs import Sometimes
 from chathub.text import DEFAULT_ROOM
 

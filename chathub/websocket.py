@@ -45,9 +45,10 @@ from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 from chathub import internals, jsonwire
 from chathub.commands import Ref, json_ref, parse_json
 from chathub.config import FlowLimits, WebSocketSettings
+from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
-from chathub.hub import Hub, Session
+from chathub.hub import Hub
 from chathub.origins import origin_allowed
 from chathub.query import ConnectQuery, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address

@@ -12,8 +12,9 @@ from twisted.internet import task
 from chathub import commands as cmd
 from chathub import sqlite as sqlite_module
 from chathub.config import HubSettings
+from chathub.delivery import Session
 from chathub.events import Error, Event, History, Ok, RoomList
-from chathub.hub import Hub, Session
+from chathub.hub import Hub
 from chathub.sqlite import FLUSH_SECONDS, MAX_LAG, SqliteStore
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient

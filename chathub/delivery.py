@@ -1,0 +1,293 @@
+"""Delivery: how the hub's output reaches clients, and in what order.
+
+Rules:
+- One publish point: every event for more than one client (messages, actions, joins, parts,
+  nick changes, private messages) leaves through `publish` to the `Broker`, which stores what
+  is kept (and gives it its id) and hands it back to `receive`, which delivers it to this
+  hub's members and readers. Only direct answers to one client go straight to it (`tell`).
+- Every event of a room goes to every member, the one who caused it included. The copy that
+  goes to the client whose command caused it carries that command's `ref`; so does every
+  direct reply. A command with a `ref` gets exactly one reply with it.
+- Order: inside `batch()` (an adapter wraps one read in it) room messages are queued and
+  published at its end, one room at a time, as one publication, so every member gets the same
+  tuple of events (`deliver_events`) and an adapter encodes it once. Anything else the hub
+  does first publishes what is queued, so nobody sees a different order; an adapter that has
+  something of its own to say (an error, a warning) says it through `tell`, which keeps that
+  order too.
+- Order per client across waits: a command the hub cannot finish at once (a room read from
+  disk, history being written) holds that client's later commands, and its input, until it is
+  done (`when_done`); they are then carried out in order.
+- Pure: no I/O; `Hub` is a `Delivery`.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+from chathub import commands as cmd
+from chathub import errors
+from chathub.broker import Broker, Publication
+from chathub.events import Event, Outgoing, Private
+from chathub.limits import MinuteCounter
+from chathub.store import Store
+from chathub.text import nick_skeleton
+from chathub.traffic import Traffic
+
+if TYPE_CHECKING:
+    from chathub.presence import Presence
+
+Ref = cmd.Ref
+
+
+class Client(Protocol):
+    """What the hub needs of a connection: somewhere to put output, and a way to end it."""
+
+    @property
+    def transport_name(self) -> str:
+        """`telnet`, `ws`, `sse`, `http`: traffic is counted by it."""
+        ...
+
+    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None: ...
+
+    def deliver_events(self, events: tuple[Event, ...]) -> None:
+        """Room events fanned out together (`Hub.batch`), in order, none with a `ref`: the
+        same tuple goes to every member, so an adapter can encode it once."""
+        ...
+
+    def close(self) -> None: ...
+
+    def hold_input(self, held: bool) -> None:
+        """Stop (True) or go back to (False) reading this client's input: the hub cannot
+        carry out its next command yet (a room is read from disk, history is being written)."""
+        ...
+
+
+# What waits behind a command the hub could not finish at once: commands, and the rest of a
+# connect (its later joins).
+Waiting = list[cmd.Command | Callable[[], None]]
+
+
+@dataclass(eq=False)
+class Session:
+    """The hub's record of one connected client."""
+
+    client: Client
+    nick: str
+    rooms: list[str] = field(default_factory=list)  # in join order; the last is current
+    nick_changes: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
+    joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
+    # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
+    waiting: Waiting | None = None
+
+    @property
+    def current_room(self) -> str | None:
+        return self.rooms[-1] if self.rooms else None
+
+
+# Who sent which item of a publication (by position), and the ref its copy carries.
+Senders = tuple[tuple[int, "Session", Ref | None], ...]
+# How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
+Later = Callable[[float, Callable[[], None]], object]
+
+
+class Delivery:
+    """The publish point and the ordering rules; the hub's state they use is declared here."""
+
+    store: Store
+    sessions: dict[str, Session]
+    members: dict[str, dict[Session, None]]
+    watchers: dict[str, dict[Session, None]]
+    traffic: Traffic
+    presence: "Presence"
+
+    def __init__(self, broker: Broker, origin: str) -> None:
+        # Inside `batch()`: room messages waiting to be published, in order, all of one room
+        # (a message to another room publishes these first), with their senders and refs.
+        self._batching = 0
+        self._queued: list[tuple[Event, Session, Ref | None]] = []
+        # The publish point (see broker.py): this hub's id among the broker's hubs, the number
+        # of its last publication, and the senders of those not yet handed back.
+        self.origin = origin
+        self.broker = broker
+        self._seq = 0
+        self._awaiting: dict[int, Senders] = {}
+        self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
+        self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
+
+    def handle(self, session: Session, command: cmd.Command) -> None:
+        raise NotImplementedError  # the Hub's
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commands handled inside publish their room messages once, at the end, several per
+        recipient at a time. Adapters wrap one read's worth of input in it: a busy hub writes
+        each recipient once per read instead of once per message, an idle one adds no delay.
+        Anything else the hub does (a reply, a join, a part) first publishes what is queued, so
+        every client still sees everything in order."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self.flush()
+
+    def flush(self) -> None:
+        """Publish the room messages queued by `batch()`."""
+        while self._queued:
+            queued, self._queued = self._queued, []
+            room = queued[0][0].room
+            assert room is not None  # only room messages are queued
+            items = tuple(event for event, _, _ in queued)
+            senders = tuple((n, session, ref) for n, (_, session, ref) in enumerate(queued))
+            self.publish(items, (room,), (), senders)
+
+    def when_done(self, session: Session, start: Callable[[Callable[[], None]], None]) -> None:
+        """Run `start(done)`, work that calls `done` when it is over, at once or later; until
+        then, `session`'s later commands wait and its input is not read."""
+        finished = False
+        synchronous = True
+
+        def done() -> None:
+            nonlocal finished
+            finished = True
+            if not synchronous:
+                self._resume(session)
+
+        start(done)
+        synchronous = False
+        if not finished:
+            self._hold(session)
+
+    def _hold(self, session: Session) -> None:
+        if session.waiting is None:
+            session.waiting = []
+            session.client.hold_input(True)
+
+    def _resume(self, session: Session) -> None:
+        """Carry out what waited for `session`'s unfinished command, in order."""
+        waiting, session.waiting = session.waiting, None
+        if waiting is None or self.sessions.get(nick_skeleton(session.nick)) is not session:
+            return
+        for position, item in enumerate(waiting):
+            if session.waiting is not None:  # held again: the rest waits behind it
+                session.waiting.extend(waiting[position:])
+                return
+            if callable(item):
+                item()
+            else:
+                self.handle(session, item)
+        if session.waiting is None:
+            session.client.hold_input(False)
+
+    def _wait_for_store(self, session: Session, command: cmd.Command) -> None:
+        if not self._store_waiters:
+            self.store.when_caught_up(self._store_caught_up)
+        self._store_waiters[session] = None
+        self._hold(session)
+        assert session.waiting is not None
+        session.waiting.append(command)
+
+    def _store_caught_up(self) -> None:
+        waiters, self._store_waiters = self._store_waiters, {}
+        for session in waiters:
+            self._resume(session)
+
+    def tell(self, session: Session, item: Outgoing, ref: Ref | None = None) -> None:
+        """Send one client something for it alone, after everything published before it.
+
+        Adapters say what is theirs to say (a refused line, a rate warning, a skip notice)
+        through here too, so it never overtakes the messages queued in the same read.
+        """
+        self.flush()
+        session.client.deliver(item, ref)
+
+    # --- what the broker calls ----------------------------------------------------------------
+
+    def receive(self, publication: Publication) -> None:
+        """Deliver a publication to this hub's members of its rooms and holders of its nicks,
+        each once; a sender of this hub gets its own items with their refs."""
+        refs: dict[Session, dict[int, Ref]] = {}
+        items = publication.items
+        if publication.origin == self.origin:
+            for index, sender, ref in self._awaiting.pop(publication.seq, ()):
+                if ref is not None:
+                    refs.setdefault(sender, {})[index] = ref
+            stored = self._on_stored.pop(publication.seq, None)
+            if stored is not None:
+                stored(items)  # type: ignore[arg-type]  # a room's events
+        # One room's events go to each member as one tuple, encoded once by its transport.
+        room_events = not publication.nicks and type(items[0]) is Event
+        if room_events:
+            self.traffic.delivered_to_room(publication.rooms[0], len(items))
+        for member in self._recipients(publication):
+            client = member.client
+            own = refs.get(member) if refs else None
+            if own:
+                if not room_events:  # a room's events were counted from its member counts
+                    self.traffic.deliveries[client.transport_name] += len(items)
+                for index, item in enumerate(items):
+                    client.deliver(item, own.get(index))
+            elif room_events:
+                client.deliver_events(items)  # type: ignore[arg-type]  # all Events
+            else:
+                self.traffic.deliveries[client.transport_name] += len(items)
+                for item in items:
+                    client.deliver(item)
+
+    def _recipients(self, publication: Publication) -> tuple[Session, ...]:
+        # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
+        # its part changes the room while we go through it.
+        rooms, nicks = publication.rooms, publication.nicks
+        if len(rooms) == 1 and rooms[0] in self.watchers and not publication.exclude:
+            return tuple(self.members.get(rooms[0], ())) + tuple(self.watchers[rooms[0]])
+        if publication.exclude:
+            left_out = {self.sessions.get(key) for key in publication.exclude}
+            everyone = self._recipients(replace(publication, exclude=()))
+            return tuple(member for member in everyone if member not in left_out)
+        if len(rooms) == 1 and not nicks:
+            return tuple(self.members.get(rooms[0], ()))
+        chosen: dict[Session, None] = {}
+        for key in nicks:
+            if (holder := self.sessions.get(key)) is not None:
+                chosen[holder] = None
+        for room in rooms:
+            for member in self.members.get(room, ()):
+                chosen.setdefault(member, None)
+        return tuple(chosen)
+
+    def publish(
+        self,
+        items: tuple[Event, ...] | tuple[Private],
+        rooms: tuple[str, ...],
+        nicks: tuple[str, ...] = (),
+        senders: Senders = (),
+        exclude: tuple[str, ...] = (),
+        on_stored: Callable[[tuple[Event, ...]], None] | None = None,
+    ) -> None:
+        """The one way out for anything more than one client sees (see the module's rules).
+        `on_stored` hears the items as stored, ids set, when they come back."""
+        for room in rooms:
+            if room in self.presence.pending:  # joins and parts said before go first
+                self.presence.flush(room)
+        self._seq += 1
+        if any(ref is not None for _, _, ref in senders):
+            self._awaiting[self._seq] = senders
+        if on_stored is not None:
+            self._on_stored[self._seq] = on_stored
+        publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
+        if not self.broker.publish(publication):
+            self._awaiting.pop(self._seq, None)
+            self._on_stored.pop(self._seq, None)
+            for _, session, ref in senders:
+                session.client.deliver(errors.unavailable(), ref)
+
+    def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
+        """Publish a room message now, or at the end of the batch (see the module's rules)."""
+        if self._queued and self._queued[0][0].room != event.room:
+            # One room at a time: a member of several rooms gets them in the order said.
+            self.flush()
+        self._queued.append((event, session, ref))
+        if not self._batching:
+            self.flush()

@@ -1,0 +1,87 @@
+"""Nicks: guest nicks, who may be called what, nick changes, and private messages.
+
+Rules:
+- Pure functions of the hub's state, called by `Hub.handle` and `Hub.connect`; what more than
+  one client sees leaves through `Hub.publish`, answers through `Hub.tell`.
+- A nick is 1-24 of A-Z a-z 0-9 _ -, starting with a letter or `_`. Nicks that look alike are
+  one nick (`nick_skeleton`): the second is refused while the first is connected. The nick of
+  an API token's bot is never anyone else's.
+- A nick change goes once to the renamed client and once to everyone who shares a room with it;
+  a private message to its recipient and a copy to its sender (with the command's `ref`). Both
+  have the room messages' limits: nick changes a minute, and the 4,000-character text.
+"""
+
+from typing import TYPE_CHECKING
+
+from chathub import errors
+from chathub.commands import Ref
+from chathub.events import Error, Event, Notice, Private
+from chathub.text import clean_text, is_valid_nick, nick_skeleton
+
+if TYPE_CHECKING:
+    from chathub.delivery import Session
+    from chathub.hub import Hub
+
+
+def next_guest(hub: "Hub") -> str:
+    """The next free guest nick: guest-1, guest-2, ..."""
+    while True:
+        hub.guest_number += 1
+        nick = f"guest-{hub.guest_number}"
+        if nick_skeleton(nick) not in hub.sessions:
+            return nick
+
+
+def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
+    """Why `session` (None: a new client) may not have `nick`, or None."""
+    if not is_valid_nick(nick):
+        return errors.bad_nick(nick)
+    holder = hub.sessions.get(nick_skeleton(nick))
+    if holder is not None and holder is not session:
+        return errors.nick_taken(nick, holder.nick)
+    if nick_skeleton(nick) in hub.bots:
+        return errors.nick_of_a_bot(nick)
+    return None
+
+
+def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+    error = problem(hub, nick, session)
+    if error is not None:
+        hub.tell(session, error, ref)
+        return
+    old = session.nick
+    if nick == old:
+        hub.tell(session, Notice(f"you are already {nick}"), ref)
+        return
+    now = hub.clock()
+    if not session.nick_changes.allow(now):
+        hub.counters.nick_limited += 1
+        per_minute = hub.settings.nick_changes_per_minute
+        retry = session.nick_changes.retry_after(now)
+        hub.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
+        return
+    del hub.sessions[nick_skeleton(old)]
+    session.nick = nick
+    hub.sessions[nick_skeleton(nick)] = session
+    event = Event(None, "nick", nick, "", hub.clock(), old=old)
+    # Once to the renamed client (first: it is in `nicks`) and once to everyone who shares
+    # a room with it.
+    hub.publish((event,), tuple(session.rooms), (nick_skeleton(nick),), ((0, session, ref),))
+
+
+def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
+    target = hub.sessions.get(nick_skeleton(to))
+    if target is None:
+        hub.tell(session, errors.no_such_nick(to), ref)
+        return
+    text = clean_text(text)
+    if not text.strip():
+        hub.tell(session, errors.empty(), ref)
+        return
+    if len(text) > hub.settings.text_max:  # the same limit as in a room
+        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+        return
+    message = Private(session.nick, target.nick, text, hub.clock())
+    # To the recipient, then the sender's copy (with its ref); once if they are one.
+    nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
+    hub.publish((message,), (), nicks, ((0, session, ref),))
