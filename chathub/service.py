@@ -186,7 +186,7 @@ class ChathubService(MultiService):
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)
         if isinstance(self.store, SqliteStore):
-            self.store.on_commit = self.metrics.store_commit_seconds.observe
+            self.store.writer.on_commit = self.metrics.store_commit_seconds.observe
         self.readiness = Readiness(
             store_ok=lambda: self.store.health().ok,
             last_tick=lambda: self.lag.last_tick,

@@ -23,13 +23,11 @@ Rules:
   could not save.
 """
 
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.base import DelayedCall
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -40,6 +38,7 @@ from chathub import sqlitefile
 from chathub.cache import HistoryCache, pack
 from chathub.events import Event, EventKind
 from chathub.sqlitefile import Row, Rows
+from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, Runner, Writer
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
@@ -55,17 +54,8 @@ from chathub.store import (
 
 log = Logger()
 
-T = TypeVar("T")
-# Runs a blocking function in the store's thread; the Deferred fires on the reactor.
-Runner = Callable[[Callable[[], Any]], "Deferred[Any]"]
 
-FLUSH_SECONDS = 0.1  # the longest a queued row waits for its batch
-BATCH_ROWS = 500  # rows in one transaction at most
-MAX_BATCH_BYTES = 1024 * 1024  # and bytes of text
-RETRY_SECONDS = 1.0  # after a failed write
 PRUNE_BATCH = 1000  # rows one retention transaction deletes at most
-MAX_LAG = 0.3  # seconds the oldest unwritten row may wait before new messages are held
-MAX_PENDING_BYTES = 32 * 1024 * 1024  # bytes of unwritten text before new messages are held
 HOT_MESSAGES = 100  # the newest messages read into memory when a room is opened
 IDLE_SECONDS = 600.0  # a room without members leaves memory after this long
 MAX_OPEN_ROOMS = 10_000  # rooms whose last id is kept in memory
@@ -92,9 +82,6 @@ class SqliteStore:
         self.reactor = reactor
         self.retain_messages = retain_messages
         self.retain_days = retain_days
-        self.flush_seconds = flush_seconds
-        self.batch_rows = batch_rows
-        self.retry_seconds = retry_seconds
         self.prune_batch = prune_batch
         self.max_open_rooms = max_open_rooms
         self.cache = HistoryCache(history_memory, retain_messages)
@@ -108,18 +95,9 @@ class SqliteStore:
         self._last_id: dict[str, int] = {}  # open rooms
         self._idle: OrderedDict[str, float] = OrderedDict()  # open rooms without members
         self._opening: dict[str, list[Callable[[], None]]] = {}
-        # Unwritten rows, oldest first, with the time each was queued; their text bytes.
-        self._pending: deque[tuple[Row, float]] = deque()
-        self._pending_bytes = 0
-        self._dirty_counters: set[str] = set()
-        self._caught_up: list[Callable[[], None]] = []
-        self._timer: DelayedCall | None = None
-        self._writing: Deferred[None] | None = None
         self._pruning = False
         self._pruned_to: dict[str, int] = {}  # room -> id up to which rows are known deleted
-        self._error: str | None = None
         self._closed = False
-        self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds
         self._pool: ThreadPool | None = None
         if run is None:
             self._pool = ThreadPool(1, 1, "chathub-sqlite")
@@ -129,6 +107,10 @@ class SqliteStore:
             pool = self._pool
             run = lambda work: deferToThreadPool(reactor, pool, work)  # noqa: E731
         self._run = run
+        self.writer = Writer(
+            path, reactor, run, self._connection, self._counters, self._written,
+            flush_seconds, batch_rows, retry_seconds,
+        )  # fmt: skip
 
     # --- rooms --------------------------------------------------------------------------------
 
@@ -196,7 +178,7 @@ class SqliteStore:
 
     def room_names(self, after: str, limit: int, answer: Callable[[list[str]], None]) -> None:
         # Rooms whose first messages are not written yet are only in memory.
-        new = {row[0] for row, _ in self._pending if row[0] > after}
+        new = {row[0] for row, _ in self.writer.pending if row[0] > after}
 
         def read() -> list[str]:
             return sqlitefile.room_names(self._connection, after, limit)
@@ -242,134 +224,32 @@ class SqliteStore:
         self._last_id[room] = last + 1
         self.cache.append(room, stored, on_disk=False)
         text = stored.text.encode("utf-8", "replace")
-        row = (room, last + 1, stored.kind, stored.nick, text, stored.ts, int(stored.bot))
-        self._pending.append((row, time.monotonic()))
-        self._pending_bytes += len(text)
-        self._schedule()
+        self.writer.queue((room, last + 1, stored.kind, stored.nick, text, stored.ts, stored.bot))
         return stored
 
     def bump_counter(self, name: str) -> int:
         value = self._counters.get(name, 0) + 1
         self._counters[name] = value
-        self._dirty_counters.add(name)
-        self._schedule()
+        self.writer.counter_changed(name)
         return value
 
     def behind(self) -> bool:
-        if not self._pending:
-            return False
-        lag = time.monotonic() - self._pending[0][1]
-        return lag > MAX_LAG or self._pending_bytes > MAX_PENDING_BYTES
+        return self.writer.behind()
 
     def when_caught_up(self, callback: Callable[[], None]) -> None:
-        if self.behind():
-            self._caught_up.append(callback)
-        else:
-            callback()
+        self.writer.when_caught_up(callback)
 
     def health(self) -> StoreHealth:
-        pending = len(self._pending) + len(self._dirty_counters)
-        return StoreHealth(self._error is None, pending, self._error)
+        writer = self.writer
+        return StoreHealth(writer.error is None, writer.waiting(), writer.error)
 
-    def _schedule(self) -> None:
-        """Start a write now, or set the timer for one, unless one is already under way."""
-        if self._closed or self._writing is not None:
-            return
-        if self._error is None and (len(self._pending) >= self.batch_rows or self.behind()):
-            self._cancel_timer()
-            self._write()
-        elif self._timer is None and (self._pending or self._dirty_counters):
-            delay = self.flush_seconds if self._error is None else self.retry_seconds
-            self._timer = self.reactor.callLater(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self._writing is None:
-            self._write()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            if self._timer.active():
-                self._timer.cancel()
-            self._timer = None
-
-    def _take_batch(self) -> list[tuple[Row, float]]:
-        """The oldest queued rows, as many as one transaction takes, with their queue times."""
-        batch: list[tuple[Row, float]] = []
-        size = 0
-        pending = self._pending
-        while pending and len(batch) < self.batch_rows and size < MAX_BATCH_BYTES:
-            entry = pending.popleft()
-            batch.append(entry)
-            size += len(entry[0][4])
-        self._pending_bytes -= size
-        return batch
-
-    def _write(self) -> "Deferred[None]":
-        """Write one bounded batch as one transaction; the Deferred fires when that is over."""
-        batch = self._take_batch()
-        rows = [row for row, _ in batch]
-        names, self._dirty_counters = self._dirty_counters, set()
-        counters = [(name, self._counters[name]) for name in sorted(names)]
-        done: Deferred[None] = Deferred()
-        self._writing = done
-
-        def written(seconds: float) -> None:
-            if self.on_commit is not None:
-                self.on_commit(seconds)
-            if self._error is not None:
-                log.info("history writes work again: {path}", path=self.path)
-            self._error = None
-            last_ids: dict[str, int] = {}
-            for room, id, *_ in rows:
-                last_ids[room] = max(id, last_ids.get(room, 0))
-            for room, id in last_ids.items():
-                self.cache.written(room, id)
-
-        def failed(failure: Failure) -> None:
-            # Keep what was not written, ahead of what came in meanwhile, and try again later.
-            self._pending.extendleft(reversed(batch))
-            self._pending_bytes += sum(len(row[4]) for row in rows)
-            self._dirty_counters |= names
-            error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
-            if error != self._error:
-                log.error(
-                    "cannot write history to {path}: {error}; {count} messages kept in memory "
-                    "and new ones held, retrying every {retry} s",
-                    path=self.path,
-                    error=error,
-                    count=len(self._pending),
-                    retry=self.retry_seconds,
-                )
-            self._error = error
-
-        def over(_: object) -> None:
-            self._writing = None
-            if self._pending and self._error is None and not self._closed:
-                self._cancel_timer()
-                self._write()  # rows came in meanwhile: the next batch goes at once
-            else:
-                self._schedule()
-            if not self.behind():
-                callbacks, self._caught_up = self._caught_up, []
-                for callback in callbacks:
-                    callback()
-            done.callback(None)
-
-        if not rows and not counters:
-            self._writing = None
-            done.callback(None)
-            return done
-
-        def write() -> float:
-            started = time.perf_counter()
-            sqlitefile.write(self._connection, rows, counters)
-            return time.perf_counter() - started
-
-        written_or_not = self._run(write)
-        written_or_not.addCallbacks(written, failed)
-        written_or_not.addBoth(over)
-        return done
+    def _written(self, rows: list[Row]) -> None:
+        """Rows are on disk: memory may let them go now."""
+        last_ids: dict[str, int] = {}
+        for room, id, *_ in rows:
+            last_ids[room] = max(id, last_ids.get(room, 0))
+        for room, id in last_ids.items():
+            self.cache.written(room, id)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -505,24 +385,15 @@ class SqliteStore:
 
     async def _close(self, seconds: float) -> int:
         if self._closed:
-            return len(self._pending)
+            return len(self.writer.pending)
         self._closed = True
-        self._cancel_timer()
-        deadline = time.monotonic() + seconds
-        while self._writing is not None:
-            await self._writing
-        while (self._pending or self._dirty_counters) and time.monotonic() < deadline:
-            failed_before = self._error
-            await self._write()
-            if self._error is not None and self._error == failed_before:
-                break  # the disk still refuses: no use trying until the deadline
-        unsaved = len(self._pending)
+        unsaved = await self.writer.drain(seconds)
         if unsaved:
             log.error(
                 "{count} messages could not be written to {path} before exit: {error}",
                 count=unsaved,
                 path=self.path,
-                error=self._error or "out of time",
+                error=self.writer.error or "out of time",
             )
         # Through the store's thread, so that it comes after any retention batch still running.
         await self._run(self._connection.close)

@@ -43,8 +43,8 @@ CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-# A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot (0 or 1).
-Row = tuple[str, int, str, str, bytes, float, int]
+# A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot.
+Row = tuple[str, int, str, str, bytes, float, bool]
 
 
 @dataclass(frozen=True, slots=True)

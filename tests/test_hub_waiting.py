@@ -10,12 +10,13 @@ import pytest
 from twisted.internet import task
 
 from chathub import commands as cmd
-from chathub import sqlite as sqlite_module
+from chathub import sqlitewriter as writer_module
 from chathub.config import HubSettings
 from chathub.delivery import Session
 from chathub.events import Error, Event, History, Ok, RoomList
 from chathub.hub import Hub
-from chathub.sqlite import FLUSH_SECONDS, MAX_LAG, SqliteStore
+from chathub.sqlite import SqliteStore
+from chathub.sqlitewriter import FLUSH_SECONDS, MAX_LAG
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 from tests.test_sqlite import ManualRunner
@@ -141,7 +142,7 @@ def test_messages_wait_while_the_writer_lags_and_go_once_it_catches_up(
 ) -> None:
     """Past the writer's lag a message is neither published nor acknowledged; then it is."""
     now = [1000.0]
-    monkeypatch.setattr(sqlite_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: now[0])
     alice, a = connect(hub, runner, "alice")
     hub.handle(a, cmd.Say("written soon"))
     now[0] += MAX_LAG + 0.1  # the writer has not run: its oldest row is too old

@@ -9,17 +9,10 @@ import pytest
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
-from chathub import sqlite as sqlite_module
+from chathub import sqlitewriter as writer_module
 from chathub.events import Event
-from chathub.sqlite import (
-    BATCH_ROWS,
-    FLUSH_SECONDS,
-    HOT_MESSAGES,
-    IDLE_SECONDS,
-    MAX_LAG,
-    RETRY_SECONDS,
-    SqliteStore,
-)
+from chathub.sqlite import HOT_MESSAGES, IDLE_SECONDS, SqliteStore
+from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, MAX_LAG, RETRY_SECONDS
 from chathub.store import SECONDS_PER_DAY, Query, Recent, Since, StoreError
 
 START = 1_700_000_000.0
@@ -459,7 +452,7 @@ def test_the_store_is_behind_while_its_oldest_unwritten_row_is_old(
 ) -> None:
     """behind() turns true past MAX_LAG of unwritten rows; when_caught_up fires after writing."""
     now = [1000.0]
-    monkeypatch.setattr(sqlite_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: now[0])
     runner = ManualRunner()
     store = open_store(path, clock, runner)
     say(store, "dev", "waiting")
