@@ -12,6 +12,7 @@ Rules:
   when history could not be written (the log says how many messages were not saved).
 """
 
+import gc
 import importlib
 import os
 import sys
@@ -77,6 +78,9 @@ def serve(config: Config) -> int:
             reactor.stop()
             return
         service.startService()  # type: ignore[no-untyped-call]  # inherited, unannotated
+        # Everything made so far lives as long as the process: out of the collector's way, so
+        # that a storm of connections does not rescan it at every collection.
+        gc.freeze()
 
         async def stop() -> None:
             nonlocal exit_code

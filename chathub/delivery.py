@@ -68,7 +68,7 @@ class Client(Protocol):
 Waiting = list[cmd.Command | Callable[[], None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Session:
     """The hub's record of one connected client."""
 

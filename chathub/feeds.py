@@ -75,7 +75,7 @@ def publish(
     hub.store.open_room(room, opened)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Reader(Session):
     """A watching client's session: not in the hub's `sessions`; `gone` once unwatched."""
 

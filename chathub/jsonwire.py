@@ -34,6 +34,9 @@ from chathub.events import (
 # The operations a JSON client may send (PROTOCOL.md, "WebSocket"), listed by `help`.
 OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
 
+# The most nicks a batched join or part names in JSON (see `event_fields`).
+NICKS_NAMED = 100
+
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 C = TypeVar("C", bound=Command)
@@ -41,7 +44,8 @@ C = TypeVar("C", bound=Command)
 
 def event_fields(event: Event) -> dict[str, Any]:
     """An event as the JSON object every transport shows: id for stored kinds, old for nick,
-    and every nick of a batched join or part in `nicks` (`nick` is the first)."""
+    and the nicks of a batched join or part in `nicks` (`nick` is the first; past
+    `NICKS_NAMED`, `count` says how many there were in all)."""
     fields_: dict[str, Any] = {
         "room": event.room,
         "kind": event.kind,
@@ -54,7 +58,11 @@ def event_fields(event: Event) -> dict[str, Any]:
     if event.old is not None:
         fields_["old"] = event.old
     if event.nicks is not None:
-        fields_["nicks"] = list(event.nicks)
+        # A crowd of 10,000 arriving is one event, but naming them all would cost every member
+        # 200 KB: the first NICKS_NAMED are named, and `count` says how many there were.
+        fields_["nicks"] = list(event.nicks[:NICKS_NAMED])
+        if len(event.nicks) > NICKS_NAMED:
+            fields_["count"] = len(event.nicks)
     if event.bot:
         fields_["bot"] = True
     return fields_

@@ -84,25 +84,29 @@ class TokenBucket:
 class MinuteCounter:
     """At most `limit` events in any 60 seconds (a sliding window); 0 is unlimited."""
 
+    __slots__ = ("_times", "limit")
     WINDOW = 60.0
 
     def __init__(self, limit: int) -> None:
         if limit < 0:
             raise ValueError("limit must be 0 or more")
         self.limit = limit
-        # A list, not a deque: every connection has two of these, and an empty deque costs
-        # ~600 bytes against a list's 56 (the limits are small, so pop(0) is cheap).
-        self._times: list[float] = []
+        # A list, not a deque (the limits are small, so pop(0) is cheap), and made at the first
+        # event: every connection has two of these, and most never change nick.
+        self._times: list[float] | None = None
 
     def _expire(self, now: float) -> None:
-        while self._times and self._times[0] <= now - self.WINDOW:
-            self._times.pop(0)
+        times = self._times
+        while times and times[0] <= now - self.WINDOW:
+            times.pop(0)
 
     def allow(self, now: float) -> bool:
         """Count one event at `now` if the limit allows it; False counts nothing."""
         if self.limit == 0:
             return True
         self._expire(now)
+        if self._times is None:
+            self._times = []
         if len(self._times) >= self.limit:
             return False
         self._times.append(now)
@@ -110,7 +114,7 @@ class MinuteCounter:
 
     def retry_after(self, now: float) -> float:
         """Seconds until `allow` will say yes again (0 when it would now)."""
-        if self.limit == 0:
+        if self.limit == 0 or not self._times:
             return 0.0
         self._expire(now)
         if len(self._times) < self.limit:
