@@ -18,12 +18,11 @@ Rules:
 - Pure: no I/O here. Reading the flags, the environment and a TOML file is `options.py`.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-from chathub.origins import host_pattern, parse_origin
+from chathub.checks import hosts, natural, not_empty, origins, positive
 from chathub.tokens import Token
 
 T = TypeVar("T")
@@ -57,55 +56,6 @@ def setting(
     info = Setting(help, check, metavar, secret, group)
     result: T = field(default=default, metadata={"setting": info})
     return result
-
-
-# --- checks -----------------------------------------------------------------------------------
-
-
-def positive(value: T) -> T:
-    """1 or more (whole numbers), or above 0 (fractions)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a finite number")
-    if not value > 0:  # type: ignore[operator]
-        wanted = "1 or more" if isinstance(value, int) else "more than 0"
-        raise ValueError(f"{number(value)} is not {wanted}")
-    return value
-
-
-def natural(value: T) -> T:
-    """0 or more, finite."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a finite number")
-    if not value >= 0:  # type: ignore[operator]
-        raise ValueError(f"{number(value)} is not 0 or more")
-    return value
-
-
-def number(value: object) -> str:
-    """A number as the user most likely wrote it: -1 rather than -1.0."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def origins(value: tuple[str, ...]) -> tuple[str, ...]:
-    """Browser origins: `scheme://host[:port]`, `null` or `*`."""
-    for entry in value:
-        if entry not in ("*", "null") and parse_origin(entry) is None:
-            raise ValueError(f"{entry!r} is not scheme://host[:port], null or *")
-    return value
-
-
-def hosts(value: tuple[str, ...]) -> tuple[str, ...]:
-    """Host names (`chat.example.com`, `*.example.com`), addresses, or `*`; lower-cased."""
-    return tuple(host_pattern(entry) for entry in value)
-
-
-def not_empty(value: str) -> str:
-    """Some text besides spaces."""
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
 
 
 # --- the sections -----------------------------------------------------------------------------

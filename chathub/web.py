@@ -3,7 +3,7 @@
 Rules:
 - Thin: resources read from the hub and render; they decide nothing.
 - Plain text and JSON answers set their Content-Type and charset explicitly.
-- The Site is `httpchannel.HttpSite`: every connection is admitted, bounded and timed there.
+- The Site is `httpsite.HttpSite`: every connection is admitted, bounded and timed there.
   `/ws` is `WebSocketUpgrade`, which hands the connection's admission to the WebSocket.
 - Every `/api` error is JSON, whatever the method or path: `/api` is mounted inside
   `JsonErrors`, which answers a method the API does not take with a JSON 405 and `Allow`.
@@ -22,7 +22,8 @@ from twisted.web.server import Request
 
 from chathub.api import ApiResource, send_error
 from chathub.config import HttpSettings
-from chathub.httpchannel import HttpChannel, HttpSite
+from chathub.httpchannel import HttpChannel
+from chathub.httpsite import HttpSite
 from chathub.hub import Hub
 from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
 from chathub.websocket import WebSocketFactory

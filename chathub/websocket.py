@@ -1,10 +1,10 @@
 """The WebSocket adapter: `/ws` on the web port, JSON text frames to hub commands and back.
 
 Rules:
-- Only what is the WebSocket protocol's: Autobahn's options (`configure_factory`, the one place
-  where they are chosen: its defaults are open), the origin check, and turning frames into
-  commands. Rendering is `jsonwire.py`, frames `wsframes.py`, the connect query `query.py`;
-  admission, throttle, outbox and idle timer are the connection's `Stream` (`stream.py`).
+- Only what is the WebSocket protocol's: turning frames into commands and hub output into
+  frames. Autobahn's options and the origin check are `wsoptions.py`, rendering `jsonwire.py`,
+  frames `wsframes.py`, the connect query `query.py`; admission, throttle, outbox and idle
+  timer are the connection's `Stream` (`stream.py`).
 - One JSON object per text frame. Bad input gets an `error` reply (invalid JSON, not an object,
   unknown op, missing or wrong-typed fields) or closes with the RFC 6455 code for it (1003 binary
   frame, 1007 invalid UTF-8, 1009 too big); never a traceback, and nobody else notices.
@@ -34,13 +34,11 @@ Rules:
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.interfaces import IDelayedCall, ISSLTransport
+from twisted.internet.interfaces import IDelayedCall
 
 from chathub import internals, jsonwire
 from chathub.commands import Ref, json_ref, parse_json
@@ -49,10 +47,10 @@ from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
-from chathub.origins import origin_allowed
 from chathub.query import ConnectQuery, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
+from chathub.wsoptions import Clock, check_origin, configure_factory
 
 # RFC 6455 close codes this adapter uses itself (Autobahn sends 1007 and 1009 on its own).
 CLOSE_NORMAL = 1000
@@ -73,86 +71,6 @@ _CLOSES: dict[CloseReason, tuple[int, str]] = {
     "idle": (CLOSE_NORMAL, "idle"),
     "quit": (CLOSE_NORMAL, "goodbye"),
 }
-
-
-# --- options ----------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    """What this module needs of a reactor: the time, and timers."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
-    ) -> IDelayedCall: ...
-
-
-def configure_factory(factory: WebSocketServerFactory, settings: WebSocketSettings) -> None:
-    """Set every Autobahn option of a WebSocket server factory, on purpose.
-
-    Every WebSocket factory of chathub goes through here, tests' included.
-    """
-
-    def accept_deflate(offers: Sequence[object]) -> PerMessageDeflateOfferAccept | None:
-        # Accept permessage-deflate with small windows and no context takeover: the defaults
-        # keep ~100 KB of zlib state per connection for the life of the connection.
-        for offer in offers:
-            if isinstance(offer, PerMessageDeflateOffer):
-                return PerMessageDeflateOfferAccept(
-                    offer,
-                    request_no_context_takeover=offer.accept_no_context_takeover,
-                    request_max_window_bits=(
-                        settings.deflate_window_bits if offer.accept_max_window_bits else 0
-                    ),
-                    no_context_takeover=True,
-                    window_bits=_smaller_window(settings.deflate_window_bits, offer),
-                    mem_level=settings.deflate_mem_level,
-                    max_message_size=settings.ws_max_message,
-                )
-        return None
-
-    factory.setProtocolOptions(
-        versions=[13],  # RFC 6455 only; the Hixie/Hybi drafts are long gone from browsers
-        webStatus=False,  # a plain GET on /ws is refused (426), not given Autobahn's page
-        utf8validateIncoming=True,  # invalid UTF-8 in a text frame closes with 1007
-        maxMessagePayloadSize=settings.ws_max_message,  # over it: close 1009
-        maxFramePayloadSize=settings.ws_max_message,
-        autoFragmentSize=0,
-        failByDrop=False,  # bad input gets a closing handshake with a code, not a dropped TCP
-        echoCloseCodeReason=False,
-        openHandshakeTimeout=settings.open_timeout,
-        closeHandshakeTimeout=settings.close_timeout,
-        tcpNoDelay=True,  # chat lines are small and should leave at once
-        perMessageCompressionAccept=accept_deflate,
-        autoPingInterval=settings.ping_interval,
-        autoPingTimeout=settings.ping_timeout,
-        autoPingSize=12,
-        autoPingRestartOnAnyTraffic=True,  # any message from the peer proves it is alive
-        # Autobahn's own origin check compares patterns, not the request's Host, and refuses
-        # with 400; ours (`check_origin`, in onConnect) implements the policy and says 403.
-        allowedOrigins=["*"],
-        allowNullOrigin=True,
-        trustXForwardedFor=0,
-    )
-    factory.server = "chathub"  # the Server header: no library version for the curious
-    factory.allowed_origins = settings.allow_origin  # type: ignore[attr-defined]  # check_origin
-    internals.use_reactor_timer(factory, factory.reactor)
-
-
-def _smaller_window(bits: int, offer: PerMessageDeflateOffer) -> int:
-    # The server may always compress with a smaller window than the client allows.
-    offered = int(offer.request_max_window_bits)
-    return min(bits, offered) if offered else bits
-
-
-def check_origin(protocol: WebSocketServerProtocol, request: ConnectionRequest) -> None:
-    """Refuse the opening handshake with 403 unless the origin policy allows `request`."""
-    secure = ISSLTransport.providedBy(protocol.transport)
-    host = request.headers.get("host", "")
-    allowed: Sequence[str] = getattr(protocol.factory, "allowed_origins", ())
-    if not origin_allowed(request.origin, host, secure, allowed):
-        raise ConnectionDeny(403, "origin not allowed")
 
 
 # --- the connection ---------------------------------------------------------------------------

@@ -61,15 +61,23 @@ def make_echo_site(reactor: Any, settings: WebSocketSettings) -> Site:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="conformance_echo", description=__doc__.split("\n")[0])
     parser.add_argument("--ports-file", required=True, help="where to write the bound port")
+    defaults = WebSocketSettings()
+    parser.add_argument("--max-message", type=int, default=defaults.ws_max_message, metavar="BYTES")
+    parser.add_argument("--max-frames", type=int, default=defaults.max_frames, metavar="N")
     parser.add_argument(
-        "--max-message", type=int, default=WebSocketSettings().ws_max_message, metavar="BYTES"
+        "--message-timeout", type=float, default=defaults.message_timeout, metavar="SECONDS"
     )
     args = parser.parse_args(argv)
 
     from twisted.internet import reactor
     from twisted.internet.endpoints import TCP4ServerEndpoint
 
-    site = make_echo_site(reactor, WebSocketSettings(ws_max_message=args.max_message))
+    settings = WebSocketSettings(
+        ws_max_message=args.max_message,
+        max_frames=args.max_frames,
+        message_timeout=args.message_timeout,
+    )
+    site = make_echo_site(reactor, settings)
 
     def listening(port: Any) -> None:
         temporary = f"{args.ports_file}.tmp"

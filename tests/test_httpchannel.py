@@ -15,7 +15,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from chathub.config import HttpSettings, HubSettings
-from chathub.httpchannel import HttpChannel, HttpRequest, HttpSite, answer, request_target
+from chathub.httpchannel import HttpChannel, answer, request_target
+from chathub.httpsite import HttpRequest, HttpSite
 from chathub.hub import Hub
 from chathub.web import make_site
 from chathub.websocket import WebSocketFactory

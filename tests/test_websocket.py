@@ -28,8 +28,9 @@ from chathub.events import Event, Ok
 from chathub.hub import Hub
 from chathub.options import ConfigError, load
 from chathub.web import make_root
-from chathub.websocket import WebSocketConnection, WebSocketFactory, configure_factory
+from chathub.websocket import WebSocketConnection, WebSocketFactory
 from chathub.wsframes import event_payload
+from chathub.wsoptions import configure_factory
 
 HOST = "chat.example:8080"
 SAME_ORIGIN = "http://chat.example:8080"
