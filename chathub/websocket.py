@@ -124,6 +124,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         # chathub accepts deflate only without server context takeover (`configure_factory`),
         # so each message is compressed on its own and its frames can be shared.
         self.deflate_key = internals.deflate_key(self)
+        internals.forget_handshake(self)  # about 2 KB a connection, unread from now on
         # twisted.web's channel registered itself as the producer; the socket is ours now.
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
