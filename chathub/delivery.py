@@ -240,14 +240,15 @@ class Delivery:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
         # its part changes the room while we go through it.
         rooms, nicks = publication.rooms, publication.nicks
-        if len(rooms) == 1 and rooms[0] in self.watchers and not publication.exclude:
-            return tuple(self.members.get(rooms[0], ())) + tuple(self.watchers[rooms[0]])
         if publication.exclude:
             left_out = {self.sessions.get(key) for key in publication.exclude}
             everyone = self._recipients(replace(publication, exclude=()))
             return tuple(member for member in everyone if member not in left_out)
-        if len(rooms) == 1 and not nicks:
-            return tuple(self.members.get(rooms[0], ()))
+        if len(rooms) == 1 and not nicks:  # the hot path: one room's members (and readers)
+            room = rooms[0]
+            if room in self.watchers:
+                return tuple(self.members.get(room, ())) + tuple(self.watchers[room])
+            return tuple(self.members.get(room, ()))
         chosen: dict[Session, None] = {}
         for key in nicks:
             if (holder := self.sessions.get(key)) is not None:
@@ -255,6 +256,8 @@ class Delivery:
         for room in rooms:
             for member in self.members.get(room, ()):
                 chosen.setdefault(member, None)
+            for reader in self.watchers.get(room, ()):
+                chosen.setdefault(reader, None)
         return tuple(chosen)
 
     def publish(
