@@ -8,8 +8,12 @@ Rules:
 - `Last-Event-ID` (or `?since=ROOM:ID,...`) sends exactly the stored events after those ids,
   then live ones: no gap, no duplicate. Without it, the newest `--replay` messages come first.
   When an asked id is older than what the room keeps, `event: gap` names the first id kept.
+- For several rooms, a room with nothing sent yet is in the `id:` too, at the last id stored
+  when the stream began reading it (nothing after it was missed), so that a reconnect does not
+  take it for a first visit and replay its newest messages instead of what came meanwhile.
 - It is a stream connection like the others (`Stream`): bounded output; a reader that falls
-  behind skips, gets `event: gap` saying from which id to resume, and continues. It sends
+  behind skips, gets `event: gap` saying from which id to resume (with an `id:` that resumes
+  there, so that a reconnect right after it catches up from the store), and continues. It sends
   nothing, so no rate or idle limit applies; a comment line every 15 s keeps proxies from
   closing it.
 - It reads rooms without joining them: no nick, not in `who`.
@@ -89,10 +93,19 @@ class SseConnection:
         self.positions[event.room] = event.id
         if len(self.rooms) == 1:
             return _frame(event.kind, data, f"{event.room}:{event.id}")
-        known = [room for room in self.rooms if room in self.positions]
-        return _frame(
-            event.kind, data, ",".join(f"{room}:{self.positions[room]}" for room in known)
-        )
+        return _frame(event.kind, data, self._last_ids())
+
+    def _last_ids(self) -> str:
+        """`a:5,b:7`: where each room stands (what was sent, or else what was stored when the
+        stream began reading the room; a room still being caught up is left out)."""
+        reader = self.stream.reader
+        caught_up = reader.caught_up if reader is not None else {}
+        ids: list[str] = []
+        for room in self.rooms:
+            position = self.positions.get(room, caught_up.get(room))
+            if position is not None:
+                ids.append(f"{room}:{position}")
+        return ",".join(ids)
 
     def render_events(self, events: tuple[Event, ...]) -> bytes:
         return b"".join(self.render_event(event) for event in events)
@@ -104,9 +117,14 @@ class SseConnection:
             case Gap(room, first):
                 return _frame("gap", encode({"room": room, "first": first}))
             case Skipped(room, messages, _, since):
-                # Behind: resume with since=ROOM:ID (the events after it are stored).
+                # Behind: resume with since=ROOM:ID (the events after it are stored). The
+                # skipped events were rendered (their ids taken) before the outbox let them
+                # go: this room stands at `since` again.
                 body = {"room": room, "skipped": messages, "since": since}
-                return _frame("gap", encode(body))
+                if room is None or since is None:
+                    return _frame("gap", encode(body))
+                self.positions[room] = since
+                return _frame("gap", encode(body), self._last_ids())
             case Notice(text):
                 return _frame("notice", encode({"text": text}))
         return b""
@@ -165,7 +183,7 @@ def since_of(request: Request) -> tuple[dict[str, int], str | None]:
 
 def serve(
     request: Request, hub: Hub, flow: FlowLimits, clock: Any, room: str | None, replay: int
-) -> int | tuple[int, str, str]:
+) -> bytes | int | tuple[int, str, str]:
     """Start a stream, or the (status, code, message) of why not."""
     rooms, problem = rooms_of(request, room)
     if problem is not None:
@@ -173,5 +191,9 @@ def serve(
     since, problem = since_of(request)
     if problem is not None:
         return 400, "bad-since", problem
+    if request.method == b"HEAD":  # the headers a stream would have, and no stream
+        request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return b""
     SseConnection(request, hub, flow, clock, rooms).start(since, replay)
     return NOT_DONE_YET
