@@ -1,7 +1,8 @@
 """Scripts on the real process: publish with `curl -X POST` and a token made by `chathub token`,
 follow with `curl -N` (Server-Sent Events), over drops, restarts and a reader that never reads.
 
-The event-stream tests use the real curl binary: skipped when it is missing, except under CI.
+The event-stream tests use the real curl binary, and the browser's test Debian's Chromium through
+Playwright: each skipped when missing, except under CI.
 """
 
 import contextlib
@@ -25,6 +26,13 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.conftest import HubProcess, TelnetClient, ci, start_hub
 from tests.e2e.measure import rss_mb
+from tests.e2e.test_browser import CHROMIUM_ARGS
+from tests.e2e.test_browser import _missing as missing
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None  # type: ignore[assignment]
 
 Frame = dict[str, str]
 
@@ -528,3 +536,71 @@ def test_a_bad_stream_request_is_a_json_400(hub: HubProcess) -> None:
             assert json.loads(response.read())["error"] in ("bad-room", "bad-since")
         finally:
             connection.close()
+
+
+# --- a browser's EventSource ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's) through Playwright, as tests/e2e/test_browser.py has it."""
+    executable = shutil.which("chromium")
+    if sync_playwright is None:
+        missing("the playwright package")
+    if executable is None:
+        missing("chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+FOLLOW = """() => {
+    window.got = [];
+    window.opened = 0;
+    const source = new EventSource("/api/rooms/dev/events");
+    source.onopen = () => { window.opened += 1; };
+    source.addEventListener("message", (e) => {
+        window.got.push({ id: e.lastEventId, text: JSON.parse(e.data).text });
+    });
+    source.addEventListener("notice", (e) => {
+        window.got.push({ notice: JSON.parse(e.data).text });
+    });
+}"""
+
+
+def test_a_browser_event_source_gets_events_and_resumes_after_a_restart(
+    tmp_path: Path, hub: HubProcess, scripts: Scripts, browser: Any
+) -> None:
+    """`new EventSource("/api/rooms/dev/events")` in Chromium gets a published message; the
+    server restarts (same port and --db) and two more are published: the browser reconnects by
+    itself with Last-Event-ID and gets exactly those two, no replay of the first."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(hub.base_url + "/healthz")
+        page.evaluate(FOLLOW)
+        page.wait_for_function("window.opened === 1", timeout=10_000)
+        publish(hub, {"text": "before the restart"}, scripts.deploy)
+        page.wait_for_function("window.got.length === 1", timeout=10_000)
+        second_hub = restart(tmp_path, hub, scripts)
+        publish(second_hub, {"text": "after 1"}, scripts.deploy)
+        publish(second_hub, {"text": "after 2"}, scripts.deploy)
+        page.wait_for_function("window.got.filter((e) => e.text).length >= 3", timeout=30_000)
+        time.sleep(0.5)  # anything more (a duplicate) would have come by now
+        got = page.evaluate("window.got")
+        assert [event for event in got if "text" in event] == [
+            {"id": "dev:1", "text": "before the restart"},
+            {"id": "dev:2", "text": "after 1"},
+            {"id": "dev:3", "text": "after 2"},
+        ]
+        assert {"notice": "server shutting down"} in got
+        assert page.evaluate("window.opened") >= 2
+        assert errors == []
+        assert second_hub.stop(signal.SIGTERM) == 0
+    finally:
+        context.close()
