@@ -43,6 +43,51 @@ def _frame(kind: str, data: bytes, id: str | None = None) -> bytes:
     return head.encode() + b"data: " + data + b"\n\n"
 
 
+# Encode once, write many: a broadcast hands one event (or one tuple of them) to every reader
+# in a row, so the last one rendered is kept: its JSON, and its frames as every one-room reader
+# gets them (their `id:` is the event's own).
+_last_event: Event | None = None
+_last_data = b""
+_last_frame = b""
+_last_batch: tuple[Event, ...] | None = None
+_last_batch_data: list[bytes] = []
+_last_batch_frames = b""
+
+
+def _data(event: Event) -> bytes:
+    global _last_event, _last_data, _last_frame
+    if event is not _last_event:
+        _last_event, _last_data, _last_frame = event, encode(event_fields(event)), b""
+    return _last_data
+
+
+def _one_room_frame(event: Event) -> bytes:
+    global _last_frame
+    data = _data(event)
+    if not _last_frame:
+        _last_frame = _frame(event.kind, data, f"{event.room}:{event.id}")
+    return _last_frame
+
+
+def _batch_data(events: tuple[Event, ...]) -> list[bytes]:
+    global _last_batch, _last_batch_data, _last_batch_frames
+    if events is not _last_batch:
+        _last_batch, _last_batch_frames = events, b""
+        _last_batch_data = [encode(event_fields(event)) for event in events]
+    return _last_batch_data
+
+
+def _one_room_frames(events: tuple[Event, ...]) -> bytes:
+    global _last_batch_frames
+    data = _batch_data(events)
+    if not _last_batch_frames:
+        _last_batch_frames = b"".join(
+            _frame(event.kind, part, None if event.id is None else f"{event.room}:{event.id}")
+            for event, part in zip(events, data, strict=True)
+        )
+    return _last_batch_frames
+
+
 class SseConnection:
     """One event-stream reader: a `StreamAdapter` writing to a twisted.web request."""
 
@@ -87,13 +132,12 @@ class SseConnection:
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
 
     def render_event(self, event: Event) -> bytes:
-        data = encode(event_fields(event))
         if event.id is None or event.room is None:
-            return _frame(event.kind, data)
+            return _frame(event.kind, _data(event))
         self.positions[event.room] = event.id
         if len(self.rooms) == 1:
-            return _frame(event.kind, data, f"{event.room}:{event.id}")
-        return _frame(event.kind, data, self._last_ids())
+            return _one_room_frame(event)
+        return _frame(event.kind, _data(event), self._last_ids())
 
     def _last_ids(self) -> str:
         """`a:5,b:7`: where each room stands (what was sent, or else what was stored when the
@@ -108,7 +152,20 @@ class SseConnection:
         return ",".join(ids)
 
     def render_events(self, events: tuple[Event, ...]) -> bytes:
-        return b"".join(self.render_event(event) for event in events)
+        """A batch (all of one room): the same bytes for every one-room reader."""
+        if len(self.rooms) == 1:
+            for event in events:
+                if event.id is not None and event.room is not None:
+                    self.positions[event.room] = event.id
+            return _one_room_frames(events)
+        frames = []
+        for event, data in zip(events, _batch_data(events), strict=True):
+            if event.id is None or event.room is None:
+                frames.append(_frame(event.kind, data))
+                continue
+            self.positions[event.room] = event.id  # each frame's id says what is sent so far
+            frames.append(_frame(event.kind, data, self._last_ids()))
+        return b"".join(frames)
 
     def render_item(self, item: Outgoing, ref: Ref | None, nick: str) -> bytes:
         match item:

@@ -209,6 +209,24 @@ def test_several_rooms_carry_every_room_s_last_id(hub: Hub, clock: Clock) -> Non
     assert ids(frames) == ["dev:3,ops:0", "dev:3,ops:1", "dev:4,ops:1"]
 
 
+def test_a_batch_has_an_id_per_event_and_one_room_readers_share_its_bytes(
+    hub: Hub, clock: Clock
+) -> None:
+    """A bot's array is one batch: each frame's id says what was sent up to it, for one room and
+    for several; readers of one room get the very same bytes (it is encoded once)."""
+    both, _ = open_stream(hub, clock, ["dev", "ops"])
+    first, _ = open_stream(hub, clock, ["dev"])
+    second, _ = open_stream(hub, clock, ["dev"])
+    for request in (both, first, second):
+        request.taken()
+    posts = [feeds.Post("message", text) for text in ("a", "b", "c")]
+    feeds.publish(hub, "deploy-bot", "dev", posts, lambda _: None)
+    assert ids(both.frames()) == ["dev:1,ops:0", "dev:2,ops:0", "dev:3,ops:0"]
+    assert ids(first.frames()) == ["dev:1", "dev:2", "dev:3"]
+    assert texts(both.frames()) == texts(first.frames()) == ["a", "b", "c"]
+    assert bytes(first.written) == bytes(second.written)
+
+
 def test_the_id_of_a_quiet_room_is_where_its_history_stood(hub: Hub, clock: Clock) -> None:
     """With no replay, a room with history that says nothing is named at its last id: a
     reconnect then gets what came after, not its newest messages again."""
