@@ -9,6 +9,8 @@ Rules:
   in the eager poll until the next message is due.
 - After the window the trial drains: it ends when every expected delivery has arrived, or when
   none has for `DRAIN_STALL` seconds; what has not arrived then is lost.
+- Over HTTP each message is one `POST` (pipelined on the publisher's keep-alive connection);
+  answers other than `201` are counted and said, and the messages they refused show as lost.
 - The target's CPU is sampled at the start and the end; the bench's own CPU too. Latencies are
   taken from the sampled subscribers and cleared for the next trial.
 """
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 from chathub.bench.load import Load
 from chathub.bench.report import Latency, Trial, progress_line
-from chathub.bench.wire import make_payload, resp_command, ws_say
+from chathub.bench.wire import http_publish, make_payload, resp_command, ws_say
 
 SWEEP_SECONDS = 0.02
 DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
@@ -103,6 +105,9 @@ def run_trial(
             latencies.extend(conn.sampler.latencies_ns)
             conn.sampler.latencies_ns.clear()
     total = sum(conn.delivered for conn in load.subscribers) - base
+    answers, created = load.answers()
+    if answers > created:
+        load.log(f"bench: {answers - created} of {answers} HTTP publishes were refused")
     return Trial(
         rate=rate,
         seconds=max(seconds, last_delivery - start),
@@ -125,4 +130,10 @@ def _message(load: Load, publisher_index: int) -> bytes:
         return payload + b"\r\n"
     if conn.wire == "ws":
         return ws_say(conn.room, payload)
+    if conn.wire == "http":
+        endpoint = load.endpoint
+        if endpoint.token is None:
+            raise RuntimeError("publishing over HTTP needs a token")
+        conn.sent += 1
+        return http_publish(endpoint.host, endpoint.web or 0, conn.room, endpoint.token, payload)
     return resp_command(b"PUBLISH", conn.room.encode(), payload)
