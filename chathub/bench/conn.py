@@ -69,6 +69,7 @@ class Plan:
     size: int
     sampled: int = 8
     source_ips: int = 1
+    http_batch: int = 1  # messages one HTTP publisher may send in one POST (an array)
     room_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

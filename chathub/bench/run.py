@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token", help="a running chathub's API token secret, for --publish-over http"
     )
+    parser.add_argument(
+        "--http-batch",
+        type=int,
+        default=1,
+        help="with --publish-over http: send the messages due at once as arrays of up to N "
+        "(chathub takes 100) instead of one POST each",
+    )
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
     parser.add_argument(
         "--rate", type=float, help="messages/s from all publishers together (default: max)"
@@ -184,6 +191,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
         size=args.size,
         sampled=args.sampled,
         source_ips=args.source_ips,
+        http_batch=args.http_batch,
     )
     sampler = Sampler(target.pid)
     load = Load(plan, target.endpoint, log)
@@ -230,6 +238,8 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--rate must be more than 0")
     if args.step <= 1:
         parser.error("--step must be more than 1")
+    if not 1 <= args.http_batch <= 100:
+        parser.error("--http-batch must be 1 to 100 (chathub takes arrays of up to 100)")
     if args.storm:
         _check_storm(args, parser)
         return

@@ -9,8 +9,10 @@ Rules:
   in the eager poll until the next message is due.
 - After the window the trial drains: it ends when every expected delivery has arrived, or when
   none has for `DRAIN_STALL` seconds; what has not arrived then is lost.
-- Over HTTP each message is one `POST` (pipelined on the publisher's keep-alive connection);
-  answers other than `201` are counted and said, and the messages they refused show as lost.
+- Over HTTP each message is one `POST` (pipelined on the publisher's keep-alive connection),
+  or with `http_batch` N the messages due at once go as arrays of up to N (a script that has
+  several to say sends them together); answers other than `201` are counted and said, and the
+  messages they refused show as lost.
 - The target's CPU is sampled at the start and the end; the bench's own CPU too. Latencies are
   taken from the sampled subscribers and cleared for the next trial.
 """
@@ -68,12 +70,21 @@ def run_trial(
         now = time.monotonic()
         if now < end:
             due = int((now - start) * rate) + 1 if rate is not None else sys.maxsize
+            arrays: dict[int, list[bytes]] = {}  # HTTP publishers' messages due together
             while published < due and (rate is not None or in_flight() < MAX_WINDOW_MESSAGES):
                 index = published % len(load.publishers)
-                load.publishers[index].pending += _message(load, index)
+                if load.publishers[index].wire == "http" and load.plan.http_batch > 1:
+                    array = arrays.setdefault(index, [])
+                    array.append(_payload(load, index))
+                    if len(array) >= load.plan.http_batch:
+                        load.publishers[index].pending += _post(load, index, arrays.pop(index))
+                else:
+                    load.publishers[index].pending += _message(load, index)
                 published += 1
                 expected += fanout[index]
                 per_room_published[load.publishers[index].room] += 1
+            for index, array in arrays.items():
+                load.publishers[index].pending += _post(load, index, array)
             load.flush()
         elif any(conn.pending for conn in load.publishers):
             load.flush()
@@ -121,19 +132,30 @@ def run_trial(
     )
 
 
+def _payload(load: Load, publisher_index: int) -> bytes:
+    payload = make_payload(publisher_index, load.seq, load.plan.size)
+    load.seq += 1
+    return payload
+
+
+def _post(load: Load, publisher_index: int, payload: bytes | list[bytes]) -> bytes:
+    """A POST of one message, or of an array of them."""
+    conn = load.publishers[publisher_index]
+    endpoint = load.endpoint
+    if endpoint.token is None:
+        raise RuntimeError("publishing over HTTP needs a token")
+    conn.sent += 1
+    return http_publish(endpoint.host, endpoint.web or 0, conn.room, endpoint.token, payload)
+
+
 def _message(load: Load, publisher_index: int) -> bytes:
     """The next message of publisher `publisher_index`, in its wire's format."""
     conn = load.publishers[publisher_index]
-    payload = make_payload(publisher_index, load.seq, load.plan.size)
-    load.seq += 1
+    payload = _payload(load, publisher_index)
     if conn.wire == "telnet":
         return payload + b"\r\n"
     if conn.wire == "ws":
         return ws_say(conn.room, payload)
     if conn.wire == "http":
-        endpoint = load.endpoint
-        if endpoint.token is None:
-            raise RuntimeError("publishing over HTTP needs a token")
-        conn.sent += 1
-        return http_publish(endpoint.host, endpoint.web or 0, conn.room, endpoint.token, payload)
+        return _post(load, publisher_index, payload)
     return resp_command(b"PUBLISH", conn.room.encode(), payload)

@@ -218,9 +218,15 @@ def sse_request(host: str, port: int, room: str) -> bytes:
     ).encode()
 
 
-def http_publish(host: str, port: int, room: str, token: str, payload: bytes) -> bytes:
-    """A `POST /api/rooms/ROOM/messages` of one message, keeping the connection open."""
-    body = b'{"text":"' + payload + b'"}'  # a bench payload needs no JSON escaping
+def http_publish(
+    host: str, port: int, room: str, token: str, payload: bytes | list[bytes]
+) -> bytes:
+    """A `POST /api/rooms/ROOM/messages` of one message (or, for a list, an array of them),
+    keeping the connection open."""
+    if isinstance(payload, list):  # a bench payload needs no JSON escaping
+        body = b"[" + b",".join(b'{"text":"' + one + b'"}' for one in payload) + b"]"
+    else:
+        body = b'{"text":"' + payload + b'"}'
     head = (
         f"POST /api/rooms/{room}/messages HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"

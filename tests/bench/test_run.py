@@ -89,3 +89,11 @@ def test_sse_and_http_against_a_running_hub_pass_the_checks() -> None:
     parser = build_parser()
     argv = ["--transport", "sse", "--publish-over", "http", "--web-port", "1", "--token", "t"]
     _check(parser.parse_args(argv), parser)
+
+
+@pytest.mark.parametrize("batch", ["0", "101"])
+def test_http_batch_is_1_to_100(batch: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """chathub takes arrays of up to 100 messages."""
+    with pytest.raises(SystemExit):
+        main(["--start", "--publish-over", "http", "--http-batch", batch])
+    assert "--http-batch must be 1 to 100" in capsys.readouterr().err

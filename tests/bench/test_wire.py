@@ -196,3 +196,10 @@ def test_answer_counter_tallies_created_and_refused_however_split() -> None:
         counter = AnswerCounter()
         assert feed_all(counter, parts) == 0  # answers are not deliveries
         assert (counter.answers, counter.created) == (4, 3)
+
+
+def test_an_http_publish_of_several_is_one_array() -> None:
+    """`--http-batch`: the messages due together go as one JSON array."""
+    payloads = [make_payload(0, n, 40) for n in range(3)]
+    body = http_publish("h", 1, "lobby", "t", payloads).split(b"\r\n\r\n", 1)[1]
+    assert json.loads(body) == [{"text": payload.decode()} for payload in payloads]
