@@ -12,7 +12,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from chathub import feeds, sse
-from chathub.commands import Say
+from chathub.commands import Join, Nick, Say
 from chathub.config import FlowLimits
 from chathub.delivery import Session
 from chathub.flow import Outbox
@@ -455,6 +455,32 @@ def test_head_gets_the_headers_and_no_stream(hub: Hub, clock: Clock) -> None:
     assert sse.serve(request, hub, FLOW, clock, "dev", 50) == b""  # type: ignore[arg-type]
     assert request.response_headers[b"content-type"] == b"text/event-stream; charset=utf-8"
     assert hub.watchers == {} and clock.getDelayedCalls() == []
+
+
+def test_a_member_s_nick_change_reaches_the_reader_of_its_room(hub: Hub, clock: Clock) -> None:
+    """A member of the room read renames itself: `event: nick`."""
+    dev = Room(hub, "dev")
+    request, _ = open_stream(hub, clock, ["dev"])
+    request.taken()
+    hub.handle(dev.session, Nick("alice"))
+    assert [frame["event"] for frame in request.taken()] == ["nick"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="delivery.Delivery._recipients leaves readers out of a publication to several rooms "
+    "(a nick change of a member of two rooms); delivery.py is not this module's to change",
+)
+def test_a_nick_change_of_a_member_of_several_rooms_reaches_the_reader(
+    hub: Hub, clock: Clock
+) -> None:
+    """The same when the member is also in another room."""
+    dev = Room(hub, "dev")
+    hub.handle(dev.session, Join("ops"))
+    request, _ = open_stream(hub, clock, ["dev"])
+    request.taken()
+    hub.handle(dev.session, Nick("alice"))
+    assert [frame["event"] for frame in request.taken()] == ["nick"]
 
 
 def test_a_bot_s_message_is_marked_bot(hub: Hub, clock: Clock) -> None:
