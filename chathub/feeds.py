@@ -11,13 +11,17 @@ Rules:
   `unavailable` (the HTTP answer is 503 with Retry-After), never queued without bound.
 - A watcher (an SSE stream) reads rooms: first the stored events after what it has seen, then
   live ones, with no gap and no duplicate: it is added to a room's readers in the same step
-  that its catch-up is answered (the store's answers include what was stored meanwhile). When
-  what it asks for is older than what the room keeps, it is told where history starts (a gap).
+  that its catch-up is answered (the store's answers include what was stored meanwhile). A
+  catch-up longer than one read (`history_max`) is read page after page before that step.
+  When what it asks for is older than what the room keeps, it is told where history starts
+  (a gap). Its session records, for each room, the last id stored when it was added
+  (`Reader.caught_up`): it has been told everything up to there, even in a room with nothing
+  to tell.
 - Pure, like the hub: callers get answers through callbacks.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chathub import errors
 from chathub.delivery import Client, Session
@@ -77,9 +81,11 @@ def publish(
 
 @dataclass(eq=False, slots=True)
 class Reader(Session):
-    """A watching client's session: not in the hub's `sessions`; `gone` once unwatched."""
+    """A watching client's session: not in the hub's `sessions`; `gone` once unwatched;
+    `caught_up`: room -> the last id stored when it became a reader of that room."""
 
     gone: bool = False
+    caught_up: dict[str, int] = field(default_factory=dict)
 
 
 def watch(
@@ -107,24 +113,33 @@ def _watch_room(
     replay: int,
     tell: Callable[[Outgoing], None],
 ) -> None:
+    limit = hub.settings.history_max
+
     def opened() -> None:
         if after is None:
             hub.store.read(room, Recent(replay), caught_up)
         else:
-            hub.store.read(room, Since(after, hub.settings.history_max), caught_up)
+            hub.store.read(room, Since(after, limit), caught_up)
 
-    def caught_up(events: list[Event]) -> None:
+    def caught_up(events: list[Event], first_page: bool = True) -> None:
         if session.gone:  # unwatched meanwhile: nothing to do
             _close_if_unused(hub, room)
             return
-        if after is not None:
+        if after is not None and first_page:
             first = events[0].id if events else None
             if first is not None and first > after + 1:
                 tell(Gap(room, first))
         for event in events:
             tell(event)
+        last = events[-1].id if events else None
+        if after is not None and last is not None and len(events) >= limit:
+            # A full page: more may follow. Read on before joining the live readers, or
+            # what lies between this page and the live events would never be sent.
+            hub.store.read(room, Since(last, limit), lambda more: caught_up(more, False))
+            return
         hub.watchers.setdefault(room, {})[session] = None
         session.rooms.append(room)
+        session.caught_up[room] = hub.store.last_id(room)
         hub.traffic.joined(room, session.client.transport_name)
 
     hub.store.open_room(room, opened)
