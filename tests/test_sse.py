@@ -466,11 +466,6 @@ def test_a_member_s_nick_change_reaches_the_reader_of_its_room(hub: Hub, clock: 
     assert [frame["event"] for frame in request.taken()] == ["nick"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery.Delivery._recipients leaves readers out of a publication to several rooms "
-    "(a nick change of a member of two rooms); delivery.py is not this module's to change",
-)
 def test_a_nick_change_of_a_member_of_several_rooms_reaches_the_reader(
     hub: Hub, clock: Clock
 ) -> None:
