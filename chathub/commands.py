@@ -66,6 +66,7 @@ class History:
     since: int | None = None  # None: the most recent `limit` messages
     limit: int | None = None  # None: the hub's default
     ref: Ref | None = None
+    before: int | None = None  # the newest `limit` below this id (scrolling back); not with since
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,12 @@ def parse_line(line: str) -> Command | Error | None:
             if since is None or len(args) > 2:
                 return _usage("/since ID [ROOM], ID a number")
             return History(args[1] if len(args) == 2 else None, since=since)
+        case "before":
+            below = _parse_int(args[0]) if args else None
+            count = _parse_int(args[1]) if len(args) == 2 else None
+            if below is None or len(args) > 2 or (len(args) == 2 and not count):
+                return _usage("/before ID [N], ID and N numbers")
+            return History(before=below, limit=count)
         case "help" | "?":
             return Help()
         case "quit" | "exit":
@@ -243,6 +250,7 @@ def parse_json(obj: Any) -> Command | Error:
                     _field(obj, "since", int, False),
                     _field(obj, "limit", int, False),
                     ref,
+                    _field(obj, "before", int, False),
                 )
             case "msg":
                 return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)

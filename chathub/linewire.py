@@ -30,20 +30,26 @@ from chathub.events import (
 )
 from chathub.screen import collapse_spaces, wrap
 
-HELP = """\
-commands:
-  text                 say text in your current room (//text says /text)
-  /nick NAME           change your nick
-  /join ROOM           join a room and make it current
-  /part [ROOM] [REASON] leave a room (default: the current one)
-  /rooms               list rooms and their member counts
-  /who [ROOM]          list the members of a room
-  /me ACTION           act in your current room
-  /msg NICK TEXT       send a private message
-  /history [N]         show the last N messages of your current room
-  /since ID [ROOM]     show the messages after id ID
-  /help                this list
-  /quit [REASON]       leave"""
+# The commands `/help` lists: usage, then what it does.
+COMMANDS = (
+    ("text", "say text in your current room (//text says /text)"),
+    ("/nick NAME", "change your nick"),
+    ("/join ROOM", "join a room and make it current"),
+    ("/part [ROOM] [REASON]", "leave a room (default: the current one)"),
+    ("/rooms", "list rooms and their member counts"),
+    ("/who [ROOM]", "list the members of a room"),
+    ("/me ACTION", "act in your current room"),
+    ("/msg NICK TEXT", "send a private message"),
+    ("/history [N]", "show the last N messages of your current room"),
+    ("/since ID [ROOM]", "show the messages after id ID"),
+    ("/help", "this list"),
+    ("/quit [REASON]", "leave"),
+)
+_USAGE_WIDTH = max(len(usage) for usage, _ in COMMANDS) + 2
+
+HELP = "commands:\n" + "\n".join(
+    f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS
+)
 
 # What a terminal user can type to get past an error, by the error's code.
 HINTS = {

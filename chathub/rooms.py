@@ -152,6 +152,7 @@ def history_command(
     since: int | None,
     limit: int | None,
     ref: Ref | None,
+    before: int | None = None,
 ) -> None:
     target = named_room(hub, session, room, ref)
     if target is None:
@@ -160,13 +161,17 @@ def history_command(
         error = Error("bad-request", "since must be 0 or more and limit 1 or more")
         hub.tell(session, error, ref)
         return
+    if before is not None and (before < 0 or since is not None):
+        error = Error("bad-request", "before must be 0 or more, and not given with since")
+        hub.tell(session, error, ref)
+        return
 
     def start(done: Callable[[], None]) -> None:
         def answer(events: list[Event]) -> None:
             hub.tell(session, History(target, tuple(events)), ref)
             done()
 
-        hub.history(target, since, limit, answer)
+        hub.history(target, since, limit, answer, before)
 
     hub.when_done(session, start)
 

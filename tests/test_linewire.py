@@ -1,5 +1,6 @@
 """The line protocol's rendering: what a telnet or nc user reads, its help, hints and caches."""
 
+import re
 import typing
 
 import pytest
@@ -116,6 +117,18 @@ def test_help_names_every_line_protocol_command():
         "/quit",
     ]:
         assert name in text
+
+
+def test_help_descriptions_line_up_in_one_column_after_at_least_two_spaces():
+    """Every `/help` row's description starts in the same column, two spaces or more after its
+    command, however long the command's usage (`/part [ROOM] [REASON]` was pushed out)."""
+    rows = [line for line in render(Help(), "alice") if line.startswith("*   ")]
+    starts = set()
+    for row in rows:
+        usage = re.match(r"\*   (\S+(?: \S+)*?)  +\S", row)
+        assert usage is not None, row
+        starts.add(usage.end() - 1)
+    assert len(rows) >= 12 and len(starts) == 1, rows
 
 
 @pytest.mark.parametrize(
