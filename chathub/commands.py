@@ -121,7 +121,8 @@ def parse_line(line: str) -> Command | Error | None:
         case "nick":
             return Nick(args[0]) if len(args) == 1 else _usage("/nick NAME")
         case "join" | "j":
-            return Join(args[0]) if len(args) == 1 else _usage("/join ROOM")
+            # A name with spaces is a bad name, not a bad command: the hub says the rule.
+            return Join(rest) if rest else _usage("/join ROOM")
         case "part" | "leave":
             if not args:
                 return Part()

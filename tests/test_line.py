@@ -208,6 +208,16 @@ def test_errors_are_bang_lines_and_the_connection_carries_on(hub):
     assert lines[5] == "[lobby] <guest-1> still here"
 
 
+def test_a_room_name_with_spaces_is_answered_with_the_naming_rule_not_usage(hub):
+    """`/join bad name!` says what a room name may be, as `/join bad!` does."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"/join bad name!\n")
+    assert term.lines() == [
+        "! 'bad name!' is not a valid room: 1-32 of a-z, 0-9, _ and -, optionally after #"
+    ]
+
+
 def test_quit_parts_and_closes_the_connection(hub):
     """/quit leaves with the reason, closes, and ignores anything typed after it."""
     alice, bob = Terminal(hub), Terminal(hub)
