@@ -42,14 +42,13 @@ COMMANDS = (
     ("/msg NICK TEXT", "send a private message"),
     ("/history [N]", "show the last N messages of your current room"),
     ("/since ID [ROOM]", "show the messages after id ID"),
+    ("/before ID [N]", "show the N messages before id ID (default 20)"),
     ("/help", "this list"),
     ("/quit [REASON]", "leave"),
 )
 _USAGE_WIDTH = max(len(usage) for usage, _ in COMMANDS) + 2
 
-HELP = "commands:\n" + "\n".join(
-    f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS
-)
+HELP = "commands:\n" + "\n".join(f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS)
 
 # What a terminal user can type to get past an error, by the error's code.
 HINTS = {

@@ -218,6 +218,17 @@ def test_a_room_name_with_spaces_is_answered_with_the_naming_rule_not_usage(hub)
     ]
 
 
+def test_before_shows_the_messages_older_than_an_id_with_their_ids(hub):
+    """`/before ID [N]` pages back through the current room's history."""
+    term = Terminal(hub)
+    term.type(b"one\ntwo\nthree\nfour\n")
+    term.lines()
+    term.type(b"/before 4 2\n")
+    lines = term.lines()
+    assert [line.split("]")[0] for line in lines] == ["[lobby #2", "[lobby #3"]
+    assert lines[0].endswith("<guest-1> two") and lines[1].endswith("<guest-1> three")
+
+
 def test_quit_parts_and_closes_the_connection(hub):
     """/quit leaves with the reason, closes, and ignores anything typed after it."""
     alice, bob = Terminal(hub), Terminal(hub)

@@ -113,6 +113,7 @@ def test_help_names_every_line_protocol_command():
         "/msg",
         "/history",
         "/since",
+        "/before",
         "/help",
         "/quit",
     ]:
