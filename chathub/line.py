@@ -13,6 +13,9 @@ Rules:
   member as one write; a refused line is answered through the throttle and the hub, after
   the lines before it.
 - A refused connection gets one `! ` line and is closed.
+- Ctrl-C leaves, as /quit does: telnet sends IAC IP for it, a client in character mode the
+  byte 0x03, which counts only when it arrives on its own (a read of just that byte, perhaps
+  with a line ending), so binary noise never ends a session.
 """
 
 from typing import Any
@@ -22,7 +25,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from chathub import internals
-from chathub.commands import Command, Ref, parse_line
+from chathub.commands import Command, Quit, Ref, parse_line
 from chathub.config import FlowLimits, LineSettings
 from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
@@ -40,6 +43,8 @@ class LineTooLong:
 
 
 TOO_LONG = LineTooLong()
+
+CTRL_C = b"\x03"  # what a client in character mode sends for Ctrl-C
 
 
 def erase_backspaces(text: str) -> str:
@@ -153,6 +158,9 @@ class LineConnection(Protocol):
             # Through the outbox: a peer that sends negotiation and never reads the refusals
             # must not grow our buffer without bound.
             stream.outbox.offer(replies, len(replies))
+        interrupted = self._telnet.interrupted or data.strip(b"\r\n") == CTRL_C
+        if interrupted:
+            data = b"" if data.strip(b"\r\n") == CTRL_C else data
         with self.hub.batch():  # one read's messages go out together (see Hub.batch)
             for line in self._lines.feed(data):
                 if not stream.open:
@@ -160,6 +168,9 @@ class LineConnection(Protocol):
                 command = self._command(line)
                 if command is not None:  # a blank line does nothing, so it costs nothing
                     stream.receive(command)
+            if interrupted and stream.open:
+                self._telnet.interrupted = False
+                stream.receive(Quit())
 
     def _command(self, line: bytes | LineTooLong) -> Command | Error | None:
         if isinstance(line, LineTooLong):

@@ -2,7 +2,9 @@
 
 Rules:
 - Pure: items in, text out; `line.py` encodes and writes it. Every line is what PROTOCOL.md's
-  table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id.
+  table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id and
+  the time (`[room #42 09:15] <nick> text`, UTC), and a line before each day's first says
+  which day it is.
 - The wording that is the line protocol's own lives here: the `/help` text, and the hints that
   name its commands (`/join`, `/since ID ROOM`), added to the hub's errors by their code.
 - Encode once: a room event (or a batch of them) is rendered and encoded once per terminal
@@ -12,6 +14,8 @@ Rules:
   blanks in what users wrote are squeezed to one space for every client, and for a client
   that reported its width each line is wrapped with indented continuation rows.
 """
+
+import time
 
 from chathub.events import (
     Error,
@@ -49,6 +53,9 @@ COMMANDS = (
 _USAGE_WIDTH = max(len(usage) for usage, _ in COMMANDS) + 2
 
 HELP = "commands:\n" + "\n".join(f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS)
+
+# The greeting's last line: where to find the commands, and how to leave.
+GREETING_HINT = "* type /help for a list of commands; /quit or Ctrl-C leaves"
 
 # What a terminal user can type to get past an error, by the error's code.
 HINTS = {
@@ -98,11 +105,27 @@ def _who(event: Event) -> str:
 
 
 def render_stored(event: Event) -> str:
-    """The line for a stored event shown as history: it carries the id."""
+    """The line for a stored event shown as history: it carries the id and the time it was
+    said (UTC, hours and minutes; the day is on a line of its own, `history_lines`)."""
     text = _flat(event.text)
+    where = f"{event.room} #{event.id} {time.strftime('%H:%M', time.gmtime(event.ts))}"
     if event.kind == "action":
-        return f"[{event.room} #{event.id}] * {event.nick} {text}"
-    return f"[{event.room} #{event.id}] <{event.nick}> {text}"
+        return f"[{where}] * {event.nick} {text}"
+    return f"[{where}] <{event.nick}> {text}"
+
+
+def history_lines(events: tuple[Event, ...]) -> list[str]:
+    """Stored events as history lines, each new day (UTC) announced by a line of its own
+    before its first message: `* 2026-11-30 (UTC)`."""
+    lines: list[str] = []
+    day = ""
+    for event in events:
+        stamp = time.gmtime(event.ts)
+        if time.strftime("%Y-%m-%d", stamp) != day:
+            day = time.strftime("%Y-%m-%d", stamp)
+            lines.append(f"* {day} (UTC)")
+        lines.append(render_stored(event))
+    return lines
 
 
 def render(item: Outgoing, my_nick: str) -> list[str]:
@@ -113,7 +136,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
         case History(room, events):
             if not events:
                 return [f"* no messages in {room}"]
-            return [render_stored(event) for event in events]
+            return history_lines(events)
         case Notice(text):
             return ["* " + line for line in text.split("\n")]
         case Error(code, message):
@@ -141,7 +164,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [f"[pm] <{sender}> {text}"]
         case Welcome(nick, _, motd):
             lines = ["* " + line for line in motd.split("\n") if line]
-            return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
+            return [*lines, f"* your nick is {nick}", GREETING_HINT]
         case Who(room, members):
             return [f"* members of {room}: {', '.join(members) or '(none)'}"]
         case RoomList(rooms, total):

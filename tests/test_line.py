@@ -8,7 +8,7 @@ from chathub.config import HubSettings
 from chathub.hub import Hub
 from chathub.line import TOO_LONG, LineFactory, LineSplitter
 from chathub.store import MemoryStore
-from chathub.telnet import PREAMBLE
+from chathub.telnet import IAC, PREAMBLE, WONT
 
 
 def connected(connection: Protocol, transport: StringTransport) -> None:
@@ -54,7 +54,7 @@ def test_greeting_has_motd_nick_and_help_hint_then_the_lobby_join(hub):
     assert term.lines() == [
         "* Welcome!",
         "* your nick is guest-1",
-        "* type /help for a list of commands",
+        "* type /help for a list of commands; /quit or Ctrl-C leaves",
         "[lobby] -> guest-1 joined",
     ]
 
@@ -224,8 +224,8 @@ def test_before_shows_the_messages_older_than_an_id_with_their_ids(hub):
     term.type(b"one\ntwo\nthree\nfour\n")
     term.lines()
     term.type(b"/before 4 2\n")
-    lines = term.lines()
-    assert [line.split("]")[0] for line in lines] == ["[lobby #2", "[lobby #3"]
+    lines = term.lines()[1:]  # after the line naming the day
+    assert [line.split()[:2] for line in lines] == [["[lobby", "#2"], ["[lobby", "#3"]]
     assert lines[0].endswith("<guest-1> two") and lines[1].endswith("<guest-1> three")
 
 
@@ -240,6 +240,32 @@ def test_quit_parts_and_closes_the_connection(hub):
     assert bob.lines() == ["[lobby] <- guest-1 left (bye)"]
     alice.connection.connectionLost(None)
     assert bob.lines() == []
+
+
+@pytest.mark.parametrize(
+    "keys", [b"\xff\xf4\xff\xfd\x06", b"\x03", b"\x03\r\n"], ids=["iac-ip", "ctrl-c", "ctrl-c-line"]
+)
+def test_ctrl_c_says_goodbye_and_leaves_like_quit(hub, keys):
+    """What telnet sends for Ctrl-C (IAC IP, then DO TIMING-MARK), or a lone ^C byte from a
+    client in character mode, ends the session as /quit does."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.lines()
+    alice.type(keys)
+    assert alice.transport.disconnecting
+    written = alice.transport.value()
+    assert written.replace(bytes((IAC, WONT, 6)), b"").endswith(b"* goodbye\r\n")
+    assert bob.lines() == ["[lobby] <- guest-1 left (quit)"]
+
+
+def test_a_ctrl_c_byte_among_other_input_is_only_removed(hub):
+    """0x03 inside a line (pasted noise, binary junk) is a control character like any other:
+    removed, and the session goes on."""
+    alice = Terminal(hub)
+    alice.lines()
+    alice.type(b"a\x03b\r\n\x03x\r\n")
+    assert not alice.transport.disconnecting
+    assert alice.lines() == ["[lobby] <guest-1> ab", "[lobby] <guest-1> x"]
 
 
 def test_connection_lost_parts_every_room(hub):

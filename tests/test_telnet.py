@@ -7,6 +7,7 @@ from chathub.telnet import (
     DO,
     DONT,
     IAC,
+    IP,
     NAWS,
     PREAMBLE,
     SB,
@@ -145,3 +146,12 @@ def test_iac_iac_is_a_literal_ff_byte():
 def test_unknown_bytes_after_iac_are_ignored_not_fatal():
     """NOP, GA and unknown command bytes are dropped and the stream carries on."""
     assert feed_all([b"a\xff\xf1b\xff\x05c"]) == (b"abc", b"")
+
+
+def test_interrupt_process_is_noted_and_not_data():
+    """IAC IP (Ctrl-C in telnet) sets `interrupted`; the bytes around it are data."""
+    for chunks in split_ways(b"ab" + bytes((IAC, IP)) + b"c"):
+        telnet = TelnetFilter()
+        data = b"".join(telnet.feed(chunk)[0] for chunk in chunks)
+        assert data == b"abc" and telnet.interrupted
+    assert not TelnetFilter().interrupted

@@ -152,3 +152,21 @@ def test_visible_filler_cannot_start_a_row_either_on_a_terminal_that_reports_its
     continued = next(row for row in rows if "please send your password" in row)
     assert continued.startswith(" " * 18)
     mallory.close()
+
+
+def test_ctrl_c_in_telnet_leaves_and_the_greeting_says_how(tmux, hub):
+    """The greeting names /quit and Ctrl-C; Ctrl-C in telnet (IAC IP) says goodbye and closes
+    the connection, and the room sees the user leave."""
+    watcher = TelnetClient(hub.telnet)
+    watcher.expect("type /help")
+    tmux.open("telnet", f"telnet 127.0.0.1 {hub.telnet}")
+    tmux.run("set-option", "-t", "telnet", "remain-on-exit", "on")  # to read the last screen
+    rows = tmux.wait("telnet", has("type /help"))
+    assert any("/quit" in row and "Ctrl-C" in row for row in rows), rows
+    tmux.type("telnet", "/nick tuser")
+    tmux.wait("telnet", has("is now known as tuser"))
+    tmux.run("send-keys", "-t", "telnet", "C-c")
+    rows = tmux.wait("telnet", has("Connection closed by foreign host"))
+    assert any(row.endswith("* goodbye") for row in rows), "\n".join(rows)
+    watcher.expect("[lobby] <- tuser left (quit)")
+    watcher.close()
