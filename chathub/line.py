@@ -13,9 +13,9 @@ Rules:
   member as one write; a refused line is answered through the throttle and the hub, after
   the lines before it.
 - A refused connection gets one `! ` line and is closed.
-- Ctrl-C leaves, as /quit does: telnet sends IAC IP for it, a client in character mode the
-  byte 0x03, which counts only when it arrives on its own (a read of just that byte, perhaps
-  with a line ending), so binary noise never ends a session.
+- Ctrl-C on an empty line leaves, as /quit does (as Ctrl-D does in a shell): telnet sends
+  IAC IP for it (`telnet.py` makes that 0x03), a client in character mode the byte 0x03. A
+  0x03 anywhere else in a line is a control character like any other, removed.
 """
 
 from typing import Any
@@ -44,7 +44,14 @@ class LineTooLong:
 
 TOO_LONG = LineTooLong()
 
-CTRL_C = b"\x03"  # what a client in character mode sends for Ctrl-C
+
+class Interrupt:
+    """Stands in the output of `LineSplitter` for Ctrl-C (0x03) at the start of a line."""
+
+
+INTERRUPT = Interrupt()
+
+CTRL_C = b"\x03"
 
 
 def erase_backspaces(text: str) -> str:
@@ -66,7 +73,8 @@ def erase_backspaces(text: str) -> str:
 
 
 class LineSplitter:
-    """Splits a byte stream into lines of at most `max_length` bytes (without the ending).
+    """Splits a byte stream into lines of at most `max_length` bytes (without the ending), up
+    to Ctrl-C at the start of a line (`INTERRUPT`), after which it reads nothing.
 
     Why not `LineReceiver`: on an over-long line it drops the whole buffer, lines after it
     included, and its default is to close the connection. Here the over-long line alone goes.
@@ -76,11 +84,24 @@ class LineSplitter:
         self.max_length = max_length
         self._buffer = b""
         self._discarding = False  # inside an over-long line that was already reported
+        self._interrupted = False  # Ctrl-C started a line: the input is over
 
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+    def feed(self, data: bytes) -> list[bytes | LineTooLong | Interrupt]:
+        if self._interrupted:
+            return []
+        at_start = not self._buffer and not self._discarding
         parts = (self._buffer + data).split(b"\n")
+        # Ctrl-C that starts a line ends the input there: nothing after it is read.
+        for index, part in enumerate(parts):
+            if part.startswith(CTRL_C) and (index > 0 or at_start):
+                lines = self.feed_lines([*parts[:index], b""])
+                self._buffer, self._interrupted = b"", True
+                return [*lines, INTERRUPT]
+        return self.feed_lines(parts)
+
+    def feed_lines(self, parts: list[bytes]) -> list[bytes | LineTooLong | Interrupt]:
         self._buffer = parts.pop()
-        out: list[bytes | LineTooLong] = []
+        out: list[bytes | LineTooLong | Interrupt] = []
         for part in parts:
             if self._discarding:
                 self._discarding = False
@@ -158,9 +179,6 @@ class LineConnection(Protocol):
             # Through the outbox: a peer that sends negotiation and never reads the refusals
             # must not grow our buffer without bound.
             stream.outbox.offer(replies, len(replies))
-        interrupted = self._telnet.interrupted or data.strip(b"\r\n") == CTRL_C
-        if interrupted:
-            data = b"" if data.strip(b"\r\n") == CTRL_C else data
         with self.hub.batch():  # one read's messages go out together (see Hub.batch)
             for line in self._lines.feed(data):
                 if not stream.open:
@@ -168,11 +186,10 @@ class LineConnection(Protocol):
                 command = self._command(line)
                 if command is not None:  # a blank line does nothing, so it costs nothing
                     stream.receive(command)
-            if interrupted and stream.open:
-                self._telnet.interrupted = False
-                stream.receive(Quit())
 
-    def _command(self, line: bytes | LineTooLong) -> Command | Error | None:
+    def _command(self, line: bytes | LineTooLong | Interrupt) -> Command | Error | None:
+        if isinstance(line, Interrupt):
+            return Quit()
         if isinstance(line, LineTooLong):
             # Answered like a bad command, through the throttle: after the lines before it.
             self.hub.counters.line_too_long += 1

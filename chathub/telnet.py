@@ -7,8 +7,8 @@ Pure bytes-in, bytes-out; no I/O. The hub asks for two options when a client con
   `本` would arrive as IAC BRK, and shown `Ü` would be mangled.
 - NAWS (RFC 1073), from the client: its window width, so the hub can wrap long lines itself
   (`width`; None until reported, or when reported as 0).
-IAC IP (Interrupt Process: what telnet sends for Ctrl-C) sets `interrupted`; the adapter ends
-the session as /quit does.
+IAC IP (Interrupt Process: what telnet sends for Ctrl-C) becomes the byte a terminal sends for
+Ctrl-C, 0x03, in the data: the adapter decides what it means.
 Negotiation follows RFC 1143's rules without its queue: a request we made is answered by the
 client's agreement or refusal, which needs no reply; anything else the client offers (WILL) is
 refused with DONT, anything it asks of us (DO) with WONT; a WONT/DONT for an option that is
@@ -33,6 +33,7 @@ WILL = 0xFB
 SB = 0xFA
 SE = 0xF0
 IP = 0xF4  # Interrupt Process: Ctrl-C in telnet
+CTRL_C = 0x03
 
 BINARY = 0
 NAWS = 31
@@ -65,7 +66,6 @@ class TelnetFilter:
         self._ours: dict[int, int] = {}  # option -> state, for what we do
         self._sub = bytearray()
         self.width: int | None = None  # the client's window width, once it reports one
-        self.interrupted = False  # the client sent IAC IP (its user pressed Ctrl-C)
 
     def start(self) -> bytes:
         """What the hub sends first: its requests (BINARY both ways, NAWS), in `PREAMBLE`."""
@@ -97,7 +97,7 @@ class TelnetFilter:
                     self._sub.clear()
                     self._state = _SUB
                 elif byte == IP:
-                    self.interrupted = True
+                    out.append(CTRL_C)
                     self._state = _DATA
                 else:  # NOP, GA, AYT, ... and unknown bytes: nothing to do
                     self._state = _DATA

@@ -148,10 +148,7 @@ def test_unknown_bytes_after_iac_are_ignored_not_fatal():
     assert feed_all([b"a\xff\xf1b\xff\x05c"]) == (b"abc", b"")
 
 
-def test_interrupt_process_is_noted_and_not_data():
-    """IAC IP (Ctrl-C in telnet) sets `interrupted`; the bytes around it are data."""
+def test_interrupt_process_becomes_the_ctrl_c_byte():
+    """IAC IP (Ctrl-C in telnet) is 0x03 in the data, what a terminal sends for Ctrl-C."""
     for chunks in split_ways(b"ab" + bytes((IAC, IP)) + b"c"):
-        telnet = TelnetFilter()
-        data = b"".join(telnet.feed(chunk)[0] for chunk in chunks)
-        assert data == b"abc" and telnet.interrupted
-    assert not TelnetFilter().interrupted
+        assert feed_all(chunks) == (b"ab\x03c", b"")
