@@ -221,6 +221,7 @@ class HubSettings:
     history_default: int = 20  # /history without N
     history_max: int = 500  # the most one history request returns
     text_max: int = 4000  # characters in one message
+    lines_max: int = 100  # lines in one message
 
 
 @dataclass(frozen=True)

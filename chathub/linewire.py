@@ -65,8 +65,11 @@ HINTS = {
 
 
 def _flat(text: str) -> str:
-    """User text as a line shows it: runs of blanks squeezed to one space, and none at its
-    start (the prefix before it ends with one)."""
+    """User text as a line shows it: runs of blanks squeezed to one space, and none at the
+    start of a line (the prefix or indent before it ends with one). The lines of a message of
+    several lines stay apart (`\n`); `screen.wrap` indents them."""
+    if "\n" in text:
+        return "\n".join(collapse_spaces(" " + line)[1:] for line in text.split("\n"))
     return collapse_spaces(" " + text)[1:]
 
 
@@ -178,8 +181,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
 
 def encoded(lines: list[str], width: int | None) -> bytes:
     """`lines` as a terminal `width` cells wide gets them (None: unknown), `\r\n` after each."""
-    if width is not None:
-        lines = [row for line in lines for row in wrap(line, width)]
+    lines = [row for line in lines for row in wrap(line, width)]
     return "".join(line + "\r\n" for line in lines).encode("utf-8")
 
 

@@ -17,7 +17,7 @@ from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
 from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
-from chathub.text import clean_text, nick_key, nick_skeleton, normalize_room
+from chathub.text import clean_message, clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
     from chathub.delivery import Session
@@ -75,12 +75,9 @@ def say(
     target = member_room(hub, session, room, ref)
     if target is None:
         return
-    text = clean_text(text)
-    if not text.strip():
-        hub.tell(session, errors.empty(), ref)
-        return
-    if len(text) > hub.settings.text_max:
-        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+    text = clean_message(text)
+    if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+        hub.tell(session, error, ref)
         return
     hub.queue_message(Event(target, kind, session.nick, text, hub.clock()), session, ref)
 

@@ -4,6 +4,7 @@ import pytest
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 
+from chathub.commands import Say
 from chathub.config import HubSettings
 from chathub.hub import Hub
 from chathub.line import TOO_LONG, LineFactory, LineSplitter
@@ -227,6 +228,22 @@ def test_before_shows_the_messages_older_than_an_id_with_their_ids(hub):
     lines = term.lines()[1:]  # after the line naming the day
     assert [line.split()[:2] for line in lines] == [["[lobby", "#2"], ["[lobby", "#3"]]
     assert lines[0].endswith("<guest-1> two") and lines[1].endswith("<guest-1> three")
+
+
+def test_a_message_of_several_lines_shows_as_indented_rows(hub):
+    """A message with line breaks (from the page, say) reaches a terminal as one line per
+    line of text, each after the first indented, none of them able to pass for a line of the
+    server's."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    session = alice.connection.session
+    assert session is not None
+    hub.handle(session, Say("first\n[lobby] <bob> forged\n* also forged"))
+    assert bob.lines() == [
+        "[lobby] <guest-1> first",
+        "        [lobby] <bob> forged",
+        "        * also forged",
+    ]
 
 
 def test_quit_parts_and_closes_the_connection(hub):

@@ -44,6 +44,7 @@ from chathub.store import MemoryStore
 from chathub.telnet import BINARY, DO, DONT, IAC, NAWS, WILL, WONT, TelnetFilter
 from chathub.text import (
     ROOM_MAX,
+    clean_message,
     clean_text,
     command_start,
     is_valid_nick,
@@ -741,3 +742,14 @@ def test_split_endpoint_inverts_twisted_quoting(fields: list[str]) -> None:
     quoted = [field.replace("\\", "\\\\").replace(":", "\\:") for field in fields]
     assert split_endpoint(":".join(quoted)) == fields
 
+
+@given(hostile_text)
+def test_clean_message_leaves_no_control_but_line_feeds_and_is_idempotent(text: str) -> None:
+    """A message of several lines keeps only its line feeds: no other control, no bidi
+    override; cleaning it again changes nothing; no line starts or ends it blank."""
+    cleaned = clean_message(text)
+    for character in cleaned.replace("\n", ""):
+        assert unicodedata.category(character) != "Cc", repr(cleaned)
+        assert character not in _BIDI_CONTROLS, repr(cleaned)
+    assert clean_message(cleaned) == cleaned
+    assert not cleaned.startswith("\n") and not cleaned.endswith("\n")
