@@ -283,6 +283,13 @@ class LineSettings:
         check=positive,
         metavar="BYTES",
     )
+    paste_window: float = setting(
+        0.05,
+        "plain telnet lines that arrive within this many seconds of each other are one message "
+        "of several lines (a paste); 0 sends every line as a message of its own",
+        check=natural,
+        metavar="SECONDS",
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Rules:
 - Input lines end in `\n` or `\r\n`; invalid UTF-8 is replaced; a backspace (BS or DEL) erases
   the character before it, as the typist saw. A line longer than `max_line` bytes is discarded
   with one `! ` line and the lines after it work as usual, however the bytes were split.
+- Plain lines that arrive within `paste_window` seconds of each other are one message of
+  several lines (a paste, `paste.py`); 0 (the default here, not in the service) turns it off.
 - One read's lines are handled inside `Hub.batch()`, so the messages they cause reach each
   member as one write; a refused line is answered through the throttle and the hub, after
   the lines before it.
@@ -25,13 +27,14 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from chathub import internals
-from chathub.commands import Command, Quit, Ref, parse_line
+from chathub.commands import Command, Quit, Ref, Say, parse_line
 from chathub.config import FlowLimits, LineSettings
 from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
 from chathub.linewire import encoded, encoded_event, encoded_events, render
+from chathub.paste import Paste
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.telnet import TelnetFilter
 
@@ -132,6 +135,7 @@ class LineConnection(Protocol):
         max_line: int = DEFAULT_MAX_LINE,
         flow: FlowLimits = UNTIMED,
         clock: IReactorTime | None = None,
+        paste_window: float = 0.0,
     ) -> None:
         if flow.needs_clock and clock is None:
             raise ValueError("rate, slow and idle limits need a clock")
@@ -142,6 +146,8 @@ class LineConnection(Protocol):
         self.stream: Stream | None = None
         self._telnet = TelnetFilter()
         self._lines = LineSplitter(max_line)
+        settings = hub.settings
+        self._paste = Paste(clock, paste_window, settings.lines_max, settings.text_max, self._say)
 
     @property
     def session(self) -> Session | None:
@@ -184,8 +190,18 @@ class LineConnection(Protocol):
                 if not stream.open:
                     return  # after /quit: the rest of the input is ignored
                 command = self._command(line)
+                if self._paste.take(command):
+                    continue  # a line of a paste: it goes with the others (paste.py)
+                self._paste.flush()
                 if command is not None:  # a blank line does nothing, so it costs nothing
                     stream.receive(command)
+
+    def _say(self, text: str) -> None:
+        """Send the lines of a paste as one message (from `Paste`, now or on its timer)."""
+        stream = self.stream
+        if stream is not None and stream.open:
+            with self.hub.batch():
+                stream.receive(Say(text))
 
     def _command(self, line: bytes | LineTooLong | Interrupt) -> Command | Error | None:
         if isinstance(line, Interrupt):
@@ -198,6 +214,7 @@ class LineConnection(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self.stream is not None:
+            self._paste.flush()  # typed just before the connection went: still said
             self.stream.stop()
 
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
@@ -239,11 +256,13 @@ class LineFactory(Factory):
         max_line: int = DEFAULT_MAX_LINE,
         flow: FlowLimits = UNTIMED,
         clock: IReactorTime | None = None,
+        paste_window: float = 0.0,
     ) -> None:
         self.hub = hub
         self.max_line = max_line
         self.flow = flow
         self.clock = clock
+        self.paste_window = paste_window
 
     def buildProtocol(self, addr: IAddress | None) -> LineConnection:
-        return LineConnection(self.hub, self.max_line, self.flow, self.clock)
+        return LineConnection(self.hub, self.max_line, self.flow, self.clock, self.paste_window)

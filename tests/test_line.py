@@ -2,6 +2,7 @@
 
 import pytest
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from chathub.commands import Say
@@ -243,6 +244,50 @@ def test_a_message_of_several_lines_shows_as_indented_rows(hub):
         "[lobby] <guest-1> first",
         "        [lobby] <bob> forged",
         "        * also forged",
+    ]
+
+
+def pasting_terminal(hub: Hub) -> tuple[Terminal, Clock]:
+    """A terminal whose connection joins the lines of a paste (50 ms), on a fake clock."""
+    clock = Clock()
+    term = Terminal.__new__(Terminal)
+    term.connection = LineFactory(hub, 2048, clock=clock, paste_window=0.05).buildProtocol(None)
+    term.transport = StringTransport()
+    connected(term.connection, term.transport)
+    return term, clock
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True])
+def test_a_pasted_block_is_one_message_and_a_command_after_it_waits_its_turn(hub, byte_at_a_time):
+    """Lines that arrive together are one message of several lines; the command after them
+    is carried out after it; a line typed later is a message of its own."""
+    alice, clock = pasting_terminal(hub)
+    bob = Terminal(hub)
+    alice.lines()
+    bob.lines()
+    alice.type(b"line one\r\n\r\nline three\r\n/me waves\r\n", byte_at_a_time=byte_at_a_time)
+    assert bob.lines() == [
+        "[lobby] <guest-1> line one",
+        "        ",
+        "        line three",
+        "[lobby] * guest-1 waves",
+    ]
+    alice.type(b"typed\r\n")
+    assert bob.lines() == []
+    clock.advance(0.05)
+    assert bob.lines() == ["[lobby] <guest-1> typed"]
+
+
+def test_a_paste_is_said_even_when_the_connection_drops_before_its_wait_is_over(hub):
+    """Lines held for a paste are sent when the connection is lost, before its part."""
+    alice, _ = pasting_terminal(hub)
+    bob = Terminal(hub)
+    bob.lines()
+    alice.type(b"last words\r\n")
+    alice.connection.connectionLost(None)
+    assert bob.lines() == [
+        "[lobby] <guest-1> last words",
+        "[lobby] <- guest-1 left (connection closed)",
     ]
 
 

@@ -115,7 +115,11 @@ class Observer:
             self.problems.append(f"unsafe {sorted(bad)!r} in {text[:60]!r}")
         if text.startswith(("[lobby] <alice>", "* alice is now known")):
             self.problems.append(f"forged: {text[:60]!r}")
-        if text == f"[lobby] <{self.attacker}> END":
+        # END is the last line the attacker sends: a message of its own, or the last line of
+        # the message its flood was joined into (lines sent together are one, a paste).
+        if text == f"[lobby] <{self.attacker}> END" or (
+            text.startswith(" ") and text.strip() == "END"
+        ):
             self.seen_end.set()
 
 
@@ -211,6 +215,8 @@ class WebObserver(threading.Thread):
                 self.events += 1
                 for field in ("text", "nick"):
                     value = message.get(field) or ""
+                    if field == "text":  # a message may have several lines: \n is its one control
+                        value = value.replace("\n", " ")
                     if bad := unsafe(value):
                         self.problems.append(f"unsafe {sorted(bad)!r} in {field} {value[:60]!r}")
                 if message.get("nick") == "wsattacker" and message.get("text") == "END":
