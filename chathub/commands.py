@@ -77,6 +77,14 @@ class Msg:
 
 
 @dataclass(frozen=True, slots=True)
+class Typing:
+    """The client's user is typing in `room` (a signal for the page, never stored)."""
+
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     ref: Ref | None = None
 
@@ -87,7 +95,7 @@ class Quit:
     ref: Ref | None = None
 
 
-Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit
+Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit | Typing
 
 
 def _usage(text: str) -> Error:
@@ -255,6 +263,8 @@ def parse_json(obj: Any) -> Command | Error:
                 )
             case "msg":
                 return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)
+            case "typing":
+                return Typing(_field(obj, _ROOM, str, False), ref)
             case None:
                 return Error("bad-request", "'op' is required")
             case _:

@@ -29,7 +29,7 @@ from dataclasses import replace
 from functools import partial
 
 from chathub import commands as cmd
-from chathub import errors
+from chathub import errors, signals
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
 from chathub.broker import Broker, LocalBroker
@@ -172,6 +172,8 @@ class Hub(Delivery):
             case cmd.Msg(to, text):
                 self.traffic.messages_in[session.client.transport_name] += 1
                 nick_rules.private(self, session, to, text, ref)
+            case cmd.Typing(room):
+                signals.typing(self, session, room, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
             case cmd.Quit(reason):

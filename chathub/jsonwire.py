@@ -32,7 +32,7 @@ from chathub.events import (
 )
 
 # The operations a JSON client may send (PROTOCOL.md, "WebSocket"), listed by `help`.
-OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
+OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

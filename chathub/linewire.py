@@ -33,6 +33,7 @@ from chathub.events import (
     Who,
 )
 from chathub.screen import collapse_spaces, wrap
+from chathub.signals import SIGNAL_KINDS
 
 # The commands `/help` lists: usage, then what it does.
 COMMANDS = (
@@ -135,7 +136,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
     """The lines for anything the hub delivers, as seen by the client called `my_nick`."""
     match item:
         case Event():
-            return [render_event(item)]
+            return [] if item.kind in SIGNAL_KINDS else [render_event(item)]
         case History(room, events):
             if not events:
                 return [f"* no messages in {room}"]
@@ -193,6 +194,8 @@ _last_bytes: dict[int | None, bytes] = {}
 
 def encoded_event(event: Event, width: int | None = None) -> bytes:
     global _last_event, _last_bytes
+    if event.kind in SIGNAL_KINDS:
+        return b""  # typing: for the page only
     if event is not _last_event:
         _last_event, _last_bytes = event, {}
     data = _last_bytes.get(width)
@@ -215,6 +218,7 @@ def encoded_events(events: tuple[Event, ...], width: int | None = None) -> bytes
         if len(events) == 1:
             data = encoded_event(events[0], width)
         else:
-            data = encoded([render_event(event) for event in events], width)
+            shown = [render_event(event) for event in events if event.kind not in SIGNAL_KINDS]
+            data = encoded(shown, width)
         _last_events_bytes[width] = data
     return data

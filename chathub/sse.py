@@ -27,6 +27,7 @@ from chathub.events import Event, Gap, Notice, Outgoing, Skipped
 from chathub.hub import Hub
 from chathub.jsonwire import encode, event_fields
 from chathub.query import parse_since
+from chathub.signals import SIGNAL_KINDS
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.text import normalize_room
 
@@ -83,6 +84,8 @@ class SseConnection:
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
 
     def render_event(self, event: Event) -> bytes:
+        if event.kind in SIGNAL_KINDS:
+            return b""  # typing is for the page, not for scripts following a room
         data = encode(event_fields(event))
         if event.id is None or event.room is None:
             return _frame(event.kind, data)

@@ -107,6 +107,8 @@ def test_unknown_command_is_quoted_back_without_escapes_or_controls():
         ({"op": "say", "text": "hi"}, cmd.Say("hi")),
         ({"op": "me", "room": "dev", "text": "waves"}, cmd.Me("waves", "dev")),
         ({"op": "join", "room": "dev", "ref": 7}, cmd.Join("dev", 7)),
+        ({"op": "typing", "room": "dev"}, cmd.Typing("dev")),
+        ({"op": "typing", "ref": "t"}, cmd.Typing(None, "t")),
         (
             {"op": "history", "room": "dev", "before": 42, "limit": 5},
             cmd.History("dev", limit=5, before=42),
