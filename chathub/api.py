@@ -8,7 +8,8 @@ Rules:
   `{"error": CODE, "message": TEXT}`; an unknown path is a 404 in the same shape. A valid room
   with no history is an empty list, not an error: a script polling with `since` may start first.
 - `limit` defaults as for `/history` and `/since` (the newest 20, or up to 500 after `since`)
-  and is capped at the hub's maximum (500).
+  and is capped at the hub's maximum (500). `before=ID` asks for the newest `limit` below ID
+  (scrolling back), oldest first.
 """
 
 import json
@@ -127,17 +128,21 @@ class ApiResource(Resource):
             )
         since = _number_argument(request, b"since", 0)
         limit = _number_argument(request, b"limit", 1)
+        before = _number_argument(request, b"before", 0)
         if since == _MALFORMED:
             return send_error(request, 400, "bad-since", "since must be a whole number, 0 or more")
         if limit == _MALFORMED:
             return send_error(request, 400, "bad-limit", "limit must be a whole number, 1 or more")
+        if before == _MALFORMED or (before is not None and since is not None):
+            message = "before must be a whole number, 0 or more, and not given with since"
+            return send_error(request, 400, "bad-before", message)
 
         def start(reply: Reply) -> None:
             def events_read(events: list[Event]) -> None:
                 body = {"room": room, "events": [event_fields(e) for e in events]}
                 reply(send_json(request, body))
 
-            self.hub.history(room, since, limit, events_read)
+            self.hub.history(room, since, limit, events_read, before)
 
         return answer(request, start)
 

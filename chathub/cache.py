@@ -234,6 +234,19 @@ class HistoryCache:
         stop = min(len(records), start + limit)
         return [unpack(room, records[i]) for i in range(start, stop)]
 
+    def before(self, room: str, before_id: int, limit: int) -> list[Event] | None:
+        """The newest `limit` messages with an id below `before_id`, oldest first; None when
+        the window cannot tell (it holds fewer than `limit` of them and not all there is)."""
+        window = self._windows.get(room)
+        if window is None:
+            return None
+        records = window.records
+        stop = _first_after(records, before_id - 1)  # the first record with id >= before_id
+        if stop < limit and not window.complete:
+            return None
+        self._windows.move_to_end(room)
+        return [unpack(room, records[i]) for i in range(max(0, stop - limit), stop)]
+
     def newer(self, room: str, after_id: int) -> list[Event] | None:
         """Every message after `after_id` (to join up a read from disk with what came in
         since); None when the window does not reach back that far."""

@@ -66,12 +66,21 @@ class History:
     since: int | None = None  # None: the most recent `limit` messages
     limit: int | None = None  # None: the hub's default
     ref: Ref | None = None
+    before: int | None = None  # the newest `limit` below this id (scrolling back); not with since
 
 
 @dataclass(frozen=True, slots=True)
 class Msg:
     to: str
     text: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The client's user is typing in `room` (a signal for the page, never stored)."""
+
+    room: str | None = None
     ref: Ref | None = None
 
 
@@ -86,7 +95,7 @@ class Quit:
     ref: Ref | None = None
 
 
-Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit
+Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit | Typing
 
 
 def _usage(text: str) -> Error:
@@ -120,7 +129,8 @@ def parse_line(line: str) -> Command | Error | None:
         case "nick":
             return Nick(args[0]) if len(args) == 1 else _usage("/nick NAME")
         case "join" | "j":
-            return Join(args[0]) if len(args) == 1 else _usage("/join ROOM")
+            # A name with spaces is a bad name, not a bad command: the hub says the rule.
+            return Join(rest) if rest else _usage("/join ROOM")
         case "part" | "leave":
             if not args:
                 return Part()
@@ -149,6 +159,12 @@ def parse_line(line: str) -> Command | Error | None:
             if since is None or len(args) > 2:
                 return _usage("/since ID [ROOM], ID a number")
             return History(args[1] if len(args) == 2 else None, since=since)
+        case "before":
+            below = _parse_int(args[0]) if args else None
+            count = _parse_int(args[1]) if len(args) == 2 else None
+            if below is None or len(args) > 2 or (len(args) == 2 and not count):
+                return _usage("/before ID [N], ID and N numbers")
+            return History(before=below, limit=count)
         case "help" | "?":
             return Help()
         case "quit" | "exit":
@@ -243,9 +259,12 @@ def parse_json(obj: Any) -> Command | Error:
                     _field(obj, "since", int, False),
                     _field(obj, "limit", int, False),
                     ref,
+                    _field(obj, "before", int, False),
                 )
             case "msg":
                 return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)
+            case "typing":
+                return Typing(_field(obj, _ROOM, str, False), ref)
             case None:
                 return Error("bad-request", "'op' is required")
             case _:

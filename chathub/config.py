@@ -171,6 +171,7 @@ class HubSettings:
     history_default: int = 20  # /history without N
     history_max: int = 500  # the most one history request returns
     text_max: int = 4000  # characters in one message
+    lines_max: int = 100  # lines in one message
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,13 @@ class LineSettings:
         "longest telnet input line in bytes; longer lines are discarded with an error",
         check=positive,
         metavar="BYTES",
+    )
+    paste_window: float = setting(
+        0.05,
+        "plain telnet lines that arrive within this many seconds of each other are one message "
+        "of several lines (a paste); 0 sends every line as a message of its own",
+        check=natural,
+        metavar="SECONDS",
     )
 
 

@@ -79,6 +79,7 @@ class Session:
     joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
     # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
     waiting: Waiting | None = None
+    signalled: dict[str, float] = field(default_factory=dict)  # room -> last typing signal
 
     @property
     def current_room(self) -> str | None:

@@ -90,3 +90,18 @@ def empty() -> Error:
 
 def too_long(text_max: int) -> Error:
     return Error("too-long", f"messages are at most {text_max} characters")
+
+
+def too_many_lines(lines_max: int) -> Error:
+    return Error("too-long", f"messages are at most {lines_max} lines")
+
+
+def message_problem(text: str, text_max: int, lines_max: int) -> Error | None:
+    """Why a cleaned message text (`clean_message`) cannot be sent, or None."""
+    if not text.strip():
+        return empty()
+    if len(text) > text_max:
+        return too_long(text_max)
+    if text.count("\n") >= lines_max:
+        return too_many_lines(lines_max)
+    return None

@@ -8,7 +8,7 @@ same object for every recipient, so an adapter may encode it once and write the 
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["message", "action", "join", "part", "nick", "notice"]
+EventKind = Literal["message", "action", "join", "part", "nick", "notice", "typing"]
 
 # Only these kinds are stored in history and carry an id.
 STORED_KINDS: frozenset[str] = frozenset({"message", "action"})

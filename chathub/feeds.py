@@ -28,7 +28,7 @@ from chathub.delivery import Client, Session
 from chathub.events import Error, Event, EventKind, Gap, Outgoing
 from chathub.hub import Hub
 from chathub.store import Recent, Since
-from chathub.text import clean_text
+from chathub.text import clean_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +49,9 @@ def publish(
     """Publish a bot's `posts` to a (normalized) `room`; `answer` gets them stored, or why not."""
     texts: list[str] = []
     for post in posts:
-        text = clean_text(post.text)
-        if not text.strip():
-            answer(errors.empty())
-            return
-        if len(text) > hub.settings.text_max:
-            answer(errors.too_long(hub.settings.text_max))
+        text = clean_message(post.text)
+        if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+            answer(error)
             return
         texts.append(text)
     if hub.store.behind():

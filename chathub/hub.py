@@ -29,7 +29,7 @@ from dataclasses import replace
 from functools import partial
 
 from chathub import commands as cmd
-from chathub import errors
+from chathub import errors, signals
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
 from chathub.broker import Broker, LocalBroker
@@ -46,7 +46,7 @@ from chathub.events import (
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
 from chathub.presence import Presence
-from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
+from chathub.store import Answer, Before, MemoryStore, Query, Recent, Since, Store
 from chathub.text import (
     DEFAULT_ROOM,
     clean_lines,
@@ -168,10 +168,12 @@ class Hub(Delivery):
                 listing, total = self.room_list()
                 self.tell(session, RoomList(tuple(listing), total), ref)
             case cmd.History(room, since, limit):
-                room_rules.history_command(self, session, room, since, limit, ref)
+                room_rules.history_command(self, session, room, since, limit, ref, command.before)
             case cmd.Msg(to, text):
                 self.traffic.messages_in[session.client.transport_name] += 1
                 nick_rules.private(self, session, to, text, ref)
+            case cmd.Typing(room):
+                signals.typing(self, session, room, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
             case cmd.Quit(reason):
@@ -277,17 +279,27 @@ class Hub(Delivery):
 
         self.store.room_names(after, limit, names_read)
 
-    def history(self, room: str, since: int | None, limit: int | None, answer: Answer) -> None:
-        """Stored events of a (normalized) room: the newest `limit`, or those after `since`,
-        to `answer` (at once, or later when they are read from disk).
+    def history(
+        self,
+        room: str,
+        since: int | None,
+        limit: int | None,
+        answer: Answer,
+        before: int | None = None,
+    ) -> None:
+        """Stored events of a (normalized) room: the newest `limit`, those after `since`, or
+        the newest `limit` below `before`, to `answer` (at once, or later when they are read
+        from disk).
 
         Without a limit, `since` answers up to `history_max` (whoever asks what they missed
-        wants all of it); the newest-first form answers `history_default`.
+        wants all of it); the newest-first forms answer `history_default`.
         """
         if limit is None:
             limit = self.settings.history_default if since is None else self.settings.history_max
         count = max(0, min(limit, self.settings.history_max))
         query: Query = Recent(count) if since is None else Since(since, count)
+        if before is not None:
+            query = Before(before, count)
         self.store.read(room, query, answer)
 
     # --- the rules ----------------------------------------------------------------------------

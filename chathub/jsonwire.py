@@ -32,7 +32,7 @@ from chathub.events import (
 )
 
 # The operations a JSON client may send (PROTOCOL.md, "WebSocket"), listed by `help`.
-OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
+OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
 
 # The most nicks a batched join or part names in JSON (see `event_fields`).
 NICKS_NAMED = 100

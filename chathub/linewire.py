@@ -2,7 +2,9 @@
 
 Rules:
 - Pure: items in, text out; `line.py` encodes and writes it. Every line is what PROTOCOL.md's
-  table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id.
+  table says (`[room] <nick> text`, `* notice`, `! error`...); history lines carry the id and
+  the time (`[room #42 09:15] <nick> text`, UTC), and a line before each day's first says
+  which day it is.
 - The wording that is the line protocol's own lives here: the `/help` text, and the hints that
   name its commands (`/join`, `/since ID ROOM`), added to the hub's errors by their code.
 - Encode once: a room event (or a batch of them) is rendered and encoded once per terminal
@@ -12,6 +14,8 @@ Rules:
   blanks in what users wrote are squeezed to one space for every client, and for a client
   that reported its width each line is wrapped with indented continuation rows.
 """
+
+import time
 
 from chathub.events import (
     Error,
@@ -29,21 +33,30 @@ from chathub.events import (
     Who,
 )
 from chathub.screen import collapse_spaces, wrap
+from chathub.signals import SIGNAL_KINDS
 
-HELP = """\
-commands:
-  text                 say text in your current room (//text says /text)
-  /nick NAME           change your nick
-  /join ROOM           join a room and make it current
-  /part [ROOM] [REASON] leave a room (default: the current one)
-  /rooms               list rooms and their member counts
-  /who [ROOM]          list the members of a room
-  /me ACTION           act in your current room
-  /msg NICK TEXT       send a private message
-  /history [N]         show the last N messages of your current room
-  /since ID [ROOM]     show the messages after id ID
-  /help                this list
-  /quit [REASON]       leave"""
+# The commands `/help` lists: usage, then what it does.
+COMMANDS = (
+    ("text", "say text in your current room (//text says /text)"),
+    ("/nick NAME", "change your nick"),
+    ("/join ROOM", "join a room and make it current"),
+    ("/part [ROOM] [REASON]", "leave a room (default: the current one)"),
+    ("/rooms", "list rooms and their member counts"),
+    ("/who [ROOM]", "list the members of a room"),
+    ("/me ACTION", "act in your current room"),
+    ("/msg NICK TEXT", "send a private message"),
+    ("/history [N]", "show the last N messages of your current room"),
+    ("/since ID [ROOM]", "show the messages after id ID"),
+    ("/before ID [N]", "show the N messages before id ID (default 20)"),
+    ("/help", "this list"),
+    ("/quit [REASON]", "leave"),
+)
+_USAGE_WIDTH = max(len(usage) for usage, _ in COMMANDS) + 2
+
+HELP = "commands:\n" + "\n".join(f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS)
+
+# The greeting's last line: where to find the commands, and how to leave.
+GREETING_HINT = "* type /help for a list of commands; /quit or Ctrl-C leaves"
 
 # What a terminal user can type to get past an error, by the error's code.
 HINTS = {
@@ -53,8 +66,11 @@ HINTS = {
 
 
 def _flat(text: str) -> str:
-    """User text as a line shows it: runs of blanks squeezed to one space, and none at its
-    start (the prefix before it ends with one)."""
+    """User text as a line shows it: runs of blanks squeezed to one space, and none at the
+    start of a line (the prefix or indent before it ends with one). The lines of a message of
+    several lines stay apart (`\n`); `screen.wrap` indents them."""
+    if "\n" in text:
+        return "\n".join(collapse_spaces(" " + line)[1:] for line in text.split("\n"))
     return collapse_spaces(" " + text)[1:]
 
 
@@ -93,22 +109,38 @@ def _who(event: Event) -> str:
 
 
 def render_stored(event: Event) -> str:
-    """The line for a stored event shown as history: it carries the id."""
+    """The line for a stored event shown as history: it carries the id and the time it was
+    said (UTC, hours and minutes; the day is on a line of its own, `history_lines`)."""
     text = _flat(event.text)
+    where = f"{event.room} #{event.id} {time.strftime('%H:%M', time.gmtime(event.ts))}"
     if event.kind == "action":
-        return f"[{event.room} #{event.id}] * {event.nick} {text}"
-    return f"[{event.room} #{event.id}] <{event.nick}> {text}"
+        return f"[{where}] * {event.nick} {text}"
+    return f"[{where}] <{event.nick}> {text}"
+
+
+def history_lines(events: tuple[Event, ...]) -> list[str]:
+    """Stored events as history lines, each new day (UTC) announced by a line of its own
+    before its first message: `* 2026-11-30 (UTC)`."""
+    lines: list[str] = []
+    day = ""
+    for event in events:
+        stamp = time.gmtime(event.ts)
+        if time.strftime("%Y-%m-%d", stamp) != day:
+            day = time.strftime("%Y-%m-%d", stamp)
+            lines.append(f"* {day} (UTC)")
+        lines.append(render_stored(event))
+    return lines
 
 
 def render(item: Outgoing, my_nick: str) -> list[str]:
     """The lines for anything the hub delivers, as seen by the client called `my_nick`."""
     match item:
         case Event():
-            return [render_event(item)]
+            return [] if item.kind in SIGNAL_KINDS else [render_event(item)]
         case History(room, events):
             if not events:
                 return [f"* no messages in {room}"]
-            return [render_stored(event) for event in events]
+            return history_lines(events)
         case Notice(text):
             return ["* " + line for line in text.split("\n")]
         case Error(code, message):
@@ -136,7 +168,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [f"[pm] <{sender}> {text}"]
         case Welcome(nick, _, motd):
             lines = ["* " + line for line in motd.split("\n") if line]
-            return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
+            return [*lines, f"* your nick is {nick}", GREETING_HINT]
         case Who(room, members):
             return [f"* members of {room}: {', '.join(members) or '(none)'}"]
         case RoomList(rooms, total):
@@ -150,8 +182,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
 
 def encoded(lines: list[str], width: int | None) -> bytes:
     """`lines` as a terminal `width` cells wide gets them (None: unknown), `\r\n` after each."""
-    if width is not None:
-        lines = [row for line in lines for row in wrap(line, width)]
+    lines = [row for line in lines for row in wrap(line, width)]
     return "".join(line + "\r\n" for line in lines).encode("utf-8")
 
 
@@ -163,6 +194,8 @@ _last_bytes: dict[int | None, bytes] = {}
 
 def encoded_event(event: Event, width: int | None = None) -> bytes:
     global _last_event, _last_bytes
+    if event.kind in SIGNAL_KINDS:
+        return b""  # typing: for the page only
     if event is not _last_event:
         _last_event, _last_bytes = event, {}
     data = _last_bytes.get(width)
@@ -185,6 +218,7 @@ def encoded_events(events: tuple[Event, ...], width: int | None = None) -> bytes
         if len(events) == 1:
             data = encoded_event(events[0], width)
         else:
-            data = encoded([render_event(event) for event in events], width)
+            shown = [render_event(event) for event in events if event.kind not in SIGNAL_KINDS]
+            data = encoded(shown, width)
         _last_events_bytes[width] = data
     return data

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from chathub import errors
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
-from chathub.text import clean_text, is_valid_nick, nick_skeleton
+from chathub.text import clean_message, is_valid_nick, nick_skeleton
 
 if TYPE_CHECKING:
     from chathub.delivery import Session
@@ -74,12 +74,10 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     if target is None:
         hub.tell(session, errors.no_such_nick(to), ref)
         return
-    text = clean_text(text)
-    if not text.strip():
-        hub.tell(session, errors.empty(), ref)
-        return
-    if len(text) > hub.settings.text_max:  # the same limit as in a room
-        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+    text = clean_message(text)
+    # The same limits as in a room.
+    if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+        hub.tell(session, error, ref)
         return
     message = Private(session.nick, target.nick, text, hub.clock())
     # To the recipient, then the sender's copy (with its ref); once if they are one.

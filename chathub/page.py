@@ -6,7 +6,8 @@ Rules:
   no inline script, so even a template mistake cannot run a user's `<script>`.
 - Templates and static files ship in the wheel as `chathub/templates` and `chathub/static` and
   are found with `importlib.resources`, falling back to the checkout's top-level folders.
-- Pages read the hub and render; they change nothing. A malformed room name is a 400 page.
+- Pages read the hub and render; they change nothing. A malformed room name is a 400 page, and
+  any address with nothing at it a styled 404 (`NotFoundResource`), static files included.
 - Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
   that carry a hash of the content (`?v=`) so a changed file is fetched at once. Only files
   inside the static directory are served: a symlink leading out of it, or a name with a NUL
@@ -180,6 +181,27 @@ class RoomResource(Resource):
         )
 
 
+class NotFoundResource(Resource):
+    """The site's own 404: the styled error page, whatever the method or the rest of the path
+    (twisted.web's own is a bare "No Such Resource")."""
+
+    isLeaf = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.environment = environment
+
+    def render(self, request: Request) -> bytes:
+        return render_html(
+            request,
+            self.environment,
+            "error.html",
+            404,
+            title="Not found",
+            message="There is nothing at this address.",
+        )
+
+
 class StaticResource(File):
     """The page's assets: a `File` that never lists a directory or serves a dotfile, nor
     anything outside its directory."""
@@ -200,6 +222,7 @@ class StaticResource(File):
     def createSimilarFile(self, path: str) -> "StaticResource":
         similar: StaticResource = super().createSimilarFile(path)  # type: ignore[no-untyped-call]
         similar.root = self.root
+        similar.childNotFound = self.childNotFound
         return similar
 
     def directoryListing(self) -> IResource:

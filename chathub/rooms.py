@@ -17,7 +17,7 @@ from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
 from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
-from chathub.text import clean_text, nick_key, nick_skeleton, normalize_room
+from chathub.text import clean_message, clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
     from chathub.delivery import Session
@@ -75,12 +75,9 @@ def say(
     target = member_room(hub, session, room, ref)
     if target is None:
         return
-    text = clean_text(text)
-    if not text.strip():
-        hub.tell(session, errors.empty(), ref)
-        return
-    if len(text) > hub.settings.text_max:
-        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+    text = clean_message(text)
+    if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+        hub.tell(session, error, ref)
         return
     hub.queue_message(Event(target, kind, session.nick, text, hub.clock()), session, ref)
 
@@ -152,6 +149,7 @@ def history_command(
     since: int | None,
     limit: int | None,
     ref: Ref | None,
+    before: int | None = None,
 ) -> None:
     target = named_room(hub, session, room, ref)
     if target is None:
@@ -160,13 +158,17 @@ def history_command(
         error = Error("bad-request", "since must be 0 or more and limit 1 or more")
         hub.tell(session, error, ref)
         return
+    if before is not None and (before < 0 or since is not None):
+        error = Error("bad-request", "before must be 0 or more, and not given with since")
+        hub.tell(session, error, ref)
+        return
 
     def start(done: Callable[[], None]) -> None:
         def answer(events: list[Event]) -> None:
             hub.tell(session, History(target, tuple(events)), ref)
             done()
 
-        hub.history(target, since, limit, answer)
+        hub.history(target, since, limit, answer, before)
 
     hub.when_done(session, start)
 

@@ -66,7 +66,9 @@ class Transport:
 
 def telnet_factory(service: "ChathubService") -> IProtocolFactory:
     config = service.config
-    return LineFactory(service.hub, config.line.max_line, config.flow, service.reactor)
+    return LineFactory(
+        service.hub, config.line.max_line, config.flow, service.reactor, config.line.paste_window
+    )
 
 
 def web_factory(service: "ChathubService") -> IProtocolFactory:

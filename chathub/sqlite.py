@@ -44,6 +44,7 @@ from chathub.store import (
     DEFAULT_RETAIN_DAYS,
     DEFAULT_RETAIN_MESSAGES,
     Answer,
+    Before,
     Query,
     Recent,
     Since,
@@ -259,6 +260,8 @@ class SqliteStore:
                 events = self.cache.recent(room, count) if count > 0 else []
             case Since(after, limit):
                 events = self.cache.since(room, after, limit) if limit > 0 else []
+            case Before(before, limit):
+                events = self.cache.before(room, before, limit) if limit > 0 else []
         if events is not None:
             answer(events)
             return
@@ -276,10 +279,15 @@ class SqliteStore:
                     return sqlitefile.newest(self._connection, room, count, floor, age)
                 case Since(after, limit):
                     return sqlitefile.after(self._connection, room, max(after, floor), limit, age)
+                case Before(before, limit):
+                    return sqlitefile.before(self._connection, room, before, limit, floor, age)
 
         def done(rows: Rows) -> None:
             self._report_skipped(room, rows)
             events = [self._as_event(room, message) for message in rows.messages]
+            if isinstance(query, Before):
+                answer(self._joined_before(room, query, events))
+                return
             newest = events[-1].id if events else None
             # What was stored since the read (or not yet written) is in memory.
             floor = newest if newest is not None else _query_floor(query)
@@ -307,6 +315,15 @@ class SqliteStore:
             answer([])
 
         self._run(work).addCallbacks(done, failed)
+
+    def _joined_before(self, room: str, query: Before, events: list[Event]) -> list[Event]:
+        """The file's answer to `query` joined up with what memory holds below `query.before`
+        that the file did not have yet (messages not written when it was read)."""
+        newest = (events[-1].id or 0) if events else 0
+        if newest < query.before - 1 and room in self.cache:
+            held = self.cache.since(room, newest, self.retain_messages, force=True) or []
+            events += [e for e in held if e.id is not None and newest < e.id < query.before]
+        return events[-query.limit :] if query.limit else []
 
     def _report_skipped(self, room: str, rows: Rows) -> None:
         if rows.skipped:
@@ -409,7 +426,7 @@ class SqliteStore:
 def _query_floor(query: Query) -> int:
     """The id a query's answer starts after, when the file had nothing for it."""
     match query:
-        case Recent():
+        case Recent() | Before():
             return 0
         case Since(after, _):
             return after

@@ -202,6 +202,18 @@ def after(connection: sqlite3.Connection, room: str, after_id: int, limit: int, 
     return _checked(rows.fetchall())
 
 
+def before(
+    connection: sqlite3.Connection, room: str, before_id: int, limit: int, floor: int, age: float
+) -> Rows:
+    """The newest `limit` messages with `floor` < id < `before_id` and ts >= `age`, oldest
+    first."""
+    rows = connection.execute(
+        _COLUMNS + " AND id < ? ORDER BY id DESC LIMIT ?", (room, floor, age, before_id, limit)
+    ).fetchall()
+    rows.reverse()
+    return _checked(rows)
+
+
 def _checked(rows: list[tuple[object, ...]]) -> Rows:
     messages: list[Message] = []
     skipped = 0

@@ -31,6 +31,7 @@ from chathub.events import Event, Gap, Notice, Outgoing, Skipped
 from chathub.hub import Hub
 from chathub.jsonwire import encode, event_fields
 from chathub.query import parse_since
+from chathub.signals import SIGNAL_KINDS
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.text import normalize_room
 
@@ -132,6 +133,8 @@ class SseConnection:
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
 
     def render_event(self, event: Event) -> bytes:
+        if event.kind in SIGNAL_KINDS:
+            return b""  # typing is for the page, not for scripts following a room
         if event.id is None or event.room is None:
             return _frame(event.kind, _data(event))
         self.positions[event.room] = event.id

@@ -9,9 +9,10 @@ Rules:
   caller. A store that persists does so behind it (write-behind), so fan-out never waits.
 - Ids are per room, strictly increasing, start at 1 and are never reused, also after retention
   has removed every message of a room, and whatever a damaged file says.
-- Reads (`read`) answer through a callback: at once from memory when it holds what is asked,
-  later (from the reactor, after a read off the reactor thread) when not. An answer is
-  consistent when it is given: it includes every message stored before then that it asks for.
+- Reads (`read`: the newest messages, those after an id, or those before one) answer through
+  a callback: at once from memory when it holds what is asked, later (from the reactor, after
+  a read off the reactor thread) when not. An answer is consistent when it is given: it
+  includes every message stored before then that it asks for.
 - Memory is bounded: recent history lives in a `HistoryCache` with one byte budget.
 - Back-pressure: `behind()` is true while unwritten messages are older than about half a second
   (or too many bytes); the hub then holds new messages until `when_caught_up` calls back.
@@ -63,7 +64,16 @@ class Since:
     limit: int
 
 
-Query = Recent | Since
+@dataclass(frozen=True, slots=True)
+class Before:
+    """The newest `limit` messages of a room with an id below `before`, oldest first (scrolling
+    back: the page before the oldest one shown)."""
+
+    before: int
+    limit: int
+
+
+Query = Recent | Since | Before
 Answer = Callable[[list[Event]], None]
 
 
@@ -163,6 +173,8 @@ class MemoryStore:
                 answer(self.recent(room, count))
             case Since(after, limit):
                 answer(self.since(room, after, limit))
+            case Before(before, limit):
+                answer(self.cache.before(room, before, limit) or [])
 
     def recent(self, room: str, count: int) -> list[Event]:
         """`read(room, Recent(count))`, which memory answers at once."""

@@ -358,7 +358,8 @@ class Stream:
             return
         if ref is None and type(item) is Event:
             data = self.adapter.render_event(item)
-            outbox.offer(data, len(data), item.room, item.id)
+            if data:  # a transport may show an event as nothing (typing, on a terminal)
+                outbox.offer(data, len(data), item.room, item.id)
             return
         nick = self.session.nick if self.session is not None else ""
         data = self.adapter.render_item(item, ref, nick)
@@ -377,7 +378,8 @@ class Stream:
                 self.deliver(event)
             return
         data = self.adapter.render_events(events)
-        outbox.offer(data, len(data), events[0].room, events[0].id)
+        if data:
+            outbox.offer(data, len(data), events[0].room, events[0].id)
 
     def close(self) -> None:
         """The hub ends the connection (quit, shutdown)."""

@@ -105,8 +105,8 @@ def test_an_unknown_item_is_a_type_error():
 
 
 def test_help_lists_every_op_a_json_client_may_send():
-    """`help` names the ops of PROTOCOL.md's WebSocket section."""
-    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
+    """`help` names the ops of PROTOCOL.md's WebSocket section, and `typing` (the page's)."""
+    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
 
 
 @pytest.mark.parametrize("ref", ["q", 0, 42, ""])

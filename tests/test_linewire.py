@@ -1,5 +1,6 @@
 """The line protocol's rendering: what a telnet or nc user reads, its help, hints and caches."""
 
+import re
 import typing
 
 import pytest
@@ -50,12 +51,16 @@ CASES: list[tuple[Outgoing, list[str]]] = [
                 Event("dev", "action", "a", "y", TS, 43),
             ),
         ),
-        ["[dev #42] <a> x", "[dev #43] * a y"],
+        ["* 1970-01-01 (UTC)", "[dev #42 00:00] <a> x", "[dev #43 00:00] * a y"],
     ),
     (History("dev", ()), ["* no messages in dev"]),
     (
         Welcome("guest-1", ("lobby",), "hi"),
-        ["* hi", "* your nick is guest-1", "* type /help for a list of commands"],
+        [
+            "* hi",
+            "* your nick is guest-1",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
+        ],
     ),
     (
         Welcome("guest-1", ("lobby",), "line one\n\nline two"),
@@ -63,12 +68,12 @@ CASES: list[tuple[Outgoing, list[str]]] = [
             "* line one",
             "* line two",
             "* your nick is guest-1",
-            "* type /help for a list of commands",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
         ],
     ),
     (
         Welcome("guest-1", ("lobby",), ""),
-        ["* your nick is guest-1", "* type /help for a list of commands"],
+        ["* your nick is guest-1", "* type /help for a list of commands; /quit or Ctrl-C leaves"],
     ),
     (
         Skipped("lobby", 3, 1, 41),
@@ -112,10 +117,23 @@ def test_help_names_every_line_protocol_command():
         "/msg",
         "/history",
         "/since",
+        "/before",
         "/help",
         "/quit",
     ]:
         assert name in text
+
+
+def test_help_descriptions_line_up_in_one_column_after_at_least_two_spaces():
+    """Every `/help` row's description starts in the same column, two spaces or more after its
+    command, however long the command's usage (`/part [ROOM] [REASON]` was pushed out)."""
+    rows = [line for line in render(Help(), "alice") if line.startswith("*   ")]
+    starts = set()
+    for row in rows:
+        usage = re.match(r"\*   (\S+(?: \S+)*?)  +\S", row)
+        assert usage is not None, row
+        starts.add(usage.end() - 1)
+    assert len(rows) >= 12 and len(starts) == 1, rows
 
 
 @pytest.mark.parametrize(
@@ -137,10 +155,29 @@ def test_every_hint_names_a_line_protocol_command():
         assert hint.split()[0] in HELP
 
 
-def test_stored_events_show_their_id():
-    """History lines carry the id: `[room #id] <nick> text` and `[room #id] * nick action`."""
-    assert render_stored(Event("dev", "message", "a", "x", TS, 5)) == "[dev #5] <a> x"
-    assert render_stored(Event("dev", "action", "a", "y", TS, 6)) == "[dev #6] * a y"
+def test_stored_events_show_their_id_and_time():
+    """History lines carry the id and the UTC time: `[room #id HH:MM] <nick> text` and
+    `[room #id HH:MM] * nick action`."""
+    ts = 1_796_085_588.0  # 2026-12-01 00:39:48 UTC
+    assert render_stored(Event("dev", "message", "a", "x", ts, 5)) == "[dev #5 00:39] <a> x"
+    assert render_stored(Event("dev", "action", "a", "y", ts, 6)) == "[dev #6 00:39] * a y"
+
+
+def test_history_says_which_day_before_the_first_line_of_each_day():
+    """A day line (UTC) goes before the first message and again where the day changes."""
+    evening, morning = 1_796_078_400.0, 1_796_085_588.0  # 22:40 on Nov 30, 00:39 on Dec 1
+    events = (
+        Event("dev", "message", "a", "late", evening, 1),
+        Event("dev", "message", "a", "later", evening + 60, 2),
+        Event("dev", "message", "b", "early", morning, 3),
+    )
+    assert render(History("dev", events), "me") == [
+        "* 2026-11-30 (UTC)",
+        "[dev #1 22:40] <a> late",
+        "[dev #2 22:41] <a> later",
+        "* 2026-12-01 (UTC)",
+        "[dev #3 00:39] <b> early",
+    ]
 
 
 def test_an_event_is_encoded_once_for_every_member():

@@ -13,7 +13,7 @@ from chathub import sqlitewriter as writer_module
 from chathub.events import Event
 from chathub.sqlite import HOT_MESSAGES, IDLE_SECONDS, SqliteStore
 from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, MAX_LAG, RETRY_SECONDS
-from chathub.store import SECONDS_PER_DAY, Query, Recent, Since, StoreError
+from chathub.store import SECONDS_PER_DAY, Before, Query, Recent, Since, StoreError
 
 START = 1_700_000_000.0
 
@@ -413,6 +413,26 @@ def test_a_read_the_cache_cannot_answer_comes_from_the_file_identical(
     assert read(store, "dev", Since(0, 100)) == said
     assert read(store, "dev", Recent(5)) == said[-5:]
     assert read(store, "dev", Since(10, 3)) == said[10:13]
+    assert read(store, "dev", Before(11, 4)) == said[6:10]
+    close(store, runner)
+
+
+def test_a_read_before_an_id_joins_the_file_with_what_is_not_written_yet(
+    path: str, clock: task.Clock
+) -> None:
+    """Scrolling back across messages still waiting for the writer: the file's rows and
+    memory's make one answer, in order, none missing."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, history_memory=2_000)
+    said = [say(store, "dev", f"message {n} " + "x" * 50) for n in range(30)]
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    said += [say(store, "dev", f"unwritten {n}") for n in range(3)]
+    answers: list[list[Event]] = []
+    store.read("dev", Before(33, 20), answers.append)
+    assert answers == []  # memory does not hold twenty: the file is read
+    runner.run_all()
+    assert answers == [said[12:32]]
     close(store, runner)
 
 

@@ -12,6 +12,7 @@ from chathub.sqlite import SqliteStore
 from chathub.store import (
     DEFAULT_RETAIN_MESSAGES,
     SECONDS_PER_DAY,
+    Before,
     MemoryStore,
     Query,
     Recent,
@@ -87,6 +88,10 @@ def recent(store: Store, room: str, count: int) -> list[Event]:
 
 def since(store: Store, room: str, after: int, limit: int) -> list[Event]:
     return read_now(store, room, Since(after, limit))
+
+
+def before(store: Store, room: str, below: int, limit: int) -> list[Event]:
+    return read_now(store, room, Before(below, limit))
 
 
 def ids(events: list[Event]) -> list[int | None]:
@@ -169,6 +174,53 @@ def test_since_edges(make_store: MakeStore) -> None:
     assert since(store, "dev", 99, 10) == []
     assert since(store, "dev", 0, 0) == []
     assert since(store, "nowhere", 0, 10) == []
+
+
+def test_before_returns_the_newest_messages_below_the_id_oldest_first(
+    make_store: MakeStore,
+) -> None:
+    """`before(room, id, limit)` is the page just older than `id`, in the order said."""
+    store = make_store()
+    for n in range(10):
+        say(store, "dev", f"m{n}")
+    assert ids(before(store, "dev", 8, 3)) == [5, 6, 7]
+    assert ids(before(store, "dev", 4, 10)) == [1, 2, 3]
+
+
+def test_paging_back_with_before_reaches_the_first_message_and_loses_none(
+    make_store: MakeStore,
+) -> None:
+    """Asking again before the oldest id of each answer walks back through all of history."""
+    store = make_store()
+    for n in range(25):
+        say(store, "dev", f"m{n}")
+    seen: list[int | None] = []
+    below = store.last_id("dev") + 1
+    while page := before(store, "dev", below, 7):
+        seen = ids(page) + seen
+        below = page[0].id or 0
+    assert seen == list(range(1, 26))
+
+
+def test_before_edges(make_store: MakeStore) -> None:
+    """Before id 1, with a zero limit or in an unknown room there is nothing; an id past the
+    last gives the newest."""
+    store = make_store()
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    assert before(store, "dev", 1, 10) == []
+    assert before(store, "dev", 3, 0) == []
+    assert before(store, "nowhere", 5, 10) == []
+    assert ids(before(store, "dev", 99, 2)) == [2, 3]
+
+
+def test_before_stops_at_the_retained_window(make_store: MakeStore) -> None:
+    """What retention dropped is not read back by scrolling up."""
+    store = make_store(retain_messages=3)
+    for n in range(6):
+        say(store, "dev", f"m{n}")
+    assert ids(before(store, "dev", 6, 10)) == [4, 5]
+    assert before(store, "dev", 4, 10) == []
 
 
 def test_rooms_lists_rooms_with_messages(make_store: MakeStore) -> None:
