@@ -13,6 +13,10 @@ Rules:
   live ones, with no gap and no duplicate: it is added to a room's readers in the same step
   that its catch-up is answered (the store's answers include what was stored meanwhile). When
   what it asks for is older than what the room keeps, it is told where history starts (a gap).
+- A watcher reads a private room (secret, invite-only, closed) only if its `Viewer` may see it
+  (`access.py`: an API token naming the room, an account with a role in it); otherwise the
+  room is, for it, one where nothing happens. A room that becomes private stops being read
+  by watchers that may not see it.
 - Pure, like the hub: callers get answers through callbacks.
 """
 
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chathub import errors
+from chathub.access import ANONYMOUS, Viewer, can_see
 from chathub.delivery import Client, Session
 from chathub.events import Error, Event, EventKind, Gap, Outgoing
 from chathub.hub import Hub
@@ -80,6 +85,7 @@ class Reader(Session):
     """A watching client's session: not in the hub's `sessions`; `gone` once unwatched."""
 
     gone: bool = False
+    viewer: Viewer = ANONYMOUS
 
 
 def watch(
@@ -89,13 +95,16 @@ def watch(
     since: dict[str, int],
     replay: int,
     tell: Callable[[Outgoing], None],
+    viewer: Viewer = ANONYMOUS,
 ) -> Reader:
     """Make `client` a reader of `rooms`: for each, the events after `since[room]` (or the
-    newest `replay` when it names none), then live ones. Returns its session (for `unwatch`)."""
-    session = Reader(client, "")
+    newest `replay` when it names none), then live ones. Returns its session (for `unwatch`).
+    A private room `viewer` may not see is not read."""
+    session = Reader(client, "", viewer=viewer, account=viewer.account)
     hub.traffic.opened(client.transport_name)
     for room in rooms:
-        _watch_room(hub, session, room, since.get(room), replay, tell)
+        if can_see(hub, room, viewer):
+            _watch_room(hub, session, room, since.get(room), replay, tell)
     return session
 
 
@@ -114,7 +123,7 @@ def _watch_room(
             hub.store.read(room, Since(after, hub.settings.history_max), caught_up)
 
     def caught_up(events: list[Event]) -> None:
-        if session.gone:  # unwatched meanwhile: nothing to do
+        if session.gone or not can_see(hub, room, session.viewer):  # unwatched meanwhile
             _close_if_unused(hub, room)
             return
         if after is not None:
@@ -136,15 +145,21 @@ def unwatch(hub: Hub, session: Reader) -> None:
         return
     session.gone = True  # for reads still under way
     hub.traffic.closed(session.client.transport_name)
-    for room in session.rooms:
-        readers = hub.watchers.get(room)
-        if readers is not None and session in readers:
-            del readers[session]
-            hub.traffic.left(room, session.client.transport_name)
-            if not readers:
-                del hub.watchers[room]
-            _close_if_unused(hub, room)
-    session.rooms.clear()
+    for room in list(session.rooms):
+        unwatch_room(hub, session, room)
+
+
+def unwatch_room(hub: Hub, session: Reader, room: str) -> None:
+    """The reader stops reading `room` (it went, or may no longer see the room)."""
+    readers = hub.watchers.get(room)
+    if readers is not None and session in readers:
+        del readers[session]
+        hub.traffic.left(room, session.client.transport_name)
+        if not readers:
+            del hub.watchers[room]
+        _close_if_unused(hub, room)
+    if room in session.rooms:
+        session.rooms.remove(room)
 
 
 def _close_if_unused(hub: Hub, room: str) -> None:

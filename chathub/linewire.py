@@ -13,18 +13,24 @@ Rules:
   that reported its width each line is wrapped with indented continuation rows.
 """
 
+from chathub.bans import describe, show_duration
 from chathub.events import (
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
@@ -43,12 +49,34 @@ commands:
   /history [N]         show the last N messages of your current room
   /since ID [ROOM]     show the messages after id ID
   /help                this list
-  /quit [REASON]       leave"""
+  /quit [REASON]       leave
+accounts:
+  /register PASSWORD   register your nick (passwords: 8-128 characters)
+  /identify [NICK] PASSWORD  log in to your account and take its nick
+  /logout              stop being identified
+  /password OLD NEW    change your password (your other log-ins end)
+rooms (operators; #ROOM first for another room than the current one):
+  /topic [TEXT]        show or set the topic (/topic - clears it)
+  /op, /deop NICK      make or unmake a room operator (an account)
+  /voice, /devoice NICK  let or stop NICK speak in a moderated room
+  /kick NICK [REASON]  put NICK out of the room
+  /ban MASK [DURATION] [REASON]  ban a nick, account:NAME, IP or network (30m, 2h, 7d)
+  /unban MASK, /bans   lift a ban, list bans
+  /invite NICK         invite NICK (needed for an invite-only room)
+  /mode [+|-][ims]     show or set: invite-only, moderated, secret
+  /edit ID TEXT        change a message (your own; operators: anyone's)
+  /delete ID           delete a message (your own; operators: anyone's)
+server operators:
+  /kill NICK [REASON]  disconnect NICK
+  /gban MASK [DURATION] [REASON], /ungban MASK, /gbans  ban from the whole server"""
 
 # What a terminal user can type to get past an error, by the error's code.
 HINTS = {
     "no-room": "/join one first",
     "too-many-rooms": "/part one",
+    "nick-registered": "/identify {nick} PASSWORD",
+    "not-identified": "/identify [NICK] PASSWORD first",
+    "already-identified": "/logout first",
 }
 
 
@@ -73,8 +101,36 @@ def render_event(event: Event) -> str:
             return f"[{event.room}] <- {_who(event)} left{reason}"
         case "nick":
             return f"* {event.old} is now known as {event.nick}"
-        case _:  # notice
+        case "notice":
             return f"[{event.room}] * {text}" if event.room else f"* {text}"
+    return _render_change(event, text)
+
+
+def _render_change(event: Event, text: str) -> str:
+    """The line for a moderation event (`topic`, `mode`, `kick`, `ban`...)."""
+    room, nick = event.room, event.nick
+    because = f" ({text})" if text else ""
+    match event.kind:
+        case "topic":
+            if not text:
+                return f"[{room}] * {nick} cleared the topic"
+            return f"[{room}] * {nick} set the topic: {text}"
+        case "mode":
+            whom = f" {event.target}" if event.target else ""
+            return f"[{room}] * {nick} set mode {text}{whom}"
+        case "kick":
+            return f"[{room}] <- {event.target} was kicked by {nick}{because}"
+        case "ban":
+            length = f" for {show_duration(event.until - event.ts)}" if event.until else ""
+            return f"[{room}] * {nick} banned {event.target}{length}{because}"
+        case "unban":
+            return f"[{room}] * {nick} lifted the ban on {event.target}"
+        case "edit":
+            return f"[{room}] * {nick} edited #{event.message_id}: {text}"
+        case "delete":
+            return f"[{room}] * {nick} deleted #{event.message_id}"
+        case _:  # close
+            return f"[{room}] <- the room was closed by {nick}{because}"
 
 
 # How many nicks a batched join or part names on a terminal before "and N others".
@@ -94,7 +150,7 @@ def _who(event: Event) -> str:
 
 def render_stored(event: Event) -> str:
     """The line for a stored event shown as history: it carries the id."""
-    text = _flat(event.text)
+    text = _flat(event.text) + (" (edited)" if event.edited else "")
     if event.kind == "action":
         return f"[{event.room} #{event.id}] * {event.nick} {text}"
     return f"[{event.room} #{event.id}] <{event.nick}> {text}"
@@ -111,8 +167,10 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [render_stored(event) for event in events]
         case Notice(text):
             return ["* " + line for line in text.split("\n")]
-        case Error(code, message):
+        case Error(code, message, nick):
             hint = HINTS.get(code)
+            if hint is not None:
+                hint = hint.replace("{nick}", nick or "NICK")
             return [f"! {message}; {hint}" if hint else "! " + message]
         case Skipped(room, messages, others, since):
             if room is None:
@@ -134,9 +192,12 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             if sender == my_nick and to != my_nick:
                 return [f"[pm -> {to}] <{sender}> {text}"]
             return [f"[pm] <{sender}> {text}"]
-        case Welcome(nick, _, motd):
+        case Welcome(nick, _, motd, account):
             lines = ["* " + line for line in motd.split("\n") if line]
-            return [*lines, f"* your nick is {nick}", "* type /help for a list of commands"]
+            lines.append(f"* your nick is {nick}")
+            if account is not None:
+                lines.append(f"* you are identified as {account}")
+            return [*lines, "* type /help for a list of commands"]
         case Who(room, members):
             return [f"* members of {room}: {', '.join(members) or '(none)'}"]
         case RoomList(rooms, total):
@@ -145,6 +206,23 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [f"* rooms{more}: {listing or '(none)'}"]
         case Ok():
             return []
+        case Identified(account, _):
+            if account is None:
+                return ["* you are no longer identified"]
+            return [f"* you are identified as {account}"]
+        case Topic(room, text, by):
+            if not text:
+                return [f"* {room} has no topic"]
+            return [f"* topic of {room}: {_flat(text)}" + (f" (set by {by})" if by else "")]
+        case Modes(room, modes):
+            return [f"* modes of {room}: {modes}" if modes else f"* {room} has no modes set"]
+        case BanList(room, bans):
+            where = f"bans of {room}" if room is not None else "server bans"
+            if not bans:
+                return [f"* {where}: (none)"]
+            return [f"* {where}:"] + [f"*   {_flat(describe(ban))}" for ban in bans]
+        case Invited(room, by):
+            return [f"* {by} invited you to {room}; /join {room}"]
     return []
 
 

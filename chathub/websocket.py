@@ -35,6 +35,7 @@ Rules:
 import contextlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -50,7 +51,7 @@ from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
 from chathub.origins import origin_allowed
-from chathub.query import ConnectQuery, parse_query
+from chathub.query import ConnectQuery, cookie_token, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
 
@@ -198,6 +199,9 @@ class WebSocketConnection(WebSocketServerProtocol):
                 raise ConnectionDeny(status, refusal.message)
         self.stream = stream
         self.query = parse_query(request.params)
+        if self.query.token is None:  # the page's log-in session, sent by the browser
+            token = cookie_token(request.headers.get("cookie"))
+            self.query = replace(self.query, token=token)
 
     def onOpen(self) -> None:
         stream, query = self.stream, self.query
@@ -210,7 +214,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
         stream.reading_resumed = self._feed_held
-        stream.start(query.nick, query.rooms, query.since)
+        stream.start(query.nick, query.rooms, query.since, query.token)
         for problem in query.problems:
             stream.tell(problem)
 
