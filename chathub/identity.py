@@ -231,6 +231,16 @@ def log_out_connections(hub: "Hub", name: str, keep: "Session | None", why: str)
             hub.tell(other, Identified(None, other.nick))
 
 
+def log_out_login(hub: "Hub", login: str) -> None:
+    """The log-in session `login` (a token hash) ended: connections identified with it are
+    logged out, and told."""
+    for other in list(hub.sessions.values()):
+        if other.login == login:
+            other.account = other.login = None
+            hub.tell(other, Notice("you were logged out: your log-in session ended"))
+            hub.tell(other, Identified(None, other.nick))
+
+
 def change_password(hub: "Hub", session: "Session", old: str, new: str, ref: Ref | None) -> None:
     name = session.account
     if name is None:

@@ -20,11 +20,12 @@ from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from chathub.api import ApiResource, send_error
+from chathub.api import ApiResource
 from chathub.config import HttpSettings
 from chathub.httpchannel import HttpChannel, HttpSite
 from chathub.hub import Hub
 from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
+from chathub.respond import send_error
 from chathub.websocket import WebSocketFactory
 
 
