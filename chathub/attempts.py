@@ -6,8 +6,8 @@ Rules:
   `POST /api/session`, `/password`) counts against the address it came from (an IPv6 /64 is
   one address) and against the account it tried. The first `FREE_PER_ADDRESS` (10) and
   `FREE_PER_ACCOUNT` (5) failures cost nothing more; each one after that locks further
-  attempts from that address, or on that account, for twice as long as the one before: 1 s,
-  2 s, 4 s, ... at most `MAX_LOCK` (15 minutes). A locked attempt is refused at once
+  attempts from that address, or on that account, for twice as long as the one before: 2 s,
+  4 s, 8 s, ... at most `MAX_LOCK` (15 minutes). A locked attempt is refused at once
   (`rate-limited`, with the wait), without checking the password, so it costs no hashing.
 - Failures are forgotten `FORGET_AFTER` (15 minutes) after the last one; a successful log-in
   clears its account's count (never its address's, which may be guessing at other accounts).
@@ -78,7 +78,7 @@ class Attempts:
             record.last = now
             self._records.move_to_end(key)
             if record.failures > free:
-                record.locked_until = now + min(MAX_LOCK, 2.0 ** (record.failures - free - 1))
+                record.locked_until = now + min(MAX_LOCK, 2.0 ** (record.failures - free))
 
     def succeeded(self, account: str) -> None:
         record = self._records.get("account:" + nick_skeleton(account))

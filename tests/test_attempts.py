@@ -11,15 +11,15 @@ from chathub.attempts import (
 
 
 def test_an_account_is_locked_after_its_free_failures_for_doubling_times():
-    """Five failures cost nothing; each one after locks the account 1 s, 2 s, 4 s..."""
+    """Five failures cost nothing; each one after locks the account 2 s, 4 s, 8 s..."""
     attempts = Attempts()
     for n in range(FREE_PER_ACCOUNT):
         attempts.failed(f"10.0.0.{n}", "alice", 100.0)
         assert attempts.wait("10.9.9.9", "alice", 100.0) == 0
     attempts.failed("10.0.0.9", "alice", 100.0)
-    assert attempts.wait("10.9.9.9", "alice", 100.0) == 1.0
+    assert attempts.wait("10.9.9.9", "alice", 100.0) == 2.0
     attempts.failed("10.0.0.9", "alice", 100.0)
-    assert attempts.wait("10.9.9.9", "ALICE", 100.0) == 2.0
+    assert attempts.wait("10.9.9.9", "ALICE", 100.0) == 4.0
     assert attempts.wait("10.9.9.9", "bob", 100.0) == 0
 
 
@@ -28,7 +28,7 @@ def test_an_address_is_locked_after_its_free_failures_whatever_the_accounts():
     attempts = Attempts()
     for n in range(FREE_PER_ADDRESS + 1):
         attempts.failed("2001:db8::1", f"user{n}", 50.0)
-    assert attempts.wait("2001:db8::ffff", "someone", 50.0) == 1.0
+    assert attempts.wait("2001:db8::ffff", "someone", 50.0) == 2.0
     assert attempts.wait("2001:db9::1", "someone", 50.0) == 0
 
 
