@@ -40,7 +40,7 @@ def parse_duration(text: str) -> float | None:
 def show_duration(seconds: float) -> str:
     """A duration as a person writes it: `2h`, `90m`, `7d`."""
     whole = max(1, round(seconds))
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("d", "h", "m"):
         if whole % UNITS[unit] == 0:
             return f"{whole // UNITS[unit]}{unit}"
     return f"{whole}s"

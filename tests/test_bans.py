@@ -19,7 +19,7 @@ def test_durations_are_a_number_and_a_unit(text, seconds):
 
 
 def test_a_duration_shows_in_its_largest_whole_unit():
-    assert [show_duration(s) for s in (7200, 5400, 604800, 45)] == ["2h", "90m", "1w", "45s"]
+    assert [show_duration(s) for s in (7200, 5400, 604800, 45)] == ["2h", "90m", "7d", "45s"]
 
 
 @pytest.mark.parametrize(

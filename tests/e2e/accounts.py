@@ -7,17 +7,27 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from chathub.tokens import hash_secret
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
 from tests.e2e.test_websocket_e2e import WebClient
 
 PASSWORD = "correct-horse-battery"  # no spaces: typed as one word on telnet
 
 
+READER_SECRET = "chathub_e2e-reader-secret"  # an API token whose rooms name `dev`
+
+
 def start_with_operator(tmp_path: Path, db: str | None = None) -> HubProcess:
-    """A hub whose configuration names `root` as a server operator (a file database by
-    default, so that it can be restarted on the same history)."""
+    """A hub whose configuration names `root` as a server operator, with an API token
+    (`READER_SECRET`) for the room dev (a file database by default, so that it can be
+    restarted on the same history)."""
     config = tmp_path / "chathub.toml"
-    config.write_text('operators = ["root"]\n')
+    config.write_text(
+        'operators = ["root"]\n'
+        "[[tokens]]\n"
+        'name = "reader"\nnick = "reader-bot"\nrooms = ["dev"]\n'
+        f'hash = "{hash_secret(READER_SECRET)}"\n'
+    )
     return start_hub(tmp_path, "--config", str(config), db=db)
 
 
@@ -79,3 +89,20 @@ def is_type(kind: str, **fields: Any) -> Any:
 
 def error(code: str, ref: Any = None) -> Any:
     return is_type("error", code=code, **({"ref": ref} if ref is not None else {}))
+
+
+def quiet(client: TelnetClient, seconds: float) -> list[str]:
+    """Every line a telnet client gets within `seconds` (none need come)."""
+    lines: list[str] = []
+    try:
+        while True:
+            lines.append(client.read_line(seconds))
+    except (TimeoutError, ConnectionError):
+        return lines
+
+
+def last_id(client: TelnetClient, room: str) -> int:
+    """The id of the newest message of `room`, the client's current room (`/history 1`)."""
+    client.send("/history 1")
+    lines = client.expect(f"[{room} #")
+    return int(lines[-1].split("#", 1)[1].split("]", 1)[0])
