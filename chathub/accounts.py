@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 
 from chathub.records import AccountRecord, Change, LoginRecord, Put, Remove, SavedState
-from chathub.text import nick_skeleton
+from chathub.text import is_valid_nick, nick_skeleton
 
 LOGIN_DAYS = 30
 LOGIN_SECONDS = LOGIN_DAYS * 86_400.0
@@ -101,3 +101,20 @@ class Accounts:
         """The account's log-in sessions, oldest first."""
         key = nick_skeleton(name)
         return [login for login in self.logins.values() if nick_skeleton(login.account) == key]
+
+
+def operator_names(raw: object) -> tuple[str, ...]:
+    """The server operators' account names from the file's `operators`: an array of names, or
+    a table of `NAME = true` (false leaves one out); a ValueError says what is wrong."""
+    if isinstance(raw, list):
+        names = raw
+    elif isinstance(raw, dict):
+        if not all(isinstance(value, bool) for value in raw.values()):
+            raise ValueError("an [operators] table maps account names to true or false")
+        names = [name for name, chosen in raw.items() if chosen]
+    else:
+        raise ValueError("operators must be an array of account names or a table")
+    for name in names:
+        if not isinstance(name, str) or not is_valid_nick(name):
+            raise ValueError(f"operators: {name!r} is not a valid account name (a nick)")
+    return tuple(names)

@@ -24,7 +24,6 @@ from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 from chathub.origins import host_pattern, parse_origin
-from chathub.text import is_valid_nick
 from chathub.tokens import Token
 
 T = TypeVar("T")
@@ -414,26 +413,9 @@ class Config:
     store: StoreSettings = StoreSettings()
     # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and the accounts
     # that are server operators (`operators = ["root"]`, or an `[operators]` table of
-    # `root = true`; see `operator_names`).
+    # `root = true`; see `accounts.operator_names`).
     tokens: tuple[Token, ...] = ()
     operators: tuple[str, ...] = ()
-
-
-def operator_names(raw: object) -> tuple[str, ...]:
-    """The server operators' account names from the file's `operators`: an array of names, or
-    a table of `NAME = true` (false leaves one out); a ValueError says what is wrong."""
-    if isinstance(raw, list):
-        names = raw
-    elif isinstance(raw, dict):
-        if not all(isinstance(value, bool) for value in raw.values()):
-            raise ValueError("an [operators] table maps account names to true or false")
-        names = [name for name, chosen in raw.items() if chosen]
-    else:
-        raise ValueError("operators must be an array of account names or a table")
-    for name in names:
-        if not isinstance(name, str) or not is_valid_nick(name):
-            raise ValueError(f"operators: {name!r} is not a valid account name (a nick)")
-    return tuple(names)
 
 
 def section_names() -> list[str]:

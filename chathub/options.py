@@ -18,7 +18,7 @@ Rules:
 - The file is named by `--config PATH`, else by the variable `CHATHUB_CONFIG`. Its keys are the
   settings' keys at the top level. `[[tokens]]` tables declare API tokens (`tokens.py`
   checks them); `operators` (`operators = ["root"]`, or an `[operators]` table of
-  `root = true`) names the accounts that are server operators (`config.operator_names`).
+  `root = true`) names the accounts that are server operators (`accounts.operator_names`).
 """
 
 import argparse
@@ -33,15 +33,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_type_hints
 
 from chathub import __version__
-from chathub.config import (
-    GROUPS,
-    Config,
-    Setting,
-    default_of,
-    operator_names,
-    setting_info,
-    table,
-)
+from chathub.accounts import operator_names
+from chathub.config import GROUPS, Config, Setting, default_of, setting_info, table
 from chathub.tokens import parse_tokens
 
 ENV_PREFIX = "CHATHUB_"

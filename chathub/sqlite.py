@@ -42,16 +42,9 @@ from chathub import sqlitefile, sqlitestate
 from chathub.cache import HistoryCache, pack
 from chathub.events import Event, EventKind
 from chathub.records import Change, SavedState
-from chathub.sqliteedits import UnwrittenEdits
-from chathub.sqlitefile import Edit, Row, Rows
-from chathub.sqlitewriter import (
-    BATCH_ROWS,
-    FLUSH_SECONDS,
-    RETRY_SECONDS,
-    Pending,
-    Runner,
-    Writer,
-)
+from chathub.sqliteedits import MessageEdits
+from chathub.sqlitefile import Row, Rows
+from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, Runner, Writer
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
@@ -112,7 +105,6 @@ class SqliteStore:
         self._pruning = False
         self._pruned_to: dict[str, int] = {}  # room -> id up to which rows are known deleted
         self._closed = False
-        self._unwritten_edits = UnwrittenEdits()  # corrects what is read from the file
         self._pool: ThreadPool | None = None
         if run is None:
             self._pool = ThreadPool(1, 1, "chathub-sqlite")
@@ -126,7 +118,7 @@ class SqliteStore:
             path, reactor, run, self._connection, self._counters, self._written,
             flush_seconds, batch_rows, retry_seconds,
         )  # fmt: skip
-        self.writer.changes_written = self._changes_written
+        self.edits = MessageEdits(self.cache, self.writer, reactor.seconds)
 
     # --- rooms --------------------------------------------------------------------------------
 
@@ -152,7 +144,7 @@ class SqliteStore:
             self._report_skipped(room, rows)
             self._last_id[room] = max(last, self._last_id.get(room, 0))
             read = [self._as_event(room, message) for message in rows.messages]
-            events = self._unwritten_edits.corrected(read)
+            events = self.edits.corrected(read)
             records = [pack(event) for event in events]
             complete = len(rows.messages) + rows.skipped < HOT_MESSAGES
             self.cache.start(room, records, complete)
@@ -259,23 +251,10 @@ class SqliteStore:
         self.writer.change(change)
 
     def edit_message(self, room: str, id: int, text: str) -> None:
-        self._edit(Edit(room, id, text, self.reactor.seconds()))
+        self.edits.edit(room, id, text)
 
     def delete_message(self, room: str, id: int) -> None:
-        self._edit(Edit(room, id, None))
-
-    def _edit(self, change: Edit) -> None:
-        if change.text is None:
-            self.cache.delete(change.room, change.id)
-        else:
-            self.cache.edit(change.room, change.id, change.text)
-        self._unwritten_edits.add(change)
-        self.writer.change(change)
-
-    def _changes_written(self, changes: list[Pending]) -> None:
-        for change in changes:
-            if isinstance(change, Edit):
-                self._unwritten_edits.written(change)
+        self.edits.delete(room, id)
 
     def bump_counter(self, name: str) -> int:
         value = self._counters.get(name, 0) + 1
@@ -331,7 +310,7 @@ class SqliteStore:
             self._report_skipped(room, rows)
             read = [self._as_event(room, message) for message in rows.messages]
             newest = read[-1].id if read else None
-            events = self._unwritten_edits.corrected(read)
+            events = self.edits.corrected(read)
             # What was stored since the read (or not yet written) is in memory.
             floor = newest if newest is not None else _query_floor(query)
             newer = self.cache.newer(room, floor) if room in self.cache else []
