@@ -7,6 +7,7 @@ Rules:
   publication: its ids are consecutive, and its readers get it as one write.
 - A bot's text has the room messages' rules (cleaned, not empty, at most `text_max`); one bad
   item refuses the whole batch and stores nothing.
+- A room a server operator closed is closed to bots too (`room-closed`; HTTP 403).
 - While the store is behind, or the room cannot be opened, a publish is refused with
   `unavailable` (the HTTP answer is 503 with Retry-After), never queued without bound.
 - A watcher (an SSE stream) reads rooms: first the stored events after what it has seen, then
@@ -58,6 +59,10 @@ def publish(
             answer(errors.too_long(hub.settings.text_max))
             return
         texts.append(text)
+    state = hub.room_states.get(room)
+    if state is not None and state.closed:  # a server operator closed it: bots too
+        answer(errors.room_closed(room))
+        return
     if hub.store.behind():
         answer(errors.unavailable())
         return

@@ -7,8 +7,9 @@ Rules:
   `{"nick": NAME, "token": TOKEN, "expires": TS}` and the `chathub_session` cookie
   (`httpauth.set_cookie`). The token is shown this once; only its hash is kept.
 - Refusals are JSON `{"error", "message"}`: 400 (not JSON, missing fields), 401
-  (`not-registered`, `bad-password`), 403 (`banned`), 429 (`rate-limited`, with
-  `Retry-After`), 503 (`busy`, with `Retry-After`).
+  (`not-registered`, `bad-password`), 403 (`banned`; `cross-site`: a log-in sent by another
+  site's page, whose `Origin` is not ours, is refused, so no page can log a visitor in as
+  someone else), 429 (`rate-limited`, with `Retry-After`), 503 (`busy`, with `Retry-After`).
 - `GET /api/session`: who the cookie or Bearer token is (`{"nick", "expires"}`), else 401.
 - `DELETE /api/session`: ends the session the cookie or Bearer token names (connections that
   identified with it are logged out) and clears the cookie; 200 `{"nick": NAME or null}`.
@@ -23,7 +24,7 @@ from twisted.web.server import Request
 
 from chathub import identity
 from chathub.events import Error
-from chathub.httpauth import clear_cookie, credential, login_of, set_cookie
+from chathub.httpauth import clear_cookie, credential, login_of, same_site, set_cookie
 from chathub.hub import Hub
 from chathub.identity import log_out_login
 from chathub.records import AccountRecord
@@ -35,6 +36,8 @@ STATUS = {"not-registered": 401, "bad-password": 401, "banned": 403, "busy": 503
 
 
 def log_in(request: Request, hub: Hub) -> bytes | int:
+    if not same_site(request):
+        return send_error(request, 403, "cross-site", "log in from this server's own page")
     try:
         body: Any = json.loads(request.content.read() if request.content is not None else b"")
     except (ValueError, RecursionError):

@@ -119,6 +119,15 @@ def test_a_cookie_sent_from_another_site_is_not_used(hub, http):
     assert code == 401
 
 
+def test_a_log_in_from_another_sites_page_is_refused(hub, http):
+    """No page elsewhere can log its visitor in (and set the cookie) as someone else."""
+    register(hub, "alice")
+    body = {"nick": "alice", "password": PASSWORD}
+    code, headers, answer = call(http, "POST", "/api/session", body, origin="https://evil.example")
+    assert (code, answer["error"]) == (403, "cross-site") and b"Set-Cookie" not in headers
+    assert call(http, "POST", "/api/session", body, origin="http://localhost")[0] == 200
+
+
 def operator_token(hub: Hub, http: Resource) -> str:
     register(hub, "root", rooms=())
     return log_in(http, "root")[2]["token"]
@@ -169,6 +178,9 @@ def test_admin_deletes_a_message_and_closes_a_room(hub, http):
     assert (code, body) == (200, {"room": "dev", "closed": True})
     assert "dev" not in bob.rooms
     assert call(http, "GET", "/api/rooms/dev/messages")[2]["events"] == []
+    bot = {"authorization": f"Bearer {SECRET}"}
+    code, _, body = call(http, "POST", "/api/rooms/dev/messages", {"text": "x"}, **bot)
+    assert (code, body["error"]) == (403, "room-closed")
     assert call(http, "POST", "/api/admin/rooms/dev/open", **auth)[2]["closed"] is False
     assert call(http, "PUT", "/api/admin/rooms/dev/open", **auth)[0] == 405
 
