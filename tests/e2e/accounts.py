@@ -2,6 +2,8 @@
 clients on every transport (telnet, WebSocket, HTTP)."""
 
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -106,3 +108,25 @@ def last_id(client: TelnetClient, room: str) -> int:
     client.send("/history 1")
     lines = client.expect(f"[{room} #")
     return int(lines[-1].split("#", 1)[1].split("]", 1)[0])
+
+
+def stream(hub: HubProcess, path: str, seconds: float, **headers: str) -> str:
+    """What an event stream sends within `seconds`."""
+    sock = socket.create_connection(("127.0.0.1", hub.web), timeout=seconds)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
+    received = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        sock.close()
+    return received.decode("utf-8", "replace")

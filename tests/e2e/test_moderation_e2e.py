@@ -14,6 +14,7 @@ from tests.e2e.accounts import (
     log_in,
     registered,
     start_with_operator,
+    stream,
     telnet,
     web,
 )
@@ -122,6 +123,27 @@ def test_telnet_edit_and_delete(server):
     bob.expect(f"[dev] * alice deleted #{id}")
     bob.send("/history")
     bob.expect("* no messages in dev")
+
+
+def test_an_edited_message_is_served_edited_and_a_deleted_one_nowhere(server):
+    """After /edit and /delete: the API, the transcript and an event stream's catch-up give
+    the new text (marked edited) and never the deleted message."""
+    alice = owner_of(server, "dev")
+    alice.send("first, with a tpyo")
+    alice.send("second, to be deleted")
+    alice.expect("[dev] <alice> second, to be deleted")
+    second = last_id(alice, "dev")
+    alice.send(f"/edit {second - 1} first, fixed")
+    alice.expect("edited")
+    alice.send(f"/delete {second}")
+    alice.expect("deleted")
+    _, _, api = http(server, "GET", "/api/rooms/dev/messages")
+    assert [(e["text"], e.get("edited")) for e in api["events"]] == [("first, fixed", True)]
+    _, _, page = http(server, "GET", "/rooms/dev")
+    assert "first, fixed" in page and "tpyo" not in page and "to be deleted" not in page
+    caught_up = stream(server, "/api/rooms/dev/events?since=dev:0", 1.0)
+    assert "first, fixed" in caught_up and '"edited":true' in caught_up
+    assert "tpyo" not in caught_up and "to be deleted" not in caught_up
 
 
 def test_telnet_kill_and_global_ban(server):

@@ -1,7 +1,6 @@
 """Secret and invite-only rooms on every surface: a non-member finds their messages nowhere; a
 member, and an API token naming the room, read them."""
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.e2e.accounts import (
     quiet,
     registered,
     start_with_operator,
+    stream,
     telnet,
     web,
 )
@@ -31,28 +31,6 @@ def server(tmp_path: Path) -> Iterator[HubProcess]:
     if running.process.poll() is None:
         running.process.kill()
         running.process.wait()
-
-
-def stream(hub: HubProcess, path: str, seconds: float, **headers: str) -> str:
-    """What an event stream sends within `seconds`."""
-    sock = socket.create_connection(("127.0.0.1", hub.web), timeout=seconds)
-    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
-    received = b""
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            received += chunk
-    finally:
-        sock.close()
-    return received.decode("utf-8", "replace")
 
 
 def test_a_secret_rooms_messages_appear_nowhere_for_a_non_member(server):
