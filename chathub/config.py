@@ -369,10 +369,11 @@ class Config:
     websocket: WebSocketSettings = WebSocketSettings()
     http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
-    # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and, reserved for a
-    # later issue and kept as read, `[operators]` or `operators = [...]`.
+    # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and the accounts
+    # that are server operators (`operators = ["root"]`, or an `[operators]` table of
+    # `root = true`; see `accounts.operator_names`).
     tokens: tuple[Token, ...] = ()
-    operators: dict[str, Any] | list[Any] | None = None
+    operators: tuple[str, ...] = ()
 
 
 def section_names() -> list[str]:

@@ -20,6 +20,7 @@ Rules:
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -80,10 +81,29 @@ class Session:
     # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
     waiting: Waiting | None = None
     signalled: dict[str, float] = field(default_factory=dict)  # room -> last typing signal
+    # Accounts and moderation (identity.py, access.py): where it connected from, the account
+    # it is identified as and the hash of the log-in token it used, and as a guest the rooms
+    # it was invited to or voiced in (None: none, the usual case; sets cost memory).
+    address: str = ""
+    account: str | None = None
+    login: str | None = None
+    invited: set[str] | None = None
+    voiced: set[str] | None = None
+    _key: str | None = None  # a guest's author key, made when first needed
 
     @property
     def current_room(self) -> str | None:
         return self.rooms[-1] if self.rooms else None
+
+    @property
+    def author(self) -> str:
+        """Who a message it says is by: its account, or `~KEY` for this connection as a
+        guest (so a guest may edit what it said, and nobody who takes its nick later may)."""
+        if self.account is not None:
+            return self.account
+        if self._key is None:
+            self._key = "~" + secrets.token_hex(6)
+        return self._key
 
 
 # Who sent which item of a publication (by position), and the ref its copy carries.

@@ -7,6 +7,7 @@ Rules:
   publication: its ids are consecutive, and its readers get it as one write.
 - A bot's text has the room messages' rules (cleaned, not empty, at most `text_max`); one bad
   item refuses the whole batch and stores nothing.
+- A room a server operator closed is closed to bots too (`room-closed`; HTTP 403).
 - While the store is behind, or the room cannot be opened, a publish is refused with
   `unavailable` (the HTTP answer is 503 with Retry-After), never queued without bound.
 - A watcher (an SSE stream) reads rooms: first the stored events after what it has seen, then
@@ -17,6 +18,10 @@ Rules:
   (a gap). Its session records, for each room, the last id stored when it was added
   (`Reader.caught_up`): it has been told everything up to there, even in a room with nothing
   to tell.
+- A watcher reads a private room (secret, invite-only, closed) only if its `Viewer` may see it
+  (`access.py`: an API token naming the room, an account with a role in it); otherwise the
+  room is, for it, one where nothing happens. A room that becomes private stops being read
+  by watchers that may not see it.
 - Pure, like the hub: callers get answers through callbacks.
 """
 
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from chathub import errors
+from chathub.access import ANONYMOUS, Viewer, can_see
 from chathub.delivery import Client, Session
 from chathub.events import Error, Event, EventKind, Gap, Outgoing
 from chathub.hub import Hub
@@ -54,6 +60,10 @@ def publish(
             answer(error)
             return
         texts.append(text)
+    state = hub.room_states.get(room)
+    if state is not None and state.closed:  # a server operator closed it: bots too
+        answer(errors.room_closed(room))
+        return
     if hub.store.behind():
         answer(errors.unavailable())
         return
@@ -83,6 +93,7 @@ class Reader(Session):
 
     gone: bool = False
     caught_up: dict[str, int] = field(default_factory=dict)
+    viewer: Viewer = ANONYMOUS
 
 
 def watch(
@@ -92,13 +103,16 @@ def watch(
     since: dict[str, int],
     replay: int,
     tell: Callable[[Outgoing], None],
+    viewer: Viewer = ANONYMOUS,
 ) -> Reader:
     """Make `client` a reader of `rooms`: for each, the events after `since[room]` (or the
-    newest `replay` when it names none), then live ones. Returns its session (for `unwatch`)."""
-    session = Reader(client, "")
+    newest `replay` when it names none), then live ones. Returns its session (for `unwatch`).
+    A private room `viewer` may not see is not read."""
+    session = Reader(client, "", viewer=viewer, account=viewer.account)
     hub.traffic.opened(client.transport_name)
     for room in rooms:
-        _watch_room(hub, session, room, since.get(room), replay, tell)
+        if can_see(hub, room, viewer):
+            _watch_room(hub, session, room, since.get(room), replay, tell)
     return session
 
 
@@ -119,7 +133,7 @@ def _watch_room(
             hub.store.read(room, Since(after, limit), caught_up)
 
     def caught_up(events: list[Event], first_page: bool = True) -> None:
-        if session.gone:  # unwatched meanwhile: nothing to do
+        if session.gone or not can_see(hub, room, session.viewer):  # unwatched meanwhile
             _close_if_unused(hub, room)
             return
         if after is not None and first_page:
@@ -148,15 +162,21 @@ def unwatch(hub: Hub, session: Reader) -> None:
         return
     session.gone = True  # for reads still under way
     hub.traffic.closed(session.client.transport_name)
-    for room in session.rooms:
-        readers = hub.watchers.get(room)
-        if readers is not None and session in readers:
-            del readers[session]
-            hub.traffic.left(room, session.client.transport_name)
-            if not readers:
-                del hub.watchers[room]
-            _close_if_unused(hub, room)
-    session.rooms.clear()
+    for room in list(session.rooms):
+        unwatch_room(hub, session, room)
+
+
+def unwatch_room(hub: Hub, session: Reader, room: str) -> None:
+    """The reader stops reading `room` (it went, or may no longer see the room)."""
+    readers = hub.watchers.get(room)
+    if readers is not None and session in readers:
+        del readers[session]
+        hub.traffic.left(room, session.client.transport_name)
+        if not readers:
+            del hub.watchers[room]
+        _close_if_unused(hub, room)
+    if room in session.rooms:
+        session.rooms.remove(room)
 
 
 def _close_if_unused(hub: Hub, room: str) -> None:

@@ -20,6 +20,10 @@ Rules:
   order too.
 - Events carry data, never a transport's wording: errors are worded for every transport
   (`errors.py`), and `/help` is a `Help` item that each transport renders.
+- Accounts and moderation are their own modules (`identity.py`, `moderation.py` and the
+  modules it calls); their state (`accounts`, `room_states`, `bans`) is loaded from the store
+  here and saved by each change. Password hashing is the injected `hasher`'s, off the
+  reactor thread.
 """
 
 import heapq
@@ -29,9 +33,13 @@ from dataclasses import replace
 from functools import partial
 
 from chathub import commands as cmd
-from chathub import errors, signals
+from chathub import errors, identity, moderation, signals
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
+from chathub.access import ANONYMOUS, Viewer, can_see
+from chathub.accounts import Accounts
+from chathub.attempts import Attempts
+from chathub.bans import Bans
 from chathub.broker import Broker, LocalBroker
 from chathub.config import HubSettings
 from chathub.delivery import Client, Delivery, Later, Session
@@ -45,7 +53,10 @@ from chathub.events import (
     Welcome,
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
+from chathub.passwords import Hasher, InlineHasher
 from chathub.presence import Presence
+from chathub.records import GLOBAL
+from chathub.roomstate import RoomStates
 from chathub.store import Answer, Before, MemoryStore, Query, Recent, Since, Store
 from chathub.text import (
     DEFAULT_ROOM,
@@ -68,6 +79,8 @@ class Hub(Delivery):
         broker: Broker | None = None,
         origin: str = "",
         later: Later | None = None,
+        hasher: Hasher | None = None,
+        operators: Iterable[str] = (),
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -84,6 +97,15 @@ class Hub(Delivery):
         self.bots: dict[str, str] = {}  # nick key -> the API token whose bot owns the nick
         self.guest_number = 0  # the last guest-N given out
         self.closing = False
+        # Accounts and moderation: loaded once from the store, each change saved to it.
+        saved = self.store.load_state()
+        self.accounts = Accounts(saved, self.store.save)
+        self.room_states = RoomStates(saved, self.store.save)
+        self.bans = Bans(saved, self.store.save)
+        self.attempts = Attempts()
+        # Only tests hash on the calling thread: the service passes a `ThreadHasher`.
+        self.hasher: Hasher = hasher if hasher is not None else InlineHasher()
+        self.operators = frozenset(nick_skeleton(name) for name in operators)
         super().__init__(broker if broker is not None else LocalBroker(self.store), origin)
         self.broker.attach(self)
         # Joins and parts announced in batches (presence.py), on the reactor's timer.
@@ -98,15 +120,33 @@ class Hub(Delivery):
         nick: str | None = None,
         rooms: Iterable[str] = (DEFAULT_ROOM,),
         since: dict[str, int] | None = None,
+        address: str = "",
+        token: str | None = None,
     ) -> Session:
         """Register a new client: welcome it, give it a nick, join its rooms, replay history.
 
         `since` maps a room to the last id the client has seen: it gets exactly the newer
-        messages instead of the usual replay (recovery after a reconnect).
+        messages instead of the usual replay (recovery after a reconnect). `address` is where
+        it connects from (for bans); a log-in `token` identifies it (and gives it its
+        account's nick unless it asks for another).
         """
         self.flush()
         problems: list[Error] = []
-        if nick is not None and (error := nick_rules.problem(self, nick, None)):
+        account = login = None
+        if token is not None:
+            if (found := self.accounts.login(token, self.clock())) is None:
+                problems.append(errors.bad_token())
+            else:
+                account, login = found[0].name, found[1].token_hash
+        ban = self.bans.match(GLOBAL, nick, account, address, self.clock())
+        if ban is not None:  # refused at the door, before it is anyone
+            client.deliver(errors.banned(None, ban.reason, None))
+            client.close()
+            return Session(client, nick or "", address=address)
+        if account is not None and (nick is None or nick_skeleton(nick) == nick_skeleton(account)):
+            identity.free_nick(self, account, None)
+            nick = account
+        if nick is not None and (error := nick_rules.problem(self, nick, None, account)):
             problems.append(error)
             nick = None
         session = Session(
@@ -114,6 +154,9 @@ class Hub(Delivery):
             nick or nick_rules.next_guest(self),
             nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
             joins=MinuteCounter(self.settings.joins_per_minute),
+            address=address,
+            account=account,
+            login=login,
         )
         self.sessions[nick_skeleton(session.nick)] = session
         self.traffic.opened(client.transport_name)
@@ -128,7 +171,9 @@ class Hub(Delivery):
                     problems.append(error)
                     break
                 wanted.append(room)
-        client.deliver(Welcome(session.nick, tuple(wanted), self.settings.motd))
+        topics = tuple((room, t) for room in wanted if (t := self.room_states.topic_of(room)))
+        welcome = Welcome(session.nick, tuple(wanted), self.settings.motd, account, topics)
+        client.deliver(welcome)
         for error in problems:
             client.deliver(error)
         for room in wanted:
@@ -165,7 +210,7 @@ class Hub(Delivery):
             case cmd.Who(room):
                 room_rules.who(self, session, room, ref)
             case cmd.Rooms():
-                listing, total = self.room_list()
+                listing, total = self.room_list(viewer=Viewer(session.account), session=session)
                 self.tell(session, RoomList(tuple(listing), total), ref)
             case cmd.History(room, since, limit):
                 room_rules.history_command(self, session, room, since, limit, ref, command.before)
@@ -176,6 +221,14 @@ class Hub(Delivery):
                 signals.typing(self, session, room, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
+            case cmd.Register() | cmd.Identify() | cmd.Logout() | cmd.Password():
+                identity.handle(self, session, command)
+            case (
+                cmd.Topic() | cmd.Grant() | cmd.Kick() | cmd.Ban() | cmd.Unban() | cmd.Bans()
+                | cmd.Invite() | cmd.Mode() | cmd.Edit() | cmd.Delete() | cmd.Kill()
+                | cmd.GlobalBan() | cmd.GlobalUnban() | cmd.GlobalBans()
+            ):  # fmt: skip
+                moderation.handle(self, session, command)
             case cmd.Quit(reason):
                 # The one reply to a ref'd quit is `ok`; a terminal gets a goodbye line instead.
                 self.tell(session, Ok() if ref is not None else Notice("goodbye"), ref)
@@ -254,28 +307,47 @@ class Hub(Delivery):
 
     # --- questions adapters and HTTP ask ------------------------------------------------------
 
-    def room_list(self, limit: int | None = None) -> tuple[list[tuple[str, int]], int]:
+    def room_list(
+        self, limit: int | None = None, viewer: Viewer = ANONYMOUS, session: Session | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
         """The busiest rooms (most members first, then by name; rooms recently active but
-        empty after them), at most `limit` (`room_list_max`), and how many rooms there are."""
+        empty after them), at most `limit` (`room_list_max`), and how many rooms there are.
+        Private rooms that `viewer` (or `session`) may not see are left out (`access.py`)."""
         limit = limit or self.settings.room_list_max
-        busiest = heapq.nsmallest(limit, ((-len(m), name) for name, m in self.members.items()))
+        private = self.room_states.private
+        hidden = {r for r in private if not can_see(self, r, viewer, session)} if private else set()
+        busiest = heapq.nsmallest(
+            limit, ((-len(m), name) for name, m in self.members.items() if name not in hidden)
+        )
         listing = [(name, -negative) for negative, name in busiest]
         if len(listing) < limit:
-            idle = sorted(name for name in self.store.rooms() if name not in self.members)
+            idle = sorted(
+                name
+                for name in self.store.rooms()
+                if name not in self.members and name not in hidden
+            )
             listing += [(name, 0) for name in idle[: limit - len(listing)]]
         new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
-        return listing, self.store.room_count() + new_rooms
+        return listing, max(len(listing), self.store.room_count() + new_rooms - len(hidden))
 
     def room_page(
-        self, after: str, limit: int, answer: Callable[[list[tuple[str, int]]], None]
+        self,
+        after: str,
+        limit: int,
+        answer: Callable[[list[tuple[str, int]]], None],
+        viewer: Viewer = ANONYMOUS,
     ) -> None:
         """Rooms with members or stored messages whose names sort after `after`, in name
-        order, at most `limit`, with their member counts (for paging through every room)."""
+        order, at most `limit`, with their member counts (for paging through every room);
+        private rooms `viewer` may not see are left out (a page may then be short)."""
 
         def names_read(names: list[str]) -> None:
             members = self.members
             chosen = sorted(set(names) | {name for name in members if name > after})[:limit]
-            answer([(name, len(members.get(name, ()))) for name in chosen])
+            answer([
+                (name, len(members.get(name, ()))) for name in chosen
+                if can_see(self, name, viewer)
+            ])  # fmt: skip
 
         self.store.room_names(after, limit, names_read)
 

@@ -17,43 +17,89 @@ Rules:
 
 import time
 
+from chathub.bans import describe, show_duration
 from chathub.events import (
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
 from chathub.screen import collapse_spaces, wrap
 from chathub.signals import SIGNAL_KINDS
 
-# The commands `/help` lists: usage, then what it does.
+# The commands `/help` lists, in sections: usage, then what it does.
 COMMANDS = (
-    ("text", "say text in your current room (//text says /text)"),
-    ("/nick NAME", "change your nick"),
-    ("/join ROOM", "join a room and make it current"),
-    ("/part [ROOM] [REASON]", "leave a room (default: the current one)"),
-    ("/rooms", "list rooms and their member counts"),
-    ("/who [ROOM]", "list the members of a room"),
-    ("/me ACTION", "act in your current room"),
-    ("/msg NICK TEXT", "send a private message"),
-    ("/history [N]", "show the last N messages of your current room"),
-    ("/since ID [ROOM]", "show the messages after id ID"),
-    ("/before ID [N]", "show the N messages before id ID (default 20)"),
-    ("/help", "this list"),
-    ("/quit [REASON]", "leave"),
+    (
+        "commands",
+        (
+            ("text", "say text in your current room (//text says /text)"),
+            ("/nick NAME", "change your nick"),
+            ("/join ROOM", "join a room and make it current"),
+            ("/part [ROOM] [REASON]", "leave a room (default: the current one)"),
+            ("/rooms", "list rooms and their member counts"),
+            ("/who [ROOM]", "list the members of a room"),
+            ("/me ACTION", "act in your current room"),
+            ("/msg NICK TEXT", "send a private message"),
+            ("/history [N]", "show the last N messages of your current room"),
+            ("/since ID [ROOM]", "show the messages after id ID"),
+            ("/before ID [N]", "show the N messages before id ID (default 20)"),
+            ("/help", "this list"),
+            ("/quit [REASON]", "leave"),
+        ),
+    ),
+    (
+        "accounts",
+        (
+            ("/register PASSWORD", "register your nick (passwords: 8-128 characters)"),
+            ("/identify [NICK] PASSWORD", "log in to your account and take its nick"),
+            ("/logout", "stop being identified"),
+            ("/password OLD NEW", "change your password (your other log-ins end)"),
+        ),
+    ),
+    (
+        "rooms (operators; #ROOM first for another room than the current one)",
+        (
+            ("/topic [TEXT]", "show or set the topic (/topic - clears it)"),
+            ("/op, /deop NICK", "make or unmake a room operator (an account)"),
+            ("/voice, /devoice NICK", "let or stop NICK speak in a moderated room"),
+            ("/kick NICK [REASON]", "put NICK out of the room"),
+            ("/ban MASK [TIME] [REASON]", "ban a nick, account:NAME, IP or network"),
+            ("/unban MASK, /bans", "lift a ban, list bans (TIME: 30m, 2h, 7d)"),
+            ("/invite NICK", "invite NICK (needed for an invite-only room)"),
+            ("/mode [+|-][ims]", "show or set: invite-only, moderated, secret"),
+            ("/edit ID TEXT", "change a message (your own; operators: anyone's)"),
+            ("/delete ID", "delete a message (your own; operators: anyone's)"),
+        ),
+    ),
+    (
+        "server operators",
+        (
+            ("/kill NICK [REASON]", "disconnect NICK"),
+            ("/gban MASK [TIME] [REASON]", "ban from the whole server"),
+            ("/ungban MASK, /gbans", "lift a server ban, list them"),
+        ),
+    ),
 )
-_USAGE_WIDTH = max(len(usage) for usage, _ in COMMANDS) + 2
+_USAGE_WIDTH = max(len(usage) for _, rows in COMMANDS for usage, _ in rows) + 2
 
-HELP = "commands:\n" + "\n".join(f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in COMMANDS)
+HELP = "\n".join(
+    f"{heading}:\n" + "\n".join(f"  {usage.ljust(_USAGE_WIDTH)}{what}" for usage, what in rows)
+    for heading, rows in COMMANDS
+)
 
 # The greeting's last line: where to find the commands, and how to leave.
 GREETING_HINT = "* type /help for a list of commands; /quit or Ctrl-C leaves"
@@ -62,6 +108,9 @@ GREETING_HINT = "* type /help for a list of commands; /quit or Ctrl-C leaves"
 HINTS = {
     "no-room": "/join one first",
     "too-many-rooms": "/part one",
+    "nick-registered": "/identify {nick} PASSWORD",
+    "not-identified": "/identify [NICK] PASSWORD first",
+    "already-identified": "/logout first",
 }
 
 
@@ -89,8 +138,36 @@ def render_event(event: Event) -> str:
             return f"[{event.room}] <- {_who(event)} left{reason}"
         case "nick":
             return f"* {event.old} is now known as {event.nick}"
-        case _:  # notice
+        case "notice":
             return f"[{event.room}] * {text}" if event.room else f"* {text}"
+    return _render_change(event, text)
+
+
+def _render_change(event: Event, text: str) -> str:
+    """The line for a moderation event (`topic`, `mode`, `kick`, `ban`...)."""
+    room, nick = event.room, event.nick
+    because = f" ({text})" if text else ""
+    match event.kind:
+        case "topic":
+            if not text:
+                return f"[{room}] * {nick} cleared the topic"
+            return f"[{room}] * {nick} set the topic: {text}"
+        case "mode":
+            whom = f" {event.target}" if event.target else ""
+            return f"[{room}] * {nick} set mode {text}{whom}"
+        case "kick":
+            return f"[{room}] <- {event.target} was kicked by {nick}{because}"
+        case "ban":
+            length = f" for {show_duration(event.until - event.ts)}" if event.until else ""
+            return f"[{room}] * {nick} banned {event.target}{length}{because}"
+        case "unban":
+            return f"[{room}] * {nick} lifted the ban on {event.target}"
+        case "edit":
+            return f"[{room}] * {nick} edited #{event.message_id}: {text}"
+        case "delete":
+            return f"[{room}] * {nick} deleted #{event.message_id}"
+        case _:  # close
+            return f"[{room}] <- the room was closed by {nick}{because}"
 
 
 # How many nicks a batched join or part names on a terminal before "and N others".
@@ -111,7 +188,7 @@ def _who(event: Event) -> str:
 def render_stored(event: Event) -> str:
     """The line for a stored event shown as history: it carries the id and the time it was
     said (UTC, hours and minutes; the day is on a line of its own, `history_lines`)."""
-    text = _flat(event.text)
+    text = _flat(event.text) + (" (edited)" if event.edited else "")
     where = f"{event.room} #{event.id} {time.strftime('%H:%M', time.gmtime(event.ts))}"
     if event.kind == "action":
         return f"[{where}] * {event.nick} {text}"
@@ -143,8 +220,10 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return history_lines(events)
         case Notice(text):
             return ["* " + line for line in text.split("\n")]
-        case Error(code, message):
+        case Error(code, message, nick):
             hint = HINTS.get(code)
+            if hint is not None:
+                hint = hint.replace("{nick}", nick or "NICK")
             return [f"! {message}; {hint}" if hint else "! " + message]
         case Skipped(room, messages, others, since):
             if room is None:
@@ -166,9 +245,12 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             if sender == my_nick and to != my_nick:
                 return [f"[pm -> {to}] <{sender}> {text}"]
             return [f"[pm] <{sender}> {text}"]
-        case Welcome(nick, _, motd):
+        case Welcome(nick, _, motd, account):
             lines = ["* " + line for line in motd.split("\n") if line]
-            return [*lines, f"* your nick is {nick}", GREETING_HINT]
+            lines.append(f"* your nick is {nick}")
+            if account is not None:
+                lines.append(f"* you are identified as {account}")
+            return [*lines, GREETING_HINT]
         case Who(room, members):
             return [f"* members of {room}: {', '.join(members) or '(none)'}"]
         case RoomList(rooms, total):
@@ -177,6 +259,23 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             return [f"* rooms{more}: {listing or '(none)'}"]
         case Ok():
             return []
+        case Identified(account, _):
+            if account is None:
+                return ["* you are no longer identified"]
+            return [f"* you are identified as {account}"]
+        case Topic(room, text, by):
+            if not text:
+                return [f"* {room} has no topic"]
+            return [f"* topic of {room}: {_flat(text)}" + (f" (set by {by})" if by else "")]
+        case Modes(room, modes):
+            return [f"* modes of {room}: {modes}" if modes else f"* {room} has no modes set"]
+        case BanList(room, bans):
+            where = f"bans of {room}" if room is not None else "server bans"
+            if not bans:
+                return [f"* {where}: (none)"]
+            return [f"* {where}:"] + [f"*   {_flat(describe(ban))}" for ban in bans]
+        case Invited(room, by):
+            return [f"* {by} invited you to {room}; /join {room}"]
     return []
 
 

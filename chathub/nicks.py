@@ -5,7 +5,8 @@ Rules:
   one client sees leaves through `Hub.publish`, answers through `Hub.tell`.
 - A nick is 1-24 of A-Z a-z 0-9 _ -, starting with a letter or `_`. Nicks that look alike are
   one nick (`nick_skeleton`): the second is refused while the first is connected. The nick of
-  an API token's bot is never anyone else's.
+  an API token's bot is never anyone else's; a registered nick is only its account's
+  (`identity.py`); a nick a server operator banned everywhere is nobody's.
 - A nick change goes once to the renamed client and once to everyone who shares a room with it;
   a private message to its recipient and a copy to its sender (with the command's `ref`). Both
   have the room messages' limits: nick changes a minute, and the 4,000-character text.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from chathub import errors
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
+from chathub.records import GLOBAL
 from chathub.text import clean_message, is_valid_nick, nick_skeleton
 
 if TYPE_CHECKING:
@@ -32,10 +34,19 @@ def next_guest(hub: "Hub") -> str:
             return nick
 
 
-def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
-    """Why `session` (None: a new client) may not have `nick`, or None."""
+def problem(
+    hub: "Hub", nick: str, session: "Session | None", account: str | None = None
+) -> Error | None:
+    """Why `session` (None: a new client, identified as `account`) may not have `nick`."""
     if not is_valid_nick(nick):
         return errors.bad_nick(nick)
+    owner = hub.accounts.find(nick)
+    mine = session.account if session is not None else account
+    if owner is not None and (mine is None or nick_skeleton(mine) != nick_skeleton(owner.name)):
+        return errors.nick_registered(nick)
+    ban = hub.bans.match(GLOBAL, nick, None, "", hub.clock())
+    if ban is not None:
+        return errors.banned(None, ban.reason, None)
     holder = hub.sessions.get(nick_skeleton(nick))
     if holder is not None and holder is not session:
         return errors.nick_taken(nick, holder.nick)
@@ -45,6 +56,12 @@ def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
 
 
 def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+    owner = hub.accounts.find(nick) if is_valid_nick(nick) else None
+    mine = session.account
+    if owner is not None and mine is not None and nick_skeleton(owner.name) == nick_skeleton(mine):
+        from chathub import identity  # which renames through this module
+
+        identity.free_nick(hub, owner.name, session)  # the account's nick is its own
     error = problem(hub, nick, session)
     if error is not None:
         hub.tell(session, error, ref)
@@ -60,6 +77,12 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
         retry = session.nick_changes.retry_after(now)
         hub.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
         return
+    change(hub, session, nick, ref)
+
+
+def change(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+    """Rename `session` to `nick` (already checked) and tell whoever shares a room with it."""
+    old = session.nick
     del hub.sessions[nick_skeleton(old)]
     session.nick = nick
     hub.sessions[nick_skeleton(nick)] = session

@@ -8,6 +8,9 @@ Rules:
   are found with `importlib.resources`, falling back to the checkout's top-level folders.
 - Pages read the hub and render; they change nothing. A malformed room name is a 400 page, and
   any address with nothing at it a styled 404 (`NotFoundResource`), static files included.
+- A private room (secret, invite-only, closed) is, for a reader who may not see it (`access.py`;
+  the reader is its log-in cookie, `httpauth.py`), a room that does not exist: not listed, its
+  transcript empty, with nobody in it.
 - Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
   that carry a hash of the content (`?v=`) so a changed file is fetched at once. Only files
   inside the static directory are served: a symlink leading out of it, or a name with a NUL
@@ -28,7 +31,9 @@ from twisted.web.server import Request
 from twisted.web.static import File
 
 from chathub import __version__
+from chathub.access import can_see
 from chathub.events import Event
+from chathub.httpauth import viewer_of
 from chathub.hub import Hub
 from chathub.respond import Reply, answer
 from chathub.text import DEFAULT_ROOM, nick_key, normalize_room
@@ -114,7 +119,7 @@ class PageResource(Resource):
         self.environment = environment
 
     def render_GET(self, request: Request) -> bytes:
-        rooms, total = self.hub.room_list()
+        rooms, total = self.hub.room_list(viewer=viewer_of(request, self.hub))
         return render_html(
             request,
             self.environment,
@@ -140,8 +145,9 @@ class RoomResource(Resource):
 
     def render_GET(self, request: Request) -> bytes | int:
         path = [segment for segment in request.postpath or () if segment]
+        viewer = viewer_of(request, self.hub)
         if not path:
-            rooms, total = self.hub.room_list()
+            rooms, total = self.hub.room_list(viewer=viewer)
             return render_html(request, self.environment, "rooms.html", rooms=rooms, total=total)
         if len(path) > 1:
             return self._error(request, 404, "Not found", "There is no such page.")
@@ -160,11 +166,16 @@ class RoomResource(Resource):
                 f"{asked[:64]!r} is not a valid room name: 1 to 32 of a-z, 0-9, _ and -, "
                 "optionally after #.",
             )
+        visible = can_see(self.hub, room, viewer)
         members = sorted((s.nick for s in self.hub.members.get(room, ())), key=nick_key)
+        if not visible:
+            members = []  # as for a room nobody is in
         name = room
 
         def start(reply: Reply) -> None:
             def events_read(events: list[Event]) -> None:
+                if not visible:
+                    events = []
                 page = render_html(
                     request, self.environment, "room.html", room=name, members=members,
                     events=events,

@@ -199,6 +199,8 @@ def _outcome(room: str, result: tuple[Event, ...] | Error, many: bool) -> Answer
             return _error(503, "unavailable", "history is busy; try again", retry_after=1)
         if result.code == "too-long":
             return _error(413, "too-large", result.message)
+        if result.code == "room-closed":
+            return _error(403, result.code, result.message)
         return _error(400, result.code, result.message)
     ts = result[0].ts
     if many:

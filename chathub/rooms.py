@@ -7,12 +7,16 @@ Rules:
 - A command about a room names it or means the client's current room (the last it joined);
   a malformed name, a room the client is not in, or no room at all is an error reply.
 - Every limit on rooms counts in the hub's `Counters` when it refuses.
+- Moderation has its say (`moderation.py`): who may join (bans, invite-only, closed rooms), who
+  may speak (moderated rooms), who becomes the owner and what a joiner is told first (the
+  topic). A private room a client may not see answers `who` and history as an empty room.
 """
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chathub import errors
+from chathub import errors, moderation
+from chathub.access import ANONYMOUS, can_see
 from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, Who
 from chathub.presence import Arrival
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
 
 def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Error | None:
     """Why `session`, now in `in_rooms` rooms, may not join `room`; counts the join if not."""
+    if refusal := moderation.join_refusal(hub, session, room):
+        return refusal
     max_rooms = hub.settings.max_rooms
     if max_rooms and in_rooms >= max_rooms:
         hub.counters.rooms_limited += 1
@@ -79,7 +85,13 @@ def say(
     if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
         hub.tell(session, error, ref)
         return
-    hub.queue_message(Event(target, kind, session.nick, text, hub.clock()), session, ref)
+    if target in hub.room_states.moderated and (
+        refusal := moderation.speak_refusal(hub, session, target)
+    ):
+        hub.tell(session, refusal, ref)
+        return
+    event = Event(target, kind, session.nick, text, hub.clock(), author=session.author)
+    hub.queue_message(event, session, ref)
 
 
 def join_command(hub: "Hub", session: "Session", room: str, ref: Ref | None) -> None:
@@ -121,8 +133,13 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
             session.rooms.append(room)
             hub.add_member(room, session)
             history = History(room, tuple(replay)) if replay else None
-            # The room hears of it (in a batch); the client then gets its replay, and `done`.
-            arrival = Arrival("join", session.nick, hub.clock(), "", session, ref, history, done)
+            greeting = moderation.joined(hub, session, room)
+            # The room hears of it (in a batch); the client then gets the topic, its replay,
+            # and `done`.
+            arrival = Arrival(
+                "join", session.nick, hub.clock(), "", session, ref, history, done,
+                greeting=greeting,
+            )  # fmt: skip
             hub.presence.announce(room, arrival)
 
         hub.store.open_room(room, opened)
@@ -154,6 +171,9 @@ def history_command(
     target = named_room(hub, session, room, ref)
     if target is None:
         return
+    if not can_see(hub, target, ANONYMOUS, session):
+        hub.tell(session, History(target, ()), ref)  # as for a room without history
+        return
     if (since is not None and since < 0) or (limit is not None and limit < 1):
         error = Error("bad-request", "since must be 0 or more and limit 1 or more")
         hub.tell(session, error, ref)
@@ -184,5 +204,7 @@ def part_command(
 def who(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> None:
     target = named_room(hub, session, room, ref)
     if target is not None:
-        members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
+        members: list[str] = []
+        if can_see(hub, target, ANONYMOUS, session):
+            members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
         hub.tell(session, Who(target, tuple(members)), ref)

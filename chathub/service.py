@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from chathub.admin import LAG_SECONDS, Readiness, make_admin_site
 from chathub.api import ApiResource
 from chathub.config import Config, StoreSettings
+from chathub.hashing import ThreadHasher
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.metrics import Metrics
@@ -182,8 +183,13 @@ class ChathubService(MultiService):
             if store is not None
             else open_store(config.store, reactor, config.hub.max_rooms_total)
         )
-        # Joins and parts are announced in batches, at the end of each reactor turn.
-        self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
+        # Joins and parts are announced in batches, at the end of each reactor turn; passwords
+        # are hashed in threads of their own.
+        self.hasher = ThreadHasher(reactor)
+        self.hub = Hub(
+            self.store, reactor.seconds, config.hub, later=reactor.callLater,
+            hasher=self.hasher, operators=config.operators,
+        )  # fmt: skip
         self.hub.bots = TokenTable(config.tokens).bot_nicks()
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)

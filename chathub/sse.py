@@ -17,6 +17,8 @@ Rules:
   nothing, so no rate or idle limit applies; a comment line every 15 s keeps proxies from
   closing it.
 - It reads rooms without joining them: no nick, not in `who`.
+- A private room is read only by a stream that may see it (`access.py`: an API token naming
+  it, a log-in session with a role in it); for others it is a room where nothing happens.
 """
 
 from dataclasses import replace
@@ -25,6 +27,7 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall
 from twisted.web.server import NOT_DONE_YET, Request
 
+from chathub.access import ANONYMOUS, Viewer
 from chathub.commands import Ref
 from chathub.config import FlowLimits
 from chathub.events import Event, Gap, Notice, Outgoing, Skipped
@@ -108,7 +111,7 @@ class SseConnection:
         self._heartbeat: IDelayedCall | None = None
         self.gone = False  # the request finished or its connection was lost
 
-    def start(self, since: dict[str, int], replay: int) -> None:
+    def start(self, since: dict[str, int], replay: int, viewer: Viewer = ANONYMOUS) -> None:
         request = self.request
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
@@ -116,7 +119,7 @@ class SseConnection:
         request.write(b": chathub event stream\n\n")  # the headers go out now
         request.notifyFinish().addBoth(self._gone)
         self.positions.update(since)
-        self.stream.watch(self.rooms, since, replay)
+        self.stream.watch(self.rooms, since, replay, viewer)
         self._heartbeat = self.clock.callLater(HEARTBEAT_SECONDS, self._beat)
 
     def _beat(self) -> None:
@@ -242,7 +245,13 @@ def since_of(request: Request) -> tuple[dict[str, int], str | None]:
 
 
 def serve(
-    request: Request, hub: Hub, flow: FlowLimits, clock: Any, room: str | None, replay: int
+    request: Request,
+    hub: Hub,
+    flow: FlowLimits,
+    clock: Any,
+    room: str | None,
+    replay: int,
+    viewer: Viewer = ANONYMOUS,
 ) -> bytes | int | tuple[int, str, str]:
     """Start a stream, or the (status, code, message) of why not."""
     rooms, problem = rooms_of(request, room)
@@ -255,5 +264,5 @@ def serve(
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         return b""
-    SseConnection(request, hub, flow, clock, rooms).start(since, replay)
+    SseConnection(request, hub, flow, clock, rooms).start(since, replay, viewer)
     return NOT_DONE_YET

@@ -19,6 +19,12 @@ Rules:
 - Retention: at most `retain_messages` per room and, when `retain_days` is above 0, nothing
   older than that (enforced by `prune`, which the service calls periodically).
 - Counters (the HTTP request counter) live here too, so that they persist like history does.
+- So do accounts, log-in sessions, rooms' settings and roles, and bans (`records.py`): the
+  hub's models hold them and hand every change to `save`, which returns at once; a store
+  that persists writes it behind, after the messages appended before it. `load_state` gives
+  them back at start-up.
+- A stored message may be edited (`edit_message`: its text replaced, marked edited) or deleted
+  (`delete_message`: gone from every read); its id is never given out again.
 """
 
 import time
@@ -28,6 +34,7 @@ from typing import Protocol
 
 from chathub.cache import HistoryCache
 from chathub.events import Event
+from chathub.records import Change, SavedState, StateBook
 
 DEFAULT_RETAIN_MESSAGES = 10_000
 DEFAULT_RETAIN_DAYS = 0.0
@@ -120,6 +127,18 @@ class Store(Protocol):
     def when_caught_up(self, callback: Callable[[], None]) -> None:
         """Call `callback` once, when `behind()` is no longer true."""
 
+    def load_state(self) -> SavedState:
+        """The accounts, log-ins, rooms' settings and roles, and bans saved before."""
+
+    def save(self, change: Change) -> None:
+        """Keep a change to them (written behind; never blocks, never fails for the caller)."""
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        """The stored message `id` of `room` says `text` from now on, marked edited."""
+
+    def delete_message(self, room: str, id: int) -> None:
+        """The stored message `id` of `room` is gone from every read from now on."""
+
     def close(self, seconds: float) -> "Awaitable[int] | int":
         """Write out what is pending, for at most `seconds`; the count of messages not saved."""
 
@@ -145,6 +164,7 @@ class MemoryStore:
         self.cache = HistoryCache(history_memory, retain_messages, lossless=False)
         self._last_id: dict[str, int] = {}
         self._counters: dict[str, int] = {}
+        self._state = StateBook()
 
     def open_room(self, room: str, ready: Callable[[], None]) -> None:
         ready()
@@ -162,10 +182,23 @@ class MemoryStore:
         self._last_id[room] = next_id
         # The constructor, not dataclasses.replace: several times faster on this hot path.
         stored = Event(
-            room, event.kind, event.nick, event.text, event.ts, next_id, event.old, bot=event.bot
-        )
+            room, event.kind, event.nick, event.text, event.ts, next_id, event.old, bot=event.bot,
+            author=event.author,
+        )  # fmt: skip
         self.cache.append(room, stored, on_disk=True)
         return stored
+
+    def load_state(self) -> SavedState:
+        return self._state.saved()
+
+    def save(self, change: Change) -> None:
+        self._state.apply(change)
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        self.cache.edit(room, id, text)
+
+    def delete_message(self, room: str, id: int) -> None:
+        self.cache.delete(room, id)
 
     def read(self, room: str, query: Query, answer: Answer) -> None:
         match query:

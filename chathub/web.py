@@ -20,7 +20,7 @@ from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from chathub.api import ApiResource, send_error
+from chathub.api import ApiResource
 from chathub.config import HttpSettings
 from chathub.httpchannel import HttpChannel
 from chathub.httpsite import HttpSite
@@ -33,6 +33,7 @@ from chathub.page import (
     asset_dir,
     make_environment,
 )
+from chathub.respond import send_error
 from chathub.websocket import WebSocketFactory
 
 

@@ -34,7 +34,9 @@ Rules:
 
 import contextlib
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -47,7 +49,8 @@ from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
-from chathub.query import ConnectQuery, parse_query
+from chathub.origins import origin_allowed
+from chathub.query import ConnectQuery, cookie_token, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
 from chathub.wsoptions import Clock, check_origin, configure_factory
@@ -116,6 +119,9 @@ class WebSocketConnection(WebSocketServerProtocol):
                 raise ConnectionDeny(status, refusal.message)
         self.stream = stream
         self.query = parse_query(request.params)
+        if self.query.token is None:  # the page's log-in session, sent by the browser
+            token = cookie_token(request.headers.get("cookie"))
+            self.query = replace(self.query, token=token)
 
     def onOpen(self) -> None:
         stream, query = self.stream, self.query
@@ -129,7 +135,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
         stream.reading_resumed = self._feed_held
-        stream.start(query.nick, query.rooms, query.since)
+        stream.start(query.nick, query.rooms, query.since, query.token)
         for problem in query.problems:
             stream.tell(problem)
 

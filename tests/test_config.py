@@ -72,7 +72,7 @@ def test_config_has_every_section_the_service_uses():
         "http": HttpSettings,
         "store": StoreSettings,
     }
-    assert (defaults.tokens, defaults.operators) == ((), None)
+    assert (defaults.tokens, defaults.operators) == ((), ())
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,23 @@ import pytest
 
 from chathub import errors
 from chathub.events import (
+    BanEntry,
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
@@ -87,6 +93,57 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     ),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
+    (
+        Welcome("alice", ("lobby",), "", "alice"),
+        [
+            "* your nick is alice",
+            "* you are identified as alice",
+            "* type /help for a list of commands",
+        ],
+    ),
+    (
+        Error("nick-registered", "the nick alice is registered", "alice"),
+        ["! the nick alice is registered; /identify alice PASSWORD"],
+    ),
+    (Identified("alice", "alice"), ["* you are identified as alice"]),
+    (Identified(None, "alice"), ["* you are no longer identified"]),
+    (
+        Topic("dev", "release on Friday", "alice", TS),
+        ["* topic of dev: release on Friday (set by alice)"],
+    ),
+    (Topic("dev", ""), ["* dev has no topic"]),
+    (Modes("dev", "+im"), ["* modes of dev: +im"]),
+    (Modes("dev", ""), ["* dev has no modes set"]),
+    (BanList("dev", ()), ["* bans of dev: (none)"]),
+    (
+        BanList(None, (BanEntry("10.0.0.0/8", "root", "spam", 0.0, 7200.0),)),
+        ["* server bans:", "*   10.0.0.0/8 by root for 2h, until 1970-01-01 02:00 UTC: spam"],
+    ),
+    (Invited("dev", "alice"), ["* alice invited you to dev; /join dev"]),
+    (
+        Event("dev", "topic", "alice", "release on Friday", TS),
+        ["[dev] * alice set the topic: release on Friday"],
+    ),
+    (Event("dev", "topic", "alice", "", TS), ["[dev] * alice cleared the topic"]),
+    (Event("dev", "mode", "alice", "+im", TS), ["[dev] * alice set mode +im"]),
+    (Event("dev", "mode", "alice", "+o", TS, target="bob"), ["[dev] * alice set mode +o bob"]),
+    (
+        Event("dev", "kick", "alice", "spam", TS, target="bob"),
+        ["[dev] <- bob was kicked by alice (spam)"],
+    ),
+    (
+        Event("dev", "ban", "alice", "spam", TS, target="bob", until=TS + 7200),
+        ["[dev] * alice banned bob for 2h (spam)"],
+    ),
+    (Event("dev", "ban", "alice", "", TS, target="bob"), ["[dev] * alice banned bob"]),
+    (Event("dev", "unban", "alice", "", TS, target="bob"), ["[dev] * alice lifted the ban on bob"]),
+    (Event("dev", "edit", "alice", "new", TS, message_id=4), ["[dev] * alice edited #4: new"]),
+    (Event("dev", "delete", "alice", "", TS, message_id=4), ["[dev] * alice deleted #4"]),
+    (Event("dev", "close", "root", "", TS), ["[dev] <- the room was closed by root"]),
+    (
+        History("dev", (Event("dev", "message", "a", "x", TS, 42, edited=True),)),
+        ["[dev #42] <a> x (edited)"],
+    ),
 ]
 IDS = [type(item).__name__ for item, _ in CASES]
 
