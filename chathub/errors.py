@@ -105,6 +105,8 @@ def message_problem(text: str, text_max: int, lines_max: int) -> Error | None:
     if text.count("\n") >= lines_max:
         return too_many_lines(lines_max)
     return None
+
+
 # --- accounts (identity.py) -------------------------------------------------------------------
 
 

@@ -34,9 +34,8 @@ Rules:
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -49,7 +48,6 @@ from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
-from chathub.origins import origin_allowed
 from chathub.query import ConnectQuery, cookie_token, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame

@@ -98,7 +98,7 @@ CASES: list[tuple[Outgoing, list[str]]] = [
         [
             "* your nick is alice",
             "* you are identified as alice",
-            "* type /help for a list of commands",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
         ],
     ),
     (
@@ -142,7 +142,7 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     (Event("dev", "close", "root", "", TS), ["[dev] <- the room was closed by root"]),
     (
         History("dev", (Event("dev", "message", "a", "x", TS, 42, edited=True),)),
-        ["[dev #42] <a> x (edited)"],
+        ["* 1970-01-01 (UTC)", "[dev #42 00:00] <a> x (edited)"],
     ),
 ]
 IDS = [type(item).__name__ for item, _ in CASES]
