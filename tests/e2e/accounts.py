@@ -107,7 +107,7 @@ def last_id(client: TelnetClient, room: str) -> int:
     """The id of the newest message of `room`, the client's current room (`/history 1`)."""
     client.send("/history 1")
     lines = client.expect(f"[{room} #")
-    return int(lines[-1].split("#", 1)[1].split("]", 1)[0])
+    return int(lines[-1].split("#", 1)[1].split()[0].rstrip("]"))  # `[dev #42 12:30] ...`
 
 
 def stream(hub: HubProcess, path: str, seconds: float, **headers: str) -> str:
