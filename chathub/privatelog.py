@@ -22,7 +22,8 @@ Rules:
   `[pm #ID HH:MM] <alice> text` (`linewire.py`).
 - The store holds them behind the `PrivateLog` seam (`Store.privates`), answering through
   callbacks like `Store.read`: memory here (`MemoryPrivateLog`, bounded by count, the oldest
-  go first), SQLite in `sqliteprivate.py`.
+  go first), SQLite in `sqliteprivate.py`. `--retain-days` holds for them as for rooms (the
+  store's `prune` calls `drop_older`); `--retain-messages` is per room and does not.
 - Pure: no I/O of its own.
 """
 
@@ -101,6 +102,9 @@ class PrivateLog(Protocol):
         """The newest `limit` messages of `account` with `partner` below id `before` (None:
         the newest), oldest first, to `answer`."""
 
+    def drop_older(self, cutoff: float) -> None:
+        """Forget messages said before `cutoff` (retention by age; may take several calls)."""
+
 
 def newest_conversations(
     account: str, messages: Iterable[PrivateRecord], limit: int
@@ -136,6 +140,13 @@ class MemoryPrivateLog:
         while len(self._messages) > self.keep:
             self._forget(next(iter(self._messages)))
         return stored
+
+    def drop_older(self, cutoff: float) -> None:
+        while self._messages:
+            oldest = next(iter(self._messages.values()))
+            if oldest.ts >= cutoff:
+                break
+            self._forget(oldest.id)
 
     def _forget(self, id: int) -> None:
         """Forget the oldest message: it is the oldest of each of its conversations too."""

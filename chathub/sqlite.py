@@ -392,6 +392,8 @@ class SqliteStore:
         if cutoff is not None:
             for room in self.cache.rooms():
                 self.cache.drop_older(room, cutoff)
+            if not self._closed:
+                self.privates.drop_older(cutoff)
         self._close_idle_rooms(older_than=IDLE_SECONDS)
         if not self._pruning and not self._closed:
             self._prune_step()

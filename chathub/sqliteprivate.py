@@ -6,8 +6,9 @@ Rules:
   ts) and `private_threads` (one row for each identified side of a message: the account's key,
   its partner's key, the id), so an account's conversations and one conversation's page are
   read by the primary key, and nothing names a guest's side as anyone's.
-- Ids continue after a restart from the largest kept (`last_id`, read at start-up with the
-  counters); the sequence is the server's, not a conversation's.
+- Ids continue after a restart from the largest given out (`last_id`, read at start-up: the
+  largest kept, or the one retention recorded in `counters`); the sequence is the server's,
+  not a conversation's.
 - Written behind like everything else: `append` queues the message on the store's writer
   (`sqlitewriter.py`), which inserts it inside its transaction (`insert`), in order with the
   messages and changes queued before it. Until it is written it is held here (`_pending`) and
@@ -16,6 +17,8 @@ Rules:
   old or `MAX_PENDING` wait, and the hub then holds new messages (`Hub.handle`).
 - Reads run in the store's thread and answer on the reactor; a failed read is logged and
   answered empty. Rows come out checked: a malformed one is skipped, never raised.
+- Retention by age (`drop_older`, from the store's `prune`) deletes at most `PRUNE_BATCH`
+  messages a call, in the store's thread, after the writes queued before it.
 """
 
 import sqlite3
@@ -43,6 +46,7 @@ log = Logger()
 
 MAX_LAG = 0.3  # seconds the oldest unwritten private message may wait (as sqlitewriter's)
 MAX_PENDING = 10_000  # unwritten private messages before new messages are held
+PRUNE_BATCH = 1000  # messages one retention transaction deletes at most
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS private_messages (
@@ -61,14 +65,25 @@ CREATE TABLE IF NOT EXISTS private_threads (
     id INTEGER NOT NULL,
     PRIMARY KEY (account, partner, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS private_threads_by_id ON private_threads (id);
+CREATE INDEX IF NOT EXISTS private_messages_by_ts ON private_messages (ts);
 """
 
 _COLUMNS = "m.id, m.sender, m.recipient, m.sender_account, m.recipient_account, m.text, m.ts"
 
 
+# The counter (in `counters`) that keeps the last id given out once retention deleted rows.
+LAST_ID_COUNTER = "private_messages_last_id"
+
+
 def last_id(connection: sqlite3.Connection) -> int:
-    value = connection.execute("SELECT max(id) FROM private_messages").fetchone()[0]
-    return value if isinstance(value, int) else 0
+    """The largest id given out: the largest kept, or the one retention recorded."""
+    kept = connection.execute("SELECT max(id) FROM private_messages").fetchone()
+    recorded = connection.execute(
+        "SELECT value FROM counters WHERE name = ?", (LAST_ID_COUNTER,)
+    ).fetchone()
+    values = [row[0] for row in (kept, recorded) if row is not None]
+    return max((value for value in values if isinstance(value, int)), default=0)
 
 
 def insert(connection: sqlite3.Connection, message: PrivateRecord) -> None:
@@ -112,6 +127,34 @@ def thread(
     ).fetchall()
     rows.reverse()
     return _checked(rows)
+
+
+def prune(connection: sqlite3.Connection, cutoff: float, budget: int) -> int:
+    """Delete at most `budget` messages said before `cutoff`, with their threads; how many."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        # Ids are never given out again, even once every message is deleted.
+        top = connection.execute("SELECT max(id) FROM private_messages").fetchone()[0]
+        if isinstance(top, int):
+            connection.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = max(value, excluded.value)",
+                (LAST_ID_COUNTER, top),
+            )
+        ids = [
+            (id,)
+            for (id,) in connection.execute(
+                "SELECT id FROM private_messages WHERE ts < ? LIMIT ?", (cutoff, budget)
+            )
+        ]
+        connection.executemany("DELETE FROM private_threads WHERE id = ?", ids)
+        connection.executemany("DELETE FROM private_messages WHERE id = ?", ids)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return len(ids)
 
 
 def _checked(rows: list[tuple[object, ...]]) -> list[PrivateRecord]:
@@ -177,6 +220,14 @@ class SqlitePrivateLog:
             self._caught_up.append(callback)
         else:
             callback()
+
+    def drop_older(self, cutoff: float) -> None:
+        def failed(failure: Failure) -> None:
+            log.error(
+                "cannot delete old private messages: {error}", error=failure.getErrorMessage()
+            )
+
+        self.run(lambda: prune(self.connection, cutoff, PRUNE_BATCH)).addErrback(failed)
 
     def _unwritten(self, account: str) -> list[PrivateRecord]:
         key = nick_skeleton(account)

@@ -248,6 +248,7 @@ class MemoryStore:
         if cutoff is not None:
             for room in self.cache.rooms():
                 self.cache.drop_older(room, cutoff)
+            self.privates.drop_older(cutoff)
 
     def health(self) -> StoreHealth:
         return StoreHealth()

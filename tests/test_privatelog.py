@@ -238,3 +238,15 @@ def test_kept_pms_survive_a_new_hub_on_the_same_store():
     second.handle(again, cmd.Identify(PASSWORD, "alice"))
     found = asked(second, again_client, again, cmd.PmHistory("bob"))
     assert isinstance(found, PrivateHistory) and [m.text for m in found.messages] == ["before"]
+
+
+def test_the_memory_log_drops_what_is_past_retention():
+    """`drop_older` (the store's prune, `--retain-days`) forgets messages said before it."""
+    log = MemoryPrivateLog()
+    for ts in (1.0, 2.0, 3.0):
+        log.append(PrivateRecord(0, "alice", "bob", "alice", "bob", "x", ts))
+    log.drop_older(2.5)
+    assert read(log, "alice", "bob") == [3]
+    log.drop_older(10.0)
+    assert conversations_of(log, "bob") == []
+    assert log.append(record("alice", "bob", "alice", "bob")).id == 4

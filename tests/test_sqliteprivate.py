@@ -11,6 +11,7 @@ from chathub.events import Conversation
 from chathub.privatelog import PrivateRecord
 from chathub.sqlite import SqliteStore
 from chathub.sqlitewriter import FLUSH_SECONDS
+from chathub.store import SECONDS_PER_DAY
 from tests.test_sqlite import START, ManualRunner, close, open_store
 
 
@@ -163,4 +164,26 @@ def test_a_malformed_row_is_skipped(path: str, clock: task.Clock) -> None:
     runner = ManualRunner()
     store = open_store(path, clock, runner)
     assert read(store, "alice", "bob") == [(1, "good")]
+    close(store, runner)
+
+
+def test_retention_by_age_deletes_old_pms_and_ids_are_never_reused(
+    path: str, clock: task.Clock
+) -> None:
+    """`--retain-days`: prune deletes what is older, and after every message is gone a
+    restart still gives out the next id, not 1 again."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, retain_days=1.0)
+    store.privates.append(pm("alice", "bob", "alice", "bob", "old"))
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    clock.advance(2 * SECONDS_PER_DAY)
+    store.prune()
+    runner.run_all()
+    assert read(store, "alice", "bob") == [] and conversations(store, "bob") == []
+    close(store, runner)
+    assert rows(path, "private_messages") == 0 and rows(path, "private_threads") == 0
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, retain_days=1.0)
+    assert store.privates.append(pm("alice", "bob", "alice", "bob", "new")).id == 2
     close(store, runner)
