@@ -78,6 +78,23 @@ class Msg:
 
 
 @dataclass(frozen=True, slots=True)
+class Conversations:
+    """An identified client's private conversations (`privatelog.py`)."""
+
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PmHistory:
+    """Kept private messages with `with_` (an account, or a guest's nick)."""
+
+    with_: str
+    before: int | None = None  # the newest `limit` below this id; None: the newest
+    limit: int | None = None  # None: the hub's default
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     """The client's user is typing in `room` (a signal for the page, never stored)."""
 
@@ -238,7 +255,7 @@ ModerationCommand = (
 
 Command = (
     Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit | Typing
-    | AccountCommand | ModerationCommand
+    | Conversations | PmHistory | AccountCommand | ModerationCommand
 )  # fmt: skip
 
 
@@ -291,6 +308,13 @@ def parse_line(line: str) -> Command | Error | None:
             to, _, text = rest.partition(" ")
             text = text.strip()
             return Msg(to, text) if to and text else _usage("/msg NICK TEXT")
+        case "pms":
+            if not args:
+                return Conversations()
+            count = _parse_int(args[1]) if len(args) == 2 else None
+            if len(args) > 2 or (len(args) == 2 and not count):
+                return _usage("/pms [NICK [N]], N a positive number")
+            return PmHistory(args[0], limit=count or 20)
         case "history":
             if not args:
                 return History()
@@ -411,6 +435,15 @@ def parse_json(obj: Any) -> Command | Error:
                 return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)
             case "typing":
                 return Typing(_field(obj, _ROOM, str, False), ref)
+            case "conversations":
+                return Conversations(ref)
+            case "pm_history":
+                return PmHistory(
+                    _field(obj, "with", str, True),
+                    _field(obj, "before", int, False),
+                    _field(obj, "limit", int, False),
+                    ref,
+                )
             case None:
                 return Error("bad-request", "'op' is required")
             case str() if (more := modsyntax.parse_json(op, obj, ref)) is not None:

@@ -84,12 +84,14 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class Private:
-    """A private message. The sender gets a copy too, so it can show what it sent."""
+    """A private message. The sender gets a copy too, so it can show what it sent. One kept
+    because a side is identified (`privatelog.py`) has its `id`."""
 
     sender: str
     to: str
     text: str
     ts: float
+    id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,31 @@ class Invited:
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One of an account's private conversations: with whom (an account, or a guest's nick),
+    and its last message's id and time."""
+
+    with_: str
+    last_id: int
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Conversations:
+    """An account's private conversations, the most recent first (`privatelog.py`)."""
+
+    conversations: tuple[Conversation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateHistory:
+    """Kept private messages of one conversation, oldest first (`privatelog.py`)."""
+
+    with_: str
+    messages: tuple[Private, ...]
+
+
 Outgoing = (
     Event
     | Notice
@@ -235,4 +262,6 @@ Outgoing = (
     | Modes
     | BanList
     | Invited
+    | Conversations
+    | PrivateHistory
 )

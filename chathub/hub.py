@@ -33,7 +33,7 @@ from dataclasses import replace
 from functools import partial
 
 from chathub import commands as cmd
-from chathub import errors, identity, moderation, signals
+from chathub import errors, identity, moderation, privatelog, signals
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
 from chathub.access import ANONYMOUS, Viewer, can_see
@@ -193,9 +193,10 @@ class Hub(Delivery):
         if self._queued and not isinstance(command, cmd.Say | cmd.Me):
             self.flush()
         match command:
-            case cmd.Say() | cmd.Me() if self.store.behind():
+            case cmd.Say() | cmd.Me() | cmd.Msg() if self.store.behind():
                 # Unwritten history is getting old: the message waits (unacknowledged, and
-                # its sender is not read) until the store catches up.
+                # its sender is not read) until the store catches up. Private ones too: they
+                # may be kept (privatelog.py).
                 self._wait_for_store(session, command)
             case cmd.Say(text, room) | cmd.Me(text, room):
                 self.traffic.messages_in[session.client.transport_name] += 1
@@ -219,6 +220,10 @@ class Hub(Delivery):
                 nick_rules.private(self, session, to, text, ref)
             case cmd.Typing(room):
                 signals.typing(self, session, room, ref)
+            case cmd.Conversations():
+                privatelog.conversations(self, session, ref)
+            case cmd.PmHistory(partner, before, limit):
+                privatelog.history(self, session, partner, before, limit, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
             case cmd.Register() | cmd.Identify() | cmd.Logout() | cmd.Password():

@@ -19,6 +19,7 @@ from chathub.commands import Command, Ref
 from chathub.events import (
     BanEntry,
     BanList,
+    Conversations,
     Error,
     Event,
     Gap,
@@ -31,6 +32,7 @@ from chathub.events import (
     Ok,
     Outgoing,
     Private,
+    PrivateHistory,
     RoomList,
     Skipped,
     Topic,
@@ -39,7 +41,8 @@ from chathub.events import (
 )
 
 # The operations a JSON client may send (PROTOCOL.md, "WebSocket"), listed by `help`.
-OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
+OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing",
+       "conversations", "pm_history")  # fmt: skip
 # And those of accounts and moderation (PROTOCOL.md, "Accounts", "Rooms: owners, ...").
 ACCOUNT_AND_MODERATION_OPS = modsyntax.OPS
 
@@ -89,6 +92,20 @@ def event_fields(event: Event) -> dict[str, Any]:
     return fields_
 
 
+def private_fields(message: Private) -> dict[str, Any]:
+    """A private message as JSON: live (`pm`) and kept (`pm_history`); `id` when it is kept
+    (`privatelog.py`)."""
+    fields_: dict[str, Any] = {
+        "from": message.sender,
+        "to": message.to,
+        "text": message.text,
+        "ts": message.ts,
+    }
+    if message.id is not None:
+        fields_["id"] = message.id
+    return fields_
+
+
 def ban_fields(entry: BanEntry) -> dict[str, Any]:
     """One ban as JSON (`bans` replies and the admin API)."""
     return {
@@ -115,8 +132,14 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
             return {"type": "rooms", "rooms": listing, "total": max(total, len(listing))}
         case History(room, events):
             return {"type": "history", "room": room, "events": [event_fields(e) for e in events]}
-        case Private(sender, to, text, ts):
-            return {"type": "pm", "from": sender, "to": to, "text": text, "ts": ts}
+        case Private():
+            return {"type": "pm", **private_fields(item)}
+        case Conversations(conversations):
+            listing = [{"with": c.with_, "last_id": c.last_id, "ts": c.ts} for c in conversations]
+            return {"type": "conversations", "conversations": listing}
+        case PrivateHistory(partner, messages):
+            shown = [private_fields(message) for message in messages]
+            return {"type": "pm_history", "with": partner, "messages": shown}
         case Error(code, message, nick):
             error = {"type": "error", "code": code, "message": message}
             if nick is not None:

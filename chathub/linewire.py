@@ -20,6 +20,7 @@ import time
 from chathub.bans import describe, show_duration
 from chathub.events import (
     BanList,
+    Conversations,
     Error,
     Event,
     Gap,
@@ -32,6 +33,7 @@ from chathub.events import (
     Ok,
     Outgoing,
     Private,
+    PrivateHistory,
     RoomList,
     Skipped,
     Topic,
@@ -54,6 +56,7 @@ COMMANDS = (
             ("/who [ROOM]", "list the members of a room"),
             ("/me ACTION", "act in your current room"),
             ("/msg NICK TEXT", "send a private message"),
+            ("/pms [NICK [N]]", "your private conversations, or the last N with NICK"),
             ("/history [N]", "show the last N messages of your current room"),
             ("/since ID [ROOM]", "show the messages after id ID"),
             ("/before ID [N]", "show the N messages before id ID (default 20)"),
@@ -209,6 +212,21 @@ def history_lines(events: tuple[Event, ...]) -> list[str]:
     return lines
 
 
+def private_lines(messages: tuple[Private, ...]) -> list[str]:
+    """Kept private messages (`/pms NICK`) as `[pm #12 09:15] <alice> text`, each new day
+    (UTC) announced by a line of its own, as in `history_lines`."""
+    lines: list[str] = []
+    day = ""
+    for message in messages:
+        stamp = time.gmtime(message.ts)
+        if time.strftime("%Y-%m-%d", stamp) != day:
+            day = time.strftime("%Y-%m-%d", stamp)
+            lines.append(f"* {day} (UTC)")
+        when = time.strftime("%H:%M", stamp)
+        lines.append(f"[pm #{message.id} {when}] <{message.sender}> {_flat(message.text)}")
+    return lines
+
+
 def render(item: Outgoing, my_nick: str) -> list[str]:
     """The lines for anything the hub delivers, as seen by the client called `my_nick`."""
     match item:
@@ -245,6 +263,18 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             if sender == my_nick and to != my_nick:
                 return [f"[pm -> {to}] <{sender}> {text}"]
             return [f"[pm] <{sender}> {text}"]
+        case Conversations(conversations):
+            if not conversations:
+                return ["* no private conversations kept"]
+            return ["* private conversations (/pms NICK shows one):"] + [
+                f"*   {c.with_} (#{c.last_id}, "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(c.ts))} UTC)"
+                for c in conversations
+            ]
+        case PrivateHistory(partner, messages):
+            if not messages:
+                return [f"* no private messages with {partner}"]
+            return private_lines(messages)
         case Welcome(nick, _, motd, account):
             lines = ["* " + line for line in motd.split("\n") if line]
             lines.append(f"* your nick is {nick}")

@@ -10,11 +10,13 @@ Rules:
 - A nick change goes once to the renamed client and once to everyone who shares a room with it;
   a private message to its recipient and a copy to its sender (with the command's `ref`). Both
   have the room messages' limits: nick changes a minute, and the 4,000-character text.
+- A private message to or from an identified user is kept, with an id (`privatelog.py`); one
+  that is refused is not.
 """
 
 from typing import TYPE_CHECKING
 
-from chathub import errors
+from chathub import errors, privatelog
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
 from chathub.records import GLOBAL
@@ -102,7 +104,9 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
         hub.tell(session, error, ref)
         return
-    message = Private(session.nick, target.nick, text, hub.clock())
+    now = hub.clock()
+    id = privatelog.record(hub, session, target, text, now)
+    message = Private(session.nick, target.nick, text, now, id)
     # To the recipient, then the sender's copy (with its ref); once if they are one.
     nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
     hub.publish((message,), (), nicks, ((0, session, ref),))

@@ -25,6 +25,8 @@ Rules:
   change is written behind with the messages (`sqlitestate.py`). An edited or deleted
   message changes in memory at once; until the change is written, answers read from the file
   are corrected by it, so nobody is served the old text.
+- Kept private messages (`privatelog.py`) are written behind the same way and read in the same
+  thread (`sqliteprivate.py`); while they are behind, so is the store.
 """
 
 from collections import OrderedDict
@@ -44,6 +46,7 @@ from chathub.events import Event, EventKind
 from chathub.records import Change, SavedState
 from chathub.sqliteedits import MessageEdits
 from chathub.sqlitefile import Row, Rows
+from chathub.sqliteprivate import SqlitePrivateLog
 from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, Runner, Writer
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
@@ -120,6 +123,7 @@ class SqliteStore:
             flush_seconds, batch_rows, retry_seconds,
         )  # fmt: skip
         self.edits = MessageEdits(self.cache, self.writer, reactor.seconds)
+        self.privates = SqlitePrivateLog(self._connection, run, self.writer)
 
     # --- rooms --------------------------------------------------------------------------------
 
@@ -264,10 +268,13 @@ class SqliteStore:
         return value
 
     def behind(self) -> bool:
-        return self.writer.behind()
+        return self.writer.behind() or self.privates.behind()
 
     def when_caught_up(self, callback: Callable[[], None]) -> None:
-        self.writer.when_caught_up(callback)
+        if self.writer.behind():
+            self.writer.when_caught_up(callback)
+        else:
+            self.privates.when_caught_up(callback)
 
     def health(self) -> StoreHealth:
         writer = self.writer
@@ -385,6 +392,8 @@ class SqliteStore:
         if cutoff is not None:
             for room in self.cache.rooms():
                 self.cache.drop_older(room, cutoff)
+            if not self._closed:
+                self.privates.drop_older(cutoff)
         self._close_idle_rooms(older_than=IDLE_SECONDS)
         if not self._pruning and not self._closed:
             self._prune_step()

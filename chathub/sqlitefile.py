@@ -18,8 +18,9 @@ Rules:
 import sqlite3
 from dataclasses import dataclass
 
-from chathub import sqlitestate
+from chathub import sqliteprivate, sqlitestate
 from chathub.events import STORED_KINDS
+from chathub.privatelog import PrivateRecord
 from chathub.records import Change
 from chathub.store import StoreError
 
@@ -27,8 +28,9 @@ LOCK_TIMEOUT = 1.0  # how long start-up waits for a lock another process holds
 QUICK_CHECK_BYTES = 64 * 1024 * 1024  # files up to this size are checked whole at start-up
 
 # 1: events, rooms, counters. 2: events.bot. 3: events.author and events.edited; accounts,
-# logins, room_settings, room_roles and bans (sqlitestate.py).
-SCHEMA_VERSION = 3
+# logins, room_settings, room_roles and bans (sqlitestate.py). 4: private_messages and
+# private_threads (sqliteprivate.py).
+SCHEMA_VERSION = 4
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS events (
@@ -50,12 +52,14 @@ CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
     + sqlitestate.SCHEMA
+    + sqliteprivate.SCHEMA
 )
 
 # What each older schema version needs to become the current one (new tables come from SCHEMA).
 UPGRADES = {
     1: "ALTER TABLE events ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;",
     2: "ALTER TABLE events ADD COLUMN author TEXT; ALTER TABLE events ADD COLUMN edited REAL;",
+    3: "",  # new tables only
 }
 
 # A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot, author.
@@ -158,10 +162,11 @@ def write(
     connection: sqlite3.Connection,
     rows: list[Row],
     counter_values: list[tuple[str, int]],
-    changes: "list[Change | Edit]" = [],  # noqa: B006 - never changed
+    changes: "list[Change | Edit | PrivateRecord]" = [],  # noqa: B006 - never changed
 ) -> None:
     """One transaction: the rows, each room's last id, the counters, then the changes (to
-    accounts, rooms and bans, and edits of messages: after the rows they may be about)."""
+    accounts, rooms and bans, edits of messages: after the rows they may be about; and kept
+    private messages)."""
     last_ids: dict[str, int] = {}
     for room, id, *_ in rows:
         last_ids[room] = max(id, last_ids.get(room, 0))
@@ -186,6 +191,8 @@ def write(
         for change in changes:
             if isinstance(change, Edit):
                 edit(connection, change)
+            elif isinstance(change, PrivateRecord):
+                sqliteprivate.insert(connection, change)
             else:
                 sqlitestate.apply(connection, change)
         connection.execute("COMMIT")

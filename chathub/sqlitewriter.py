@@ -8,7 +8,8 @@ Rules:
 - `behind()` is true once the oldest queued row is `MAX_LAG` seconds old or the queue holds
   `MAX_PENDING_BYTES`: the hub then holds new messages until `when_caught_up` calls back. So
   an acknowledged message is on disk within about a second.
-- Changes that are not messages (accounts, rooms, bans, edits: `change`) go in the same
+- Changes that are not messages (accounts, rooms, bans, edits, kept private messages:
+  `change`) go in the same
   transactions, after the rows queued before them: a change is written with the batch that
   holds the last row queued before it, or a later one, so an edit never comes before the
   message it edits. They are small and do not count toward `behind()`.
@@ -29,6 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chathub import sqlitefile
+from chathub.privatelog import PrivateRecord
 from chathub.records import Change
 from chathub.sqlitefile import Edit, Row
 
@@ -45,7 +47,7 @@ MAX_LAG = 0.3  # seconds the oldest unwritten row may wait before new messages a
 MAX_PENDING_BYTES = 32 * 1024 * 1024  # bytes of unwritten text before new messages are held
 MAX_BATCH_CHANGES = 1000  # changes in one transaction at most
 
-Pending = Change | Edit
+Pending = Change | Edit | PrivateRecord
 
 
 class Writer:

@@ -25,6 +25,8 @@ Rules:
   them back at start-up.
 - A stored message may be edited (`edit_message`: its text replaced, marked edited) or deleted
   (`delete_message`: gone from every read); its id is never given out again.
+- Private messages with an identified side are kept too, in `privates` (`privatelog.py`): ids
+  of their own, and reads answered through callbacks like `read`.
 """
 
 import time
@@ -34,6 +36,7 @@ from typing import Protocol
 
 from chathub.cache import HistoryCache
 from chathub.events import Event
+from chathub.privatelog import MemoryPrivateLog, PrivateLog
 from chathub.records import Change, SavedState, StateBook
 
 DEFAULT_RETAIN_MESSAGES = 10_000
@@ -85,6 +88,10 @@ Answer = Callable[[list[Event]], None]
 
 
 class Store(Protocol):
+    @property
+    def privates(self) -> PrivateLog:
+        """Kept private messages (`privatelog.py`)."""
+
     def open_room(self, room: str, ready: Callable[[], None]) -> None:
         """Make `room` ready for `append`; call `ready` then (at once, or later)."""
 
@@ -165,6 +172,7 @@ class MemoryStore:
         self._last_id: dict[str, int] = {}
         self._counters: dict[str, int] = {}
         self._state = StateBook()
+        self.privates = MemoryPrivateLog()
 
     def open_room(self, room: str, ready: Callable[[], None]) -> None:
         ready()
@@ -240,6 +248,7 @@ class MemoryStore:
         if cutoff is not None:
             for room in self.cache.rooms():
                 self.cache.drop_older(room, cutoff)
+            self.privates.drop_older(cutoff)
 
     def health(self) -> StoreHealth:
         return StoreHealth()

@@ -22,6 +22,9 @@ from chathub.events import Error
         ("/who dev", cmd.Who("dev")),
         ("/me waves hello", cmd.Me("waves hello")),
         ("/msg bob are you there?", cmd.Msg("bob", "are you there?")),
+        ("/pms", cmd.Conversations()),
+        ("/pms bob", cmd.PmHistory("bob", limit=20)),
+        ("/PMS bob 5", cmd.PmHistory("bob", limit=5)),
         ("/history", cmd.History()),
         ("/history 5", cmd.History(limit=5)),
         ("/since 42", cmd.History(since=42)),
@@ -78,6 +81,9 @@ def test_blank_lines_do_nothing():
         "/before 1 0",
         "/before 1 x",
         "/before 1 2 3",
+        "/pms bob 0",
+        "/pms bob x",
+        "/pms bob 1 2",
     ],
 )
 def test_parse_line_answers_missing_or_extra_arguments_with_usage(line):
@@ -119,6 +125,12 @@ def test_unknown_command_is_quoted_back_without_escapes_or_controls():
         ({"op": "rooms"}, cmd.Rooms()),
         ({"op": "history", "room": "dev", "since": 3, "limit": 10}, cmd.History("dev", 3, 10)),
         ({"op": "msg", "to": "bob", "text": "psst"}, cmd.Msg("bob", "psst")),
+        ({"op": "conversations", "ref": 1}, cmd.Conversations(1)),
+        ({"op": "pm_history", "with": "bob"}, cmd.PmHistory("bob")),
+        (
+            {"op": "pm_history", "with": "bob", "before": 12, "limit": 5, "ref": "p"},
+            cmd.PmHistory("bob", 12, 5, "p"),
+        ),
     ],
 )
 def test_parse_json_reads_each_op(message, command):
@@ -140,6 +152,10 @@ def test_parse_json_reads_each_op(message, command):
         ({"op": "history", "room": "dev", "since": "3"}, "bad-request"),
         ({"op": "history", "room": "dev", "limit": True}, "bad-request"),
         ({"op": "rooms", "ref": {"x": 1}}, "bad-request"),
+        ({"op": "pm_history"}, "bad-request"),
+        ({"op": "pm_history", "with": 3}, "bad-request"),
+        ({"op": "pm_history", "with": "bob", "before": "12"}, "bad-request"),
+        ({"op": "pm_history", "with": "bob", "limit": True}, "bad-request"),
     ],
 )
 def test_parse_json_refuses_malformed_messages_with_an_error(message, code):

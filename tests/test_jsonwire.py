@@ -9,6 +9,8 @@ from chathub import commands as cmd
 from chathub.events import (
     BanEntry,
     BanList,
+    Conversation,
+    Conversations,
     Error,
     Event,
     Gap,
@@ -21,6 +23,7 @@ from chathub.events import (
     Ok,
     Outgoing,
     Private,
+    PrivateHistory,
     RoomList,
     Skipped,
     Topic,
@@ -61,6 +64,23 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
     (
         Private("alice", "bob", "psst", 3.0),
         {"type": "pm", "from": "alice", "to": "bob", "text": "psst", "ts": 3.0},
+    ),
+    (
+        Private("alice", "bob", "kept", 3.0, 12),
+        {"type": "pm", "from": "alice", "to": "bob", "text": "kept", "ts": 3.0, "id": 12},
+    ),
+    (
+        Conversations((Conversation("bob", 12, 3.0), Conversation("carol", 7, 2.0))),
+        {"type": "conversations", "conversations": [{"with": "bob", "last_id": 12, "ts": 3.0},
+                                                    {"with": "carol", "last_id": 7, "ts": 2.0}]},
+    ),
+    (Conversations(()), {"type": "conversations", "conversations": []}),
+    (
+        PrivateHistory("bob", (Private("bob", "alice", "hi", 2.0, 11),
+                               Private("alice", "bob", "kept", 3.0, 12))),
+        {"type": "pm_history", "with": "bob", "messages": [
+            {"id": 11, "from": "bob", "to": "alice", "text": "hi", "ts": 2.0},
+            {"id": 12, "from": "alice", "to": "bob", "text": "kept", "ts": 3.0}]},
     ),
     (
         Welcome("alice", ("lobby", "dev"), "hello"),
@@ -175,8 +195,10 @@ def test_an_unknown_item_is_a_type_error():
 
 
 def test_help_lists_every_op_a_json_client_may_send():
-    """`help` names the ops of PROTOCOL.md's WebSocket section, and `typing` (the page's)."""
-    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
+    """`help` names the ops of PROTOCOL.md's WebSocket section, `typing` (the page's), and
+    those of kept private messages."""
+    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing",
+                   "conversations", "pm_history")  # fmt: skip
 
 
 @pytest.mark.parametrize("ref", ["q", 0, 42, ""])

@@ -383,3 +383,22 @@ def test_a_private_message_typed_after_an_arrow_key_is_never_said_in_the_room(hu
     assert bob.lines() == ["[pm -> alice] <bob> my password is hunter2"]
     assert carol.lines() == []
     assert hub.store.recent("lobby", 10) == []
+
+
+def test_pms_lists_and_shows_kept_private_messages(hub):
+    """An identified terminal: `/pms` lists its conversations, `/pms NICK` shows one with ids
+    and times; a guest is told to identify."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    alice.type(b"/nick alice\n/register correct-horse\n")
+    bob.type(b"/nick bob\n/pms\n")
+    assert bob.lines()[-1] == "! you are not identified; /identify [NICK] PASSWORD first"
+    alice.lines()
+    alice.type(b"/msg bob lunch?\n/pms\n/pms BOB\n")
+    assert alice.lines() == [
+        "[pm -> bob] <alice> lunch?",
+        "* private conversations (/pms NICK shows one):",
+        "*   bob (#1, 2023-11-14 22:13 UTC)",
+        "* 2023-11-14 (UTC)",
+        "[pm #1 22:13] <alice> lunch?",
+    ]
+    assert bob.lines() == ["[pm] <alice> lunch?"]

@@ -9,6 +9,8 @@ from chathub import errors
 from chathub.events import (
     BanEntry,
     BanList,
+    Conversation,
+    Conversations,
     Error,
     Event,
     Gap,
@@ -21,6 +23,7 @@ from chathub.events import (
     Ok,
     Outgoing,
     Private,
+    PrivateHistory,
     RoomList,
     Skipped,
     Topic,
@@ -42,6 +45,29 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     (Private("bob", "me", "psst", TS), ["[pm] <bob> psst"]),
     (Private("me", "bob", "hi", TS), ["[pm -> bob] <me> hi"]),
     (Private("me", "me", "note to self", TS), ["[pm] <me> note to self"]),
+    (Private("bob", "me", "kept", TS, 12), ["[pm] <bob> kept"]),
+    (Conversations(()), ["* no private conversations kept"]),
+    (
+        Conversations((Conversation("bob", 12, TS), Conversation("carol", 7, TS))),
+        [
+            "* private conversations (/pms NICK shows one):",
+            "*   bob (#12, 1970-01-01 00:00 UTC)",
+            "*   carol (#7, 1970-01-01 00:00 UTC)",
+        ],
+    ),
+    (PrivateHistory("bob", ()), ["* no private messages with bob"]),
+    (
+        PrivateHistory(
+            "bob",
+            (Private("bob", "me", "hi  there", TS, 11), Private("me", "bob", "yo", 90000, 12)),
+        ),
+        [
+            "* 1970-01-01 (UTC)",
+            "[pm #11 00:00] <bob> hi there",
+            "* 1970-01-02 (UTC)",
+            "[pm #12 01:00] <me> yo",
+        ],
+    ),
     (Notice("server shutting down"), ["* server shutting down"]),
     (Notice("one\ntwo"), ["* one", "* two"]),
     (Error("x", "nope"), ["! nope"]),

@@ -657,6 +657,6 @@ def test_a_version_2_file_is_upgraded(path: str, clock: task.Clock) -> None:
     say(store, "dev", "new")
     close(store, runner)
     connection = sqlite3.connect(path)
-    assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
     assert connection.execute("SELECT count(*) FROM accounts").fetchone()[0] == 1
     connection.close()

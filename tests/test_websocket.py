@@ -798,3 +798,32 @@ def test_any_json_gets_one_reply_per_ref_and_never_closes(messages):
         if isinstance(message, dict) and isinstance(message.get("ref"), int | str):
             assert [r.get("ref") for r in replies].count(message["ref"]) == 1
     assert peer.close_code() is None and not peer.transport.disconnecting
+
+
+def test_kept_private_messages_over_the_websocket(factory):
+    """Identified: the live pm carries its id, `conversations` and `pm_history` answer with
+    the contract's fields and the op's ref; a guest asking gets `not-identified`."""
+    alice = connect(factory, "?nick=alice")
+    bob = connect(factory, "?nick=bob")
+    alice.send({"op": "register", "password": "correct-horse", "ref": "r"})
+    assert alice.messages()[-1]["type"] == "account"
+    bob.messages()
+    alice.send({"op": "msg", "to": "bob", "text": "lunch?", "ref": 1})
+    [mine] = alice.messages()
+    [theirs] = bob.messages()
+    assert mine == {**theirs, "ref": 1}
+    assert (theirs["type"], theirs["from"], theirs["to"], theirs["id"]) == ("pm", "alice", "bob", 1)
+    alice.send({"op": "conversations", "ref": 2})
+    assert alice.messages() == [
+        {"type": "conversations", "ref": 2,
+         "conversations": [{"with": "bob", "last_id": 1, "ts": theirs["ts"]}]},
+    ]  # fmt: skip
+    alice.send({"op": "pm_history", "with": "bob", "limit": 10, "ref": 3})
+    assert alice.messages() == [
+        {"type": "pm_history", "with": "bob", "ref": 3,
+         "messages": [{"id": 1, "from": "alice", "to": "bob", "text": "lunch?",
+                       "ts": theirs["ts"]}]},
+    ]  # fmt: skip
+    bob.send({"op": "pm_history", "with": "alice", "ref": 4})
+    [refused] = bob.messages()
+    assert (refused["type"], refused["code"], refused["ref"]) == ("error", "not-identified", 4)
