@@ -137,8 +137,8 @@ class Skipped:
 
     `messages` stored messages were skipped, the first after `since` (ask for the history after
     it to catch up); `others` counts skipped events that are not kept (joins, parts). With
-    `room` None, `messages` private messages were skipped: they are not kept, so there is
-    nothing to catch up from.
+    `room` None, `messages` private messages were skipped: a guest cannot get them back, an
+    identified user reads them again in its conversations (`privatelog.py`).
     """
 
     room: str | None

@@ -13,10 +13,11 @@ Rules:
   output waits in a backlog of at most `max_backlog` bytes. Past that, room events are skipped,
   counted per room, and once the backlog has drained the client is told how many and from
   which id to catch up (a `Skipped` item, which each transport words for its users). Others'
-  private messages are skipped the same way and counted apart (they are not kept: the notice
-  says how many), so nobody can push a reader off by writing to it. Output that cannot be
-  skipped (replies, nick changes) may fill the backlog to twice `max_backlog`; past that hard
-  limit, or when the peer has been behind for `slow_timeout` seconds, the connection is cut.
+  private messages are skipped the same way and counted apart (the notice says how many;
+  an identified user finds them in its conversations), so nobody can push a reader off by
+  writing to it. Output that cannot be skipped (replies, nick changes) may fill the backlog
+  to twice `max_backlog`; past that hard limit, or when the peer has been behind for
+  `slow_timeout` seconds, the connection is cut.
 - Every refusal is counted in the hub's `Counters`, so the totals show up in /healthz.
 - Items are opaque: the adapter says how many bytes each is, and how to send one.
 """

@@ -149,7 +149,7 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
             if room is None:
                 text = (
                     f"skipped {messages} private messages while you were not reading; "
-                    "they are not kept"
+                    "identified users find them with /pms"
                 )
             elif messages:
                 text = f"skipped {messages} messages in {room}; ask for history since {since}"

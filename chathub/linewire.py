@@ -247,7 +247,7 @@ def render(item: Outgoing, my_nick: str) -> list[str]:
             if room is None:
                 return [
                     f"! skipped {messages} private messages while you were not reading; "
-                    "they are not kept"
+                    "identified users find them with /pms"
                 ]
             if messages:
                 return [

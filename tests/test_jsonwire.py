@@ -168,7 +168,8 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
     (
         Skipped(None, 4, 0, None),
         {"type": "error", "code": "skipped", "room": None, "since": None,
-         "message": "skipped 4 private messages while you were not reading; they are not kept"},
+         "message": "skipped 4 private messages while you were not reading; "
+                    "identified users find them with /pms"},
     ),
     (Help(), {"type": "help", "ops": [*OPS, *ACCOUNT_AND_MODERATION_OPS]}),
     (Ok(), {"type": "ok"}),

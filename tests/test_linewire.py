@@ -115,7 +115,10 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     (Gap("dev", 120), ["* history of dev starts at #120; what was before is gone"]),
     (
         Skipped(None, 4, 0, None),
-        ["! skipped 4 private messages while you were not reading; they are not kept"],
+        [
+            "! skipped 4 private messages while you were not reading; "
+            "identified users find them with /pms"
+        ],
     ),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),

@@ -211,7 +211,8 @@ def test_private_messages_are_limited_and_cannot_push_a_telnet_reader_off(tmp_pa
         assert wait_for(lambda: health(hub)["limits"]["skipped"] > 0, 10)
         seen = reader.expect("! skipped ", timeout=30)
         assert re.fullmatch(
-            r"! skipped \d+ private messages while you were not reading; they are not kept",
+            r"! skipped \d+ private messages while you were not reading; "
+            r"identified users find them with /pms",
             seen[-1],
         )
         assert any(line.startswith("[pm] <sender") for line in seen)
