@@ -7,6 +7,7 @@ scripts from 'self', so an injected <script> tag may be blocked: then the source
 through the DevTools protocol, which the policy does not govern.
 """
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ def axe_script() -> Path:
     """The path of axe.min.js; skips the test (fails it under CI) when there is none."""
     path = Path(os.environ.get("AXE_CORE_JS", DEFAULT))
     if not path.is_file():
-        why = f"axe-core is missing ({path}); fetch it: npm install --prefix .ci/node axe-core@{VERSION}"
+        fetch = f"npm install --prefix .ci/node axe-core@{VERSION}"
+        why = f"axe-core is missing ({path}); fetch it: {fetch}"
         if ci():
             pytest.fail(why + ", and CI must run the accessibility tests")
         pytest.skip(why)
@@ -36,10 +38,8 @@ def inject(page: Any) -> None:
     if page.evaluate("() => typeof window.axe === 'object'"):
         return
     path = axe_script()
-    try:
+    with contextlib.suppress(Exception):  # a tag the CSP blocks: tried another way below
         page.add_script_tag(path=str(path))
-    except Exception:  # noqa: BLE001 - a CSP-blocked tag is tried another way below
-        pass
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(path.read_text(encoding="utf-8") + "\n;undefined")
     assert page.evaluate("() => typeof window.axe === 'object'"), "axe-core did not load"
@@ -54,7 +54,9 @@ def violations(page: Any, impacts: tuple[str, ...] = SERIOUS) -> list[dict[str, 
             const result = await window.axe.run(document, { resultTypes: ["violations"] });
             return result.violations.map((v) => ({
                 id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.map((n) => ({ target: n.target.join(" "), summary: n.failureSummary })),
+                nodes: v.nodes.map((n) => ({
+                    target: n.target.join(" "), summary: n.failureSummary,
+                })),
             }));
         }"""
     )
