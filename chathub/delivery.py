@@ -14,6 +14,10 @@ Rules:
   does first publishes what is queued, so nobody sees a different order; an adapter that has
   something of its own to say (an error, a warning) says it through `tell`, which keeps that
   order too.
+- Bots' posts (HTTP publishes) are stored and answered at once, and fanned out at the end of
+  the reactor's turn, those of one room together (`publish(..., fan_out_later=True)`): a script
+  pipelining single-message POSTs costs each reader one write per turn, not one per message.
+  Anything else delivered first sends what waits, so nobody sees a different order.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
   done (`when_done`); they are then carried out in order.
@@ -121,6 +125,7 @@ class Delivery:
     watchers: dict[str, dict[Session, None]]
     traffic: Traffic
     presence: "Presence"
+    later: Later | None
 
     def __init__(self, broker: Broker, origin: str) -> None:
         # Inside `batch()`: room messages waiting to be published, in order, all of one room
@@ -135,6 +140,10 @@ class Delivery:
         self._awaiting: dict[int, Senders] = {}
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
         self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
+        # Bots' publications stored and answered, waiting for the end of the turn to be
+        # delivered (`fan_out_later`): the numbers of ours to hold, and those held.
+        self._fan_out_later: set[int] = set()
+        self._held: list[Publication] = []
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         raise NotImplementedError  # the Hub's
@@ -222,6 +231,7 @@ class Delivery:
         through here too, so it never overtakes the messages queued in the same read.
         """
         self.flush()
+        self.fan_out_held()
         session.client.deliver(item, ref)
 
     # --- what the broker calls ----------------------------------------------------------------
@@ -238,6 +248,32 @@ class Delivery:
             stored = self._on_stored.pop(publication.seq, None)
             if stored is not None:
                 stored(items)  # type: ignore[arg-type]  # a room's events
+            if publication.seq in self._fan_out_later:
+                self._fan_out_later.discard(publication.seq)
+                if self.later is not None:
+                    if not self._held:
+                        self.later(0, self.fan_out_held)
+                    self._held.append(publication)
+                    return
+        self.fan_out_held()
+        self._fan_out(publication, refs)
+
+    def fan_out_held(self) -> None:
+        """Deliver the bots' publications held for the end of the turn, each room's run of
+        them as one (see the module's rules)."""
+        while self._held:
+            held, self._held = self._held, []
+            run = [held[0]]
+            for publication in held[1:]:
+                if publication.rooms == run[0].rooms:
+                    run.append(publication)
+                    continue
+                self._fan_out(_joined(run), {})
+                run = [publication]
+            self._fan_out(_joined(run), {})
+
+    def _fan_out(self, publication: Publication, refs: dict[Session, dict[int, Ref]]) -> None:
+        items = publication.items
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
@@ -289,9 +325,12 @@ class Delivery:
         senders: Senders = (),
         exclude: tuple[str, ...] = (),
         on_stored: Callable[[tuple[Event, ...]], None] | None = None,
+        fan_out_later: bool = False,
     ) -> None:
         """The one way out for anything more than one client sees (see the module's rules).
-        `on_stored` hears the items as stored, ids set, when they come back."""
+        `on_stored` hears the items as stored, ids set, when they come back; with
+        `fan_out_later` (a bot's room events, no senders) they reach the room at the end of
+        the turn."""
         for room in rooms:
             if room in self.presence.pending:  # joins and parts said before go first
                 self.presence.flush(room)
@@ -300,10 +339,13 @@ class Delivery:
             self._awaiting[self._seq] = senders
         if on_stored is not None:
             self._on_stored[self._seq] = on_stored
+        if fan_out_later:
+            self._fan_out_later.add(self._seq)
         publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
         if not self.broker.publish(publication):
             self._awaiting.pop(self._seq, None)
             self._on_stored.pop(self._seq, None)
+            self._fan_out_later.discard(self._seq)
             for _, session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
 
@@ -315,3 +357,11 @@ class Delivery:
         self._queued.append((event, session, ref))
         if not self._batching:
             self.flush()
+
+
+def _joined(run: list[Publication]) -> Publication:
+    """Publications of one room's events as one (what their readers get in one write)."""
+    if len(run) == 1:
+        return run[0]
+    items = tuple(item for publication in run for item in publication.items)
+    return replace(run[0], items=items)

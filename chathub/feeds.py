@@ -78,7 +78,7 @@ def publish(
                 for post, text in zip(posts, texts, strict=True)
             )
             stored: list[tuple[Event, ...]] = []
-            hub.publish(events, (room,), on_stored=stored.append)
+            hub.publish(events, (room,), on_stored=stored.append, fan_out_later=True)
             answer(stored[0] if stored else errors.unavailable())
         if room not in hub.members and room not in hub.watchers:
             hub.store.close_room(room)
@@ -148,6 +148,7 @@ def _watch_room(
             # what lies between this page and the live events would never be sent.
             hub.store.read(room, Since(last, limit), lambda more: caught_up(more, False))
             return
+        hub.fan_out_held()  # stored before its catch-up was read: sent in it, not again
         hub.watchers.setdefault(room, {})[session] = None
         session.rooms.append(room)
         session.caught_up[room] = hub.store.last_id(room)

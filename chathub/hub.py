@@ -286,6 +286,7 @@ class Hub(Delivery):
         """Tell every client the server is going away; the sessions to close (in the order
         they came). Nobody is told of the others leaving from now on: they are all going."""
         self.flush()
+        self.fan_out_held()
         self.presence.flush_all()
         self.closing = True
         readers = {reader: None for room in self.watchers.values() for reader in room}
@@ -298,6 +299,7 @@ class Hub(Delivery):
         session.client.close()
 
     def add_member(self, room: str, session: Session) -> None:
+        self.fan_out_held()  # what was stored before it joined is history to it, not live
         self.members.setdefault(room, {})[session] = None
         self.traffic.joined(room, session.client.transport_name)
 
