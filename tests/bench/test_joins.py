@@ -90,9 +90,11 @@ def welcome(nick: str) -> bytes:
     return event(type="welcome", nick=nick, rooms=["lobby"], motd="hi")
 
 
-def join(room: str, *nicks: str) -> bytes:
+def join(room: str, *nicks: str, **extra: object) -> bytes:
     more = {"nicks": list(nicks)} if len(nicks) > 1 else {}
-    return event(type="event", room=room, kind="join", nick=nicks[0], text="", ts=1.0, **more)
+    return event(
+        type="event", room=room, kind="join", nick=nicks[0], text="", ts=1.0, **more, **extra
+    )
 
 
 def test_ws_watch_sees_its_nick_in_a_batched_join_and_keeps_what_follows() -> None:
@@ -151,3 +153,18 @@ def test_ws_watch_reads_a_fragmented_join() -> None:
     )
     for parts in splits(stream, 13):
         assert feed_until_joined(WsJoinWatch("lobby"), parts) is not None
+
+
+def test_ws_watch_counts_a_batch_too_big_to_name_it_as_its_own_join() -> None:
+    """A batched join of more than 100 names the first 100 and says `count`: the first join of
+    its room a client hears then includes it, named or not (a storm of 200 into one room hung
+    waiting for the 100 unnamed clients' nicks)."""
+    named = [f"storm{n}" for n in range(100)]
+    watch = WsJoinWatch("lobby")
+    assert watch.feed(welcome("storm150") + join("lobby", *named, count=200))
+    assert (watch.joined, watch.named) == (True, False)
+    named_one = WsJoinWatch("lobby")
+    assert named_one.feed(welcome("storm7") + join("lobby", *named, count=200))
+    assert named_one.named
+    small = WsJoinWatch("lobby")
+    assert not small.feed(welcome("storm150") + join("lobby", "storm1", "storm2"))
