@@ -1867,7 +1867,8 @@
           // A log-in session too, so that the cookie keeps this account across reloads.
           try {
             const result = await postSession(data.account || nick, password);
-            if (!result.ok) loginMessage(`Registered, but not remembered here: ${result.answer.message || result.status}`);
+            if (result.ok) loginMessage(`Registered: ${data.account || nick} is yours, and this browser remembers it.`, "info");
+            else loginMessage(`Registered, but not remembered here: ${result.answer.message || result.status}`);
           } catch {
             loginMessage("Registered, but not remembered here: log in after a reload.");
           }

@@ -107,6 +107,7 @@ class ChatPage:
 def chat(browser: "Browser", hub: HubProcess) -> Iterator[ChatPage]:
     """A fresh browser context on the chat page of the running hub, connected."""
     context = browser.new_context(viewport={"width": 1200, "height": 760})
+    context.add_init_script("localStorage.setItem('chathub.visited', 'true')")  # no nick prompt
     page = ChatPage(context.new_page())
     page.open(hub.base_url + "/")
     yield page
@@ -334,3 +335,30 @@ def test_a_command_typed_after_an_invisible_character_is_still_a_command(chat, c
     chat.type("\ufeff /me waves")
     seen = carol.expect("[lobby] * frank waves")
     assert not [line for line in seen if "hunter2" in line]
+
+
+# --- for the page tests in test_page_*.py -------------------------------------------------------
+
+PAGE_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # CI keeps this folder
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def open_chat(
+    browser: "Browser", url: str, viewport: str = "desktop", visited: bool = True, **options: Any
+) -> ChatPage:
+    """A new browser context on `url`, connected. `visited`: as a browser that has been here
+    before (no first-visit nick prompt). Close it with `chat.page.context.close()`."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], **options)  # type: ignore[arg-type]
+    if visited:
+        context.add_init_script("localStorage.setItem('chathub.visited', 'true')")
+    chat = ChatPage(context.new_page())
+    chat.open(url)
+    return chat
+
+
+def shot(chat: ChatPage, name: str) -> Path:
+    """A screenshot under tests/e2e/artifacts/."""
+    PAGE_ARTIFACTS.mkdir(exist_ok=True)
+    path = PAGE_ARTIFACTS / name
+    chat.page.screenshot(path=str(path))
+    return path
