@@ -65,7 +65,9 @@ def test_register_reload_log_out_log_in_elsewhere_and_moderate(browser, tmp_path
         expect(first.page.locator("#whoami")).to_contain_text("Logged in as alice")
         expect(first.page.locator("#room-title")).to_have_text("#dev")
         for room in ("lobby", "dev"):
-            expect(first.page.locator(f'#room-list button.joined[data-room="{room}"]')).to_be_visible()
+            expect(
+                first.page.locator(f'#room-list button.joined[data-room="{room}"]')
+            ).to_be_visible()
 
         open_account(first)
         first.page.click("#logout-button")
@@ -85,7 +87,9 @@ def test_register_reload_log_out_log_in_elsewhere_and_moderate(browser, tmp_path
         second.page.fill("#login-password", PASSWORD)
         second.page.click("#login-button")
         second.wait_connected("alice")
-        expect(second.page.locator("#whoami")).to_contain_text("Logged in as alice", timeout=WAIT_MS)
+        expect(second.page.locator("#whoami")).to_contain_text(
+            "Logged in as alice", timeout=WAIT_MS
+        )
 
         second.type("/join ops")  # a new room: its first registered member owns it
         second.page.locator(".line").filter(has_text="you are the owner of ops").wait_for(
@@ -98,9 +102,7 @@ def test_register_reload_log_out_log_in_elsewhere_and_moderate(browser, tmp_path
         spammer.send("buy cheap watches")
         expect(second.messages("ops", "buy cheap watches")).to_have_count(1, timeout=WAIT_MS)
 
-        kick = second.page.locator(
-            '#member-list button[data-action="kick"][data-nick="spammer"]'
-        )
+        kick = second.page.locator('#member-list button[data-action="kick"][data-nick="spammer"]')
         kick.click()
         spammer.expect("[ops] <- spammer was kicked by alice")
         expect(second.lines("ops").filter(has_text="spammer was kicked by alice")).to_have_count(
@@ -114,9 +116,9 @@ def test_register_reload_log_out_log_in_elsewhere_and_moderate(browser, tmp_path
         spammer.expect("[ops] -> spammer joined")
         second.type(f"/ban {SPAMMER_ADDRESS} 2h spam")
         spammer.expect("was kicked by alice")
-        expect(second.lines("ops").filter(has_text=f"alice banned {SPAMMER_ADDRESS}")).to_have_count(
-            1, timeout=WAIT_MS
-        )
+        expect(
+            second.lines("ops").filter(has_text=f"alice banned {SPAMMER_ADDRESS}")
+        ).to_have_count(1, timeout=WAIT_MS)
         spammer.send("/nick innocent")
         spammer.expect("is now known as innocent")
         spammer.send("/join ops")
