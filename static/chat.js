@@ -463,6 +463,16 @@
     return before;
   }
 
+  function placeAtEnd(room, event) {
+    let before = null;
+    let above = room.list.lastElementChild;
+    while (above && !above.dataset.id && Number(above.dataset.ts) > event.ts) {
+      before = above;
+      above = above.previousElementSibling;
+    }
+    return before;
+  }
+
   // Show a stored message unless this room already shows its id; `live` counts it as unread.
   function addMessage(event, live) {
     const room = state.rooms.get(event.room);
@@ -472,7 +482,8 @@
     if (event.id > room.lastId) {
       const caughtUp = room.lastId > 0; // a replay after a reconnect is news too
       room.lastId = event.id;
-      addLine(room.list, item);
+      // A replay goes above the notices that are newer than it ("you joined"), in time order.
+      addLine(room.list, item, live ? null : placeAtEnd(room, event));
       if (room.typing.delete(event.nick)) renderTyping();
       const others = !sameNick(event.nick, state.nick);
       if (isElsewhere(room) && (live || caughtUp) && others) {
@@ -1203,7 +1214,8 @@
     }
     for (const nick of nicks) room.members.add(nick);
     const others = nicks.filter((nick) => !sameNick(nick, state.nick));
-    if (mine && room.fresh) presenceLine(room, "join", `you joined #${room.name}`, event.ts);
+    // Your own arrival is not noise: it stays a line of its own, never folded or hidden.
+    if (mine && room.fresh) systemLine(`you joined #${room.name}`, "notice join", room.list, event.ts);
     if (others.length) presenceLine(room, "join", `${namesText(others, count - (mine ? 1 : 0))} joined`, event.ts, count - (mine ? 1 : 0));
     room.fresh = false;
     // Events name who arrives, not who was there: ask. A crowd named in part asks too.
@@ -1368,6 +1380,7 @@
       // Keep the lines being read where they were: the older ones grew the log above them.
       if (!room.list.hidden) ui.log.scrollTop = top + (ui.log.scrollHeight - height);
       room.older = events.length < request.limit ? "done" : "idle";
+      fillScreen();
       if (room.older === "done" && !room.list.querySelector(".history-start")) {
         const start = dated(el("li", "line notice history-start"), events[0]?.ts ?? Number(room.list.querySelector("li[data-ts]")?.dataset.ts));
         start.append(el("span", "text", `the beginning of #${room.name}`));
@@ -1375,6 +1388,7 @@
       }
       return;
     }
+    fillScreen();
     if (request !== null && request.show) {
       const where = state.rooms.has(data.room) ? "" : " (join the room to read them)";
       systemLine(`${plural(data.events ? data.events.length : 0, "stored message")} of #${data.room}${where}`);
@@ -1401,6 +1415,11 @@
       systemLine(`  ${ban.mask} by ${ban.by}${until}${ban.reason ? ": " + ban.reason : ""}`);
     }
     return undefined;
+  }
+
+  // While the log does not fill the screen there is nothing to scroll: fetch older messages.
+  function fillScreen() {
+    if (ui.log.scrollHeight <= ui.log.clientHeight + 120) loadOlder();
   }
 
   // Scrolling to the top of a room asks for the page of messages before the oldest shown.
@@ -1760,7 +1779,7 @@
   });
 
   ui.log.addEventListener("scroll", () => {
-    if (nearBottom()) ui.jump.hidden = true;
+    ui.jump.hidden = nearBottom();
     if (ui.log.scrollTop < 120) loadOlder();
   });
 

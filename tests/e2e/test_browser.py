@@ -344,13 +344,21 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 
 
 def open_chat(
-    browser: "Browser", url: str, viewport: str = "desktop", visited: bool = True, **options: Any
+    browser: "Browser",
+    url: str,
+    viewport: str = "desktop",
+    visited: bool = True,
+    script: str | None = None,
+    **options: Any,
 ) -> ChatPage:
     """A new browser context on `url`, connected. `visited`: as a browser that has been here
-    before (no first-visit nick prompt). Close it with `chat.page.context.close()`."""
+    before (no first-visit nick prompt); `script` runs before the page's own. Close it with
+    `chat.page.context.close()`."""
     context = browser.new_context(viewport=VIEWPORTS[viewport], **options)  # type: ignore[arg-type]
     if visited:
         context.add_init_script("localStorage.setItem('chathub.visited', 'true')")
+    if script is not None:
+        context.add_init_script(script)
     chat = ChatPage(context.new_page())
     chat.open(url)
     return chat
