@@ -1380,7 +1380,6 @@
       // Keep the lines being read where they were: the older ones grew the log above them.
       if (!room.list.hidden) ui.log.scrollTop = top + (ui.log.scrollHeight - height);
       room.older = events.length < request.limit ? "done" : "idle";
-      fillScreen();
       if (room.older === "done" && !room.list.querySelector(".history-start")) {
         const start = dated(el("li", "line notice history-start"), events[0]?.ts ?? Number(room.list.querySelector("li[data-ts]")?.dataset.ts));
         start.append(el("span", "text", `the beginning of #${room.name}`));
@@ -1388,7 +1387,6 @@
       }
       return;
     }
-    fillScreen();
     if (request !== null && request.show) {
       const where = state.rooms.has(data.room) ? "" : " (join the room to read them)";
       systemLine(`${plural(data.events ? data.events.length : 0, "stored message")} of #${data.room}${where}`);
@@ -1415,11 +1413,6 @@
       systemLine(`  ${ban.mask} by ${ban.by}${until}${ban.reason ? ": " + ban.reason : ""}`);
     }
     return undefined;
-  }
-
-  // While the log does not fill the screen there is nothing to scroll: fetch older messages.
-  function fillScreen() {
-    if (ui.log.scrollHeight <= ui.log.clientHeight + 120) loadOlder();
   }
 
   // Scrolling to the top of a room asks for the page of messages before the oldest shown.
@@ -1682,7 +1675,9 @@
         ? `${lines} / ${MAX_TEXT_LINES} lines`
         : `${chars.toLocaleString("en")} / ${MAX_TEXT.toLocaleString("en")}`;
     ui.charCount.title = over ? "Too long to send: shorten it first" : "characters";
-    // The box grows with its text, up to a third of the screen.
+    // The box grows with its text, up to a third of the screen; empty, it is one row.
+    ui.messageInput.style.height = "";
+    if (!ui.messageInput.value.includes("\n") && ui.messageInput.scrollHeight <= ui.messageInput.clientHeight + 2) return;
     ui.messageInput.style.height = "auto";
     ui.messageInput.style.height = `${Math.min(ui.messageInput.scrollHeight + 2, window.innerHeight / 3)}px`;
   }
@@ -1781,6 +1776,14 @@
   ui.log.addEventListener("scroll", () => {
     ui.jump.hidden = nearBottom();
     if (ui.log.scrollTop < 120) loadOlder();
+  });
+
+  // At the top already (or a log too short to scroll), scrolling up still asks for more.
+  ui.log.addEventListener("wheel", (event) => {
+    if (event.deltaY < 0 && ui.log.scrollTop < 120) loadOlder();
+  }, { passive: true });
+  ui.log.addEventListener("keydown", (event) => {
+    if ((event.key === "PageUp" || event.key === "Home" || event.key === "ArrowUp") && ui.log.scrollTop < 120) loadOlder();
   });
 
   ui.jump.addEventListener("click", () => {

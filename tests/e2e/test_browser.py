@@ -240,6 +240,7 @@ def test_page_screenshot_of_a_conversation(chat, connect):
     expect(chat.page.locator("#room-title")).to_have_text("#dev", timeout=WAIT_MS)
     chat.page.locator('#room-list button[data-room="lobby"]').click()
     bob.send("morning all! the deploy went out at 09:00")
+    bob.expect("<bob> morning all!")  # before the next line, or the two are one pasted message
     chat.type("nice, any trouble with the migrations?")
     bob.send("none, it took 40 seconds")
     carol.send("/me is reading the release notes")
