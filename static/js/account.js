@@ -61,6 +61,7 @@ ui.registerButton.addEventListener("click", () => {
       onError: (error) => loginMessage(error.message || error.code),
       onReply: async (data) => {
         if (data.type !== "account") return;
+        if (data.account) adoptGuestConversations(data.account);
         ui.loginPassword.value = "";
         loginMessage("");
         // A log-in session too, so that the cookie keeps this account across reloads.
@@ -76,6 +77,20 @@ ui.registerButton.addEventListener("click", () => {
   );
   return undefined;
 });
+
+// Registering, a guest becomes an account: its conversations in this browser go with it (a
+// log-in does not take them: whoever logs in here next is not necessarily that guest).
+function adoptGuestConversations(account) {
+  const guestKey = `${KEYS.pms}.guest`;
+  const accountKey = `${KEYS.pms}.account.${account.toLowerCase()}`;
+  const guest = saved.get(guestKey, {}) || {};
+  const kept = saved.get(accountKey, {}) || {};
+  for (const [peer, messages] of Object.entries(guest)) {
+    if (Array.isArray(messages)) kept[peer] = [...(Array.isArray(kept[peer]) ? kept[peer] : []), ...messages];
+  }
+  saved.set(accountKey, kept);
+  saved.set(guestKey, {});
+}
 
 export async function logOut() {
   try {

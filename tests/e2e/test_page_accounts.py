@@ -134,3 +134,32 @@ def test_register_reload_log_out_log_in_elsewhere_and_moderate(browser, tmp_path
         for client in clients:
             client.close()
         hub.stop()
+
+
+def test_a_guest_who_registers_keeps_its_private_conversations(browser, tmp_path: Path):
+    """A guest's conversation (kept in the browser) is still there once it registers, and
+    after a reload as the account."""
+    hub = start_with_operator(tmp_path)
+    erin = telnet(hub, "erin")
+    try:
+        chat = open_chat(browser, hub.base_url + "/")
+        chat.set_nick("frank")
+        erin.send("/msg frank before you registered")
+        convo = chat.page.locator('#convo-list button[data-convo="@erin"]')
+        expect(convo).to_be_visible(timeout=WAIT_MS)
+        open_account(chat)
+        chat.page.fill("#login-password", PASSWORD)
+        chat.page.click("#register-button")
+        expect(chat.page.locator("#login-message")).to_contain_text("remembers", timeout=WAIT_MS)
+        expect(convo).to_be_visible()
+        chat.page.reload()
+        chat.wait_connected("frank")
+        expect(chat.page.locator("#whoami")).to_contain_text("Logged in as frank")
+        convo.click()
+        lines = chat.page.locator('#log .lines[data-convo="@erin"] li.pm')
+        expect(lines.filter(has_text="before you registered")).to_have_count(1)
+        assert chat.errors == []
+        chat.page.context.close()
+    finally:
+        erin.close()
+        hub.stop()
