@@ -336,12 +336,14 @@ def test_typing_indicator(browser, hub: HubProcess, size: str):
         bob.page.reload()  # so the recorder sees the page's socket from its start
         bob.wait_connected("bob")
         bob.page.locator("#message-input").click()
+        started = time.monotonic()
         for letter in "hello there":
             bob.page.keyboard.type(letter)
             bob.page.wait_for_timeout(100)
+        typed_for = time.monotonic() - started  # about 1 s, longer on a busy machine
         typing = alice.page.locator("#typing")
         expect(typing).to_have_text("bob is typing…", timeout=WAIT_MS)
-        assert len(signals) == 1, signals
+        assert 1 <= len(signals) <= 1 + int(typed_for // 3), signals
         shot(alice, f"page-typing-{size}.png")
         expect(typing).to_have_text("", timeout=8_000)
         assert alice.errors == [] and bob.errors == []
