@@ -2,12 +2,23 @@
 
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.accounts import READER_SECRET, start_with_operator
 from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
-from tests.e2e.test_browser import WAIT_MS, ChatPage, browser, chat, expect, open_chat, shot
+from tests.e2e.test_browser import (
+    VIEWPORTS,
+    WAIT_MS,
+    ChatPage,
+    browser,
+    chat,
+    expect,
+    open_chat,
+    shot,
+)
 
 __all__ = ["browser", "chat"]  # fixtures shared with test_browser.py
 
@@ -233,3 +244,42 @@ def test_a_bot_message_shows_a_bot_tag(browser, tmp_path: Path):
         chat.page.context.close()
     finally:
         hub.stop()
+
+
+def test_a_crowd_named_in_part_makes_the_page_ask_who(browser, hub: HubProcess):
+    """A batched join whose `count` is more than the nicks it names: the page says how many
+    arrived and asks the server `who` for the whole list."""
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    context.add_init_script("localStorage.setItem('chathub.visited', 'true')")
+    page = context.new_page()
+    sent: list[str] = []
+    routes: list[Any] = []
+
+    def route(socket: Any) -> None:
+        server = socket.connect_to_server()
+        routes.append(socket)
+
+        def forward(message: Any) -> None:
+            sent.append(str(message))
+            server.send(message)
+
+        socket.on_message(forward)
+
+    page.route_web_socket(re.compile(r"/ws"), route)
+    chat = ChatPage(page)
+    chat.open(hub.base_url + "/")
+    expect(page.locator("#member-list li")).to_have_count(1, timeout=WAIT_MS)
+    asked_before = sum('"op":"who"' in frame for frame in sent)
+    crowd = [f"crowd-{n}" for n in range(1, 101)]
+    event = {"type": "event", "room": "lobby", "kind": "join", "nick": crowd[0]}
+    event.update({"nicks": crowd, "count": 150, "text": "", "ts": time.time()})
+    routes[0].send(json.dumps(event))
+    expect(chat.lines("lobby").filter(has_text="and 147 others joined")).to_have_count(1)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while sum('"op":"who"' in frame for frame in sent) == asked_before:
+        assert time.monotonic() < deadline, sent
+        page.wait_for_timeout(50)
+    # The server's answer (nobody of the crowd is really there) replaces the guess.
+    expect(page.locator("#member-list li")).to_have_count(1, timeout=WAIT_MS)
+    assert chat.errors == []
+    context.close()
