@@ -12,9 +12,10 @@ Rules:
   the reader is its log-in cookie, `httpauth.py`), a room that does not exist: not listed, its
   transcript empty, with nobody in it.
 - Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
-  that carry a hash of the content (`?v=`) so a changed file is fetched at once. Only files
-  inside the static directory are served: a symlink leading out of it, or a name with a NUL
-  byte, is 404.
+  that carry a hash of the content (`?v=`) so a changed file is fetched at once; the script's
+  modules under `static/js/`, imported without a hash, are revalidated on every load instead.
+  Only files inside the static directory are served: a symlink leading out of it, or a name
+  with a NUL byte, is 404.
 """
 
 import hashlib
@@ -50,6 +51,12 @@ CONTENT_SECURITY_POLICY = (
 
 # A day: the page asks for `?v=HASH` URLs, so a changed file is a new URL anyway.
 STATIC_CACHE_CONTROL = b"public, max-age=86400"
+
+# The script's modules (static/js/) are imported by plain names, without `?v=`: the browser
+# revalidates them every time (a 304 while unchanged), so it never runs an old module beside
+# a new chat.js.
+MODULE_DIR = "js"
+MODULE_CACHE_CONTROL = b"no-cache"
 
 
 def asset_dir(name: str) -> Path:
@@ -256,7 +263,11 @@ class StaticResource(File):
         if self.isdir():
             # `File` would redirect `/static` to `/static/` and then list it.
             return self.directoryListing().render(request)
-        request.setHeader(b"cache-control", STATIC_CACHE_CONTROL)
+        relative = os.path.relpath(os.path.realpath(self.path), self.root)
+        module = relative.startswith(MODULE_DIR + os.sep)
+        request.setHeader(
+            b"cache-control", MODULE_CACHE_CONTROL if module else STATIC_CACHE_CONTROL
+        )
         request.setHeader(b"x-content-type-options", b"nosniff")
         return super().render_GET(request)  # type: ignore[no-untyped-call]
 

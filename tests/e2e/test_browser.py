@@ -107,6 +107,7 @@ class ChatPage:
 def chat(browser: "Browser", hub: HubProcess) -> Iterator[ChatPage]:
     """A fresh browser context on the chat page of the running hub, connected."""
     context = browser.new_context(viewport={"width": 1200, "height": 760})
+    context.add_init_script("localStorage.setItem('chathub.visited', 'true')")  # no nick prompt
     page = ChatPage(context.new_page())
     page.open(hub.base_url + "/")
     yield page
@@ -174,6 +175,7 @@ def test_script_typed_on_telnet_is_shown_as_text_and_never_run(chat, connect):
     mallory: TelnetClient = connect("mallory")
     payloads = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">']
     for payload in payloads:
+        # One at a time: lines that arrive together are one pasted message of several lines.
         mallory.send(payload)
         mallory.expect(payload)  # each its own message, not a paste of two lines
     for payload in payloads:
@@ -198,6 +200,8 @@ def test_slash_commands_work_as_on_telnet(chat, connect):
     erin.expect("[pm] <frank> psst")
     erin.send("/msg frank hi back")
     expect(chat.page.locator("#log li.pm").filter(has_text="hi back")).to_have_count(1)
+    chat.page.locator('#convo-list button[data-convo="@erin"]').click()
+    expect(chat.page.locator("#log li.pm").filter(has_text="hi back")).to_be_visible()
 
 
 def test_reconnect_shows_exactly_the_missed_messages_once(chat, connect):
@@ -236,6 +240,7 @@ def test_page_screenshot_of_a_conversation(chat, connect):
     expect(chat.page.locator("#room-title")).to_have_text("#dev", timeout=WAIT_MS)
     chat.page.locator('#room-list button[data-room="lobby"]').click()
     bob.send("morning all! the deploy went out at 09:00")
+    bob.expect("<bob> morning all!")  # before the next line, or the two are one pasted message
     chat.type("nice, any trouble with the migrations?")
     bob.send("none, it took 40 seconds")
     carol.send("/me is reading the release notes")
@@ -296,6 +301,7 @@ def test_private_message_text_has_the_width_of_the_line_on_a_phone(chat, connect
     chat.set_nick("alice")
     chat.page.set_viewport_size({"width": 390, "height": 844})
     ivan.send("/msg alice a private hello that should read as one line")
+    chat.page.locator('#convo-list button[data-convo="@ivan"]').click()
     text = chat.page.locator("#log li.pm .text")
     expect(text).to_have_text("a private hello that should read as one line", timeout=WAIT_MS)
     tag = chat.page.locator("#log li.pm .tag").bounding_box()
@@ -330,3 +336,38 @@ def test_a_command_typed_after_an_invisible_character_is_still_a_command(chat, c
     chat.type("\ufeff /me waves")
     seen = carol.expect("[lobby] * frank waves")
     assert not [line for line in seen if "hunter2" in line]
+
+
+# --- for the page tests in test_page_*.py -------------------------------------------------------
+
+PAGE_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # CI keeps this folder
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def open_chat(
+    browser: "Browser",
+    url: str,
+    viewport: str = "desktop",
+    visited: bool = True,
+    script: str | None = None,
+    **options: Any,
+) -> ChatPage:
+    """A new browser context on `url`, connected. `visited`: as a browser that has been here
+    before (no first-visit nick prompt); `script` runs before the page's own. Close it with
+    `chat.page.context.close()`."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], **options)  # type: ignore[arg-type]
+    if visited:
+        context.add_init_script("localStorage.setItem('chathub.visited', 'true')")
+    if script is not None:
+        context.add_init_script(script)
+    chat = ChatPage(context.new_page())
+    chat.open(url)
+    return chat
+
+
+def shot(chat: ChatPage, name: str) -> Path:
+    """A screenshot under tests/e2e/artifacts/."""
+    PAGE_ARTIFACTS.mkdir(exist_ok=True)
+    path = PAGE_ARTIFACTS / name
+    chat.page.screenshot(path=str(path))
+    return path
