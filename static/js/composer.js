@@ -3,7 +3,7 @@
 import { COUNT_FROM, MAX_TEXT, MAX_TEXT_LINES, NICK_NAME, ROOM_NAME, TYPING_EVERY_MS, normalizeRoom, sameNick, state, ui } from "./base.js";
 import { HIDDEN_START, joinRoom, openConvo, submit } from "./commands.js";
 import { connect, hashTarget, send } from "./connection.js";
-import { currentView, nearBottom, placeUnreadMarker, scrollToEnd, systemLine } from "./log.js";
+import { currentView, nearBottom, nearTop, placeUnreadMarker, scrollToEnd, systemLine } from "./log.js";
 import { loadOlder } from "./receive.js";
 import { renderConvos, renderRooms, showView } from "./view.js";
 
@@ -126,15 +126,15 @@ ui.part.addEventListener("click", () => {
 
 ui.log.addEventListener("scroll", () => {
   ui.jump.hidden = nearBottom();
-  if (ui.log.scrollTop < 120) loadOlder();
+  if (nearTop()) loadOlder();
 });
 
 // At the top already (or a log too short to scroll), scrolling up still asks for more.
 ui.log.addEventListener("wheel", (event) => {
-  if (event.deltaY < 0 && ui.log.scrollTop < 120) loadOlder();
+  if (event.deltaY < 0 && nearTop()) loadOlder();
 }, { passive: true });
 ui.log.addEventListener("keydown", (event) => {
-  if ((event.key === "PageUp" || event.key === "Home" || event.key === "ArrowUp") && ui.log.scrollTop < 120) loadOlder();
+  if ((event.key === "PageUp" || event.key === "Home" || event.key === "ArrowUp") && nearTop()) loadOlder();
 });
 
 ui.jump.addEventListener("click", () => {

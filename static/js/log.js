@@ -52,12 +52,32 @@ export function dropRoom(name) {
   saveSession();
 }
 
+// The stylesheet may anchor the log at its end (a column-reverse scroller: scrollTop is 0 at
+// the end and negative above it) or not (0 at the top): these measure either way.
+function anchoredAtEnd() {
+  return getComputedStyle(ui.log).flexDirection === "column-reverse";
+}
+
+export function fromEnd() {
+  const log = ui.log;
+  return anchoredAtEnd() ? -log.scrollTop : log.scrollHeight - log.scrollTop - log.clientHeight;
+}
+
+export function fromTop() {
+  const log = ui.log;
+  return anchoredAtEnd() ? log.scrollHeight - log.clientHeight + log.scrollTop : log.scrollTop;
+}
+
 export function nearBottom() {
-  return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 48;
+  return fromEnd() < 48;
+}
+
+export function nearTop() {
+  return fromTop() < 120;
 }
 
 export function scrollToEnd() {
-  ui.log.scrollTop = ui.log.scrollHeight;
+  ui.log.scrollTop = anchoredAtEnd() ? 0 : ui.log.scrollHeight;
   ui.jump.hidden = true;
 }
 

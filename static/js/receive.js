@@ -5,7 +5,7 @@ import { NICK_RETRIES, OLDER_PAGE, ROOMS_POLL_MS, dated, el, lastSession, plural
 import { answered, initialRoom, send, setStatus } from "./connection.js";
 import { askConversations, forgetConvos, loadSavedPms, onPmHistory, onPrivate } from "./convos.js";
 import { noteCount, onEvent } from "./events.js";
-import { addMessage, currentView, makeRoom, placeDays, systemLine } from "./log.js";
+import { addMessage, currentView, fromEnd, makeRoom, placeDays, systemLine } from "./log.js";
 import { renderAccount, renderMembers, renderRooms, showView } from "./view.js";
 
 // --- what the server sends ----------------------------------------------------------------
@@ -177,13 +177,12 @@ export function onHistory(data, request) {
   const events = (data.events || []).filter((event) => event.kind === "message" || event.kind === "action");
   const room = state.rooms.get(data.room);
   const older = request && request.older;
-  const height = ui.log.scrollHeight;
-  const top = ui.log.scrollTop;
+  const below = fromEnd(); // what lies below the lines being read
   for (const event of events) addMessage({ ...event, room: event.room || data.room }, false);
   if (older && room) {
     placeDays();
     // Keep the lines being read where they were: the older ones grew the log above them.
-    if (!room.list.hidden) ui.log.scrollTop = top + (ui.log.scrollHeight - height);
+    if (!room.list.hidden) ui.log.scrollTop += fromEnd() - below;
     room.older = events.length < request.limit ? "done" : "idle";
     if (room.older === "done" && !room.list.querySelector(".history-start")) {
       const start = dated(el("li", "line notice history-start"), events[0]?.ts ?? Number(room.list.querySelector("li[data-ts]")?.dataset.ts));

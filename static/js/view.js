@@ -41,7 +41,8 @@ export function showView(key) {
   ui.part.hidden = view === null;
   ui.part.textContent = view && view.kind === "convo" ? "Close" : "Leave";
   if (marker) {
-    ui.log.scrollTop = Math.max(0, marker.offsetTop - ui.log.offsetTop - 40);
+    marker.scrollIntoView({ block: "start" });
+    ui.log.scrollTop -= 40; // a little of what came before it too
     ui.jump.hidden = nearBottom();
   } else {
     scrollToEnd();

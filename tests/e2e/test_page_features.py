@@ -188,7 +188,9 @@ def test_unread_marker_and_jump_to_latest(chat: ChatPage, connect, size: str):
     expect(chat.lines("lobby").filter(has_text="line 40")).to_have_count(1, timeout=WAIT_MS)
     jump = chat.page.locator("#jump-button")
     expect(jump).to_be_hidden()
-    chat.page.locator("#log").evaluate("log => { log.scrollTop = 0; }")
+    chat.page.locator("#log").evaluate(
+        "log => { log.scrollTop = -log.scrollHeight; }"
+    )  # to the top
     expect(jump).to_be_visible()
     bob.send("the latest")
     expect(chat.messages("lobby", "the latest")).to_have_count(1, timeout=WAIT_MS)
@@ -273,7 +275,9 @@ def test_scrolling_up_loads_older_messages(browser, tmp_path: Path, size: str):
         while shown.count() < 120 and time.monotonic() < deadline:
             before = shown.count()
             if log.evaluate("log => log.scrollHeight > log.clientHeight"):
-                log.evaluate("log => { log.scrollTop = 0; }")
+                log.evaluate(
+                    "log => { log.scrollTop = -log.scrollHeight; }"
+                )  # the top, either way the log runs
             else:  # a log too short to scroll: the wheel still asks for more
                 log.hover()
                 chat.page.mouse.wheel(0, -600)
@@ -285,7 +289,13 @@ def test_scrolling_up_loads_older_messages(browser, tmp_path: Path, size: str):
         ids = shown.evaluate_all("nodes => nodes.map(n => Number(n.dataset.id))")
         assert ids == list(range(1, 121))
         expect(chat.lines("dev").filter(has_text="the beginning of #dev")).to_have_count(1)
-        assert log.evaluate("log => log.scrollTop") > 0  # the lines being read stay in place
+        # The lines being read stay in place: older ones went above them, out of view (the
+        # distance from the top, whichever way the log is anchored).
+        from_top = (
+            "log => getComputedStyle(log).flexDirection === 'column-reverse' ? "
+            "log.scrollHeight - log.clientHeight + log.scrollTop : log.scrollTop"
+        )
+        assert log.evaluate(from_top) > 0
         shot(chat, f"page-scrollback-{size}.png")
         assert chat.errors == []
         chat.page.context.close()
