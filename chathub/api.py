@@ -19,6 +19,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from chathub import sse
+from chathub.broker import Listing
 from chathub.config import FlowLimits
 from chathub.events import Event
 from chathub.flow import UNTIMED
@@ -101,9 +102,20 @@ class ApiResource(Resource):
         limit = min(limit or self.hub.settings.room_list_max, self.hub.settings.room_list_max)
         after = (request.args or {}).get(b"after")
         if after is None:
-            listing, total = self.hub.room_list(limit)
-            rooms = [{"name": name, "members": count} for name, count in listing]
-            return send_json(request, {"rooms": rooms, "total": max(total, len(rooms))})
+
+            def start_listing(reply: Reply) -> None:
+                def listed(listing: Listing | None) -> None:
+                    if listing is None:
+                        reply(send_error(request, 503, "unavailable", UNAVAILABLE))
+                        return
+                    rooms = [{"name": name, "members": count} for name, count in listing[0]]
+                    reply(
+                        send_json(request, {"rooms": rooms, "total": max(listing[1], len(rooms))})
+                    )
+
+                self.hub.list_rooms(limit, listed)
+
+            return answer(request, start_listing)
         start_after = after[0].decode("utf-8", "replace")[:64]
 
         def start(reply: Reply) -> None:
@@ -143,6 +155,7 @@ class ApiResource(Resource):
 
 
 _MALFORMED = -1
+UNAVAILABLE = "the other chathub processes cannot be reached just now; try again"
 
 
 def _path(request: Request) -> list[str]:

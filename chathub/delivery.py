@@ -16,13 +16,20 @@ Rules:
   order too.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
-  done (`when_done`); they are then carried out in order.
+  done (`when_done`); they are then carried out in order. Holds are counted: a client waits
+  until every one of them is over.
+- Publications in flight: a broker for many processes hands a publication back later. Until
+  it does, its senders are held like a command that is not finished, and what the hub tells
+  them meanwhile waits behind it, so a client's direct replies never overtake its own
+  messages, joins or nick changes. A publication the broker loses (the backplane went away)
+  is answered to its senders with `unavailable` in its place (`lost`).
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from chathub import commands as cmd
@@ -79,6 +86,8 @@ class Session:
     joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
     # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
     waiting: Waiting | None = None
+    holds: int = 0  # unfinished work holding it (commands, publications in flight)
+    in_flight: int = 0  # its publications a remote broker has not handed back yet
 
     @property
     def current_room(self) -> str | None:
@@ -113,7 +122,12 @@ class Delivery:
         self._seq = 0
         self._awaiting: dict[int, Senders] = {}
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
+        self._on_failed: dict[int, Callable[[], None]] = {}
         self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
+        # Publications a remote broker has not handed back yet, with their senders (held), and
+        # the one being published now (0 once a synchronous broker handed it back).
+        self._flying: dict[int, Senders] = {}
+        self._publishing = 0
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         raise NotImplementedError  # the Hub's
@@ -161,12 +175,16 @@ class Delivery:
             self._hold(session)
 
     def _hold(self, session: Session) -> None:
+        session.holds += 1
         if session.waiting is None:
             session.waiting = []
             session.client.hold_input(True)
 
     def _resume(self, session: Session) -> None:
-        """Carry out what waited for `session`'s unfinished command, in order."""
+        """One hold of `session` is over; when none is left, carry out what waited, in order."""
+        session.holds -= 1
+        if session.holds > 0:
+            return
         waiting, session.waiting = session.waiting, None
         if waiting is None or self.sessions.get(nick_skeleton(session.nick)) is not session:
             return
@@ -201,6 +219,10 @@ class Delivery:
         through here too, so it never overtakes the messages queued in the same read.
         """
         self.flush()
+        if session.in_flight:  # behind its own publications still in flight
+            assert session.waiting is not None
+            session.waiting.append(partial(session.client.deliver, item, ref))
+            return
         session.client.deliver(item, ref)
 
     # --- what the broker calls ----------------------------------------------------------------
@@ -210,11 +232,17 @@ class Delivery:
         each once; a sender of this hub gets its own items with their refs."""
         refs: dict[Session, dict[int, Ref]] = {}
         items = publication.items
+        flying: Senders | None = None
         if publication.origin == self.origin:
-            for index, sender, ref in self._awaiting.pop(publication.seq, ()):
+            seq = publication.seq
+            if seq == self._publishing:
+                self._publishing = 0  # handed back at once: nothing is in flight
+            flying = self._flying.pop(seq, None) if self._flying else None
+            for index, sender, ref in self._awaiting.pop(seq, ()):
                 if ref is not None:
                     refs.setdefault(sender, {})[index] = ref
-            stored = self._on_stored.pop(publication.seq, None)
+            self._on_failed.pop(seq, None)
+            stored = self._on_stored.pop(seq, None)
             if stored is not None:
                 stored(items)  # type: ignore[arg-type]  # a room's events
         # One room's events go to each member as one tuple, encoded once by its transport.
@@ -235,6 +263,29 @@ class Delivery:
                 self.traffic.deliveries[client.transport_name] += len(items)
                 for item in items:
                     client.deliver(item)
+        if flying is not None:
+            self._land(flying)
+
+    def lost(self, publication: Publication) -> None:
+        """A publication of this hub that the broker will never hand back (the backplane went
+        away with it in flight): its senders are told `unavailable` in its place."""
+        seq = publication.seq
+        flying = self._flying.pop(seq, None)
+        self._awaiting.pop(seq, None)
+        self._on_stored.pop(seq, None)
+        failed = self._on_failed.pop(seq, None)
+        if failed is not None:
+            failed()
+        if flying is not None:
+            for _, session, ref in flying:
+                session.client.deliver(errors.unavailable(), ref)
+            self._land(flying)
+
+    def _land(self, senders: Senders) -> None:
+        """A publication in flight is back (or lost): its senders go on."""
+        for session in {session: None for _, session, _ in senders}:
+            session.in_flight -= 1
+            self._resume(session)
 
     def _recipients(self, publication: Publication) -> tuple[Session, ...]:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
@@ -265,23 +316,42 @@ class Delivery:
         senders: Senders = (),
         exclude: tuple[str, ...] = (),
         on_stored: Callable[[tuple[Event, ...]], None] | None = None,
-    ) -> None:
+        on_failed: Callable[[], None] | None = None,
+    ) -> bool:
         """The one way out for anything more than one client sees (see the module's rules).
-        `on_stored` hears the items as stored, ids set, when they come back."""
+        `on_stored` hears the items as stored, ids set, when they come back; `on_failed`, if
+        they never do. False: refused at once (its senders were told)."""
         for room in rooms:
             if room in self.presence.pending:  # joins and parts said before go first
                 self.presence.flush(room)
         self._seq += 1
+        seq = self._seq
         if any(ref is not None for _, _, ref in senders):
-            self._awaiting[self._seq] = senders
+            self._awaiting[seq] = senders
         if on_stored is not None:
-            self._on_stored[self._seq] = on_stored
-        publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
+            self._on_stored[seq] = on_stored
+        if on_failed is not None:
+            self._on_failed[seq] = on_failed
+        publication = Publication(items, rooms, nicks, self.origin, seq, exclude)
+        self._publishing = seq
         if not self.broker.publish(publication):
-            self._awaiting.pop(self._seq, None)
-            self._on_stored.pop(self._seq, None)
+            self._publishing = 0
+            self._awaiting.pop(seq, None)
+            self._on_stored.pop(seq, None)
+            self._on_failed.pop(seq, None)
             for _, session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
+            if on_failed is not None:
+                on_failed()
+            return False
+        if self._publishing == seq:  # not handed back yet: in flight, its senders wait
+            self._publishing = 0
+            if senders:
+                self._flying[seq] = senders
+                for session in {session: None for _, session, _ in senders}:
+                    session.in_flight += 1
+                    self._hold(session)
+        return True
 
     def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
         """Publish a room message now, or at the end of the batch (see the module's rules)."""

@@ -66,9 +66,11 @@ def publish(
                 Event(room, post.kind, nick, text, now, bot=True)
                 for post, text in zip(posts, texts, strict=True)
             )
-            stored: list[tuple[Event, ...]] = []
-            hub.publish(events, (room,), on_stored=stored.append)
-            answer(stored[0] if stored else errors.unavailable())
+            # The answer comes when the broker hands the events back, ids set: at once from
+            # the local broker, later from one for many processes (or never: unavailable).
+            hub.publish(
+                events, (room,), on_stored=answer, on_failed=lambda: answer(errors.unavailable())
+            )
         if room not in hub.members and room not in hub.watchers:
             hub.store.close_room(room)
 

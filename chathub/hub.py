@@ -20,6 +20,10 @@ Rules:
   order too.
 - Events carry data, never a transport's wording: errors are worded for every transport
   (`errors.py`), and `/help` is a `Help` item that each transport renders.
+- Many processes: with a `Roster` (the presence half of a broker for many processes), nicks,
+  room members and room lists are the roster's, answered later; a client waits for them as
+  for a read from disk (`when_done`). Without one, the hub knows everything itself and
+  answers at once, as it always has.
 """
 
 import heapq
@@ -32,7 +36,7 @@ from chathub import commands as cmd
 from chathub import errors
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
-from chathub.broker import Broker, LocalBroker
+from chathub.broker import Broker, Claim, Listing, LocalBroker, Roster
 from chathub.config import HubSettings
 from chathub.delivery import Client, Delivery, Later, Session
 from chathub.events import (
@@ -51,10 +55,14 @@ from chathub.text import (
     DEFAULT_ROOM,
     clean_lines,
     clean_text,
+    nick_key,
     nick_skeleton,
     normalize_room,
 )
 from chathub.traffic import Traffic
+
+# What a client's nick starts with while a roster is asked for it: no nick can contain it.
+PENDING = "\x00pending-"
 
 
 class Hub(Delivery):
@@ -68,6 +76,7 @@ class Hub(Delivery):
         broker: Broker | None = None,
         origin: str = "",
         later: Later | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -84,6 +93,11 @@ class Hub(Delivery):
         self.bots: dict[str, str] = {}  # nick key -> the API token whose bot owns the nick
         self.guest_number = 0  # the last guest-N given out
         self.closing = False
+        # With many processes: who is where elsewhere, and the nicks being claimed here (by
+        # nick key) while the roster is asked, so that two clients of this process cannot
+        # both be given one.
+        self.roster = roster
+        self.claiming: dict[str, Session] = {}
         super().__init__(broker if broker is not None else LocalBroker(self.store), origin)
         self.broker.attach(self)
         # Joins and parts announced in batches (presence.py), on the reactor's timer.
@@ -109,6 +123,8 @@ class Hub(Delivery):
         if nick is not None and (error := nick_rules.problem(self, nick, None)):
             problems.append(error)
             nick = None
+        if self.roster is not None:
+            return self._connect_claiming(client, nick, rooms, since, problems)
         session = Session(
             client,
             nick or nick_rules.next_guest(self),
@@ -117,7 +133,18 @@ class Hub(Delivery):
         )
         self.sessions[nick_skeleton(session.nick)] = session
         self.traffic.opened(client.transport_name)
+        self._welcome(session, rooms, since, problems)
+        return session
 
+    def _welcome(
+        self,
+        session: Session,
+        rooms: Iterable[str],
+        since: dict[str, int] | None,
+        problems: list[Error],
+    ) -> None:
+        """The rest of `connect` once the client has its nick: the welcome, then its rooms."""
+        client = session.client
         wanted: list[str] = []
         for name in rooms:
             room = normalize_room(name)
@@ -137,6 +164,57 @@ class Hub(Delivery):
                 enter()
             else:  # an earlier room is being read from disk: this one joins after it
                 session.waiting.append(enter)
+
+    def _connect_claiming(
+        self,
+        client: Client,
+        nick: str | None,
+        rooms: Iterable[str],
+        since: dict[str, int] | None,
+        problems: list[Error],
+    ) -> Session:
+        """`connect` with a roster: the nick (asked for, or a guest's) is claimed everywhere
+        first; until the claim is answered the client waits, under a placeholder nick that
+        no client can have, and is welcomed then."""
+        roster = self.roster
+        assert roster is not None
+        self.guest_number += 1
+        session = Session(
+            client,
+            f"{PENDING}{self.guest_number}",
+            nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
+            joins=MinuteCounter(self.settings.joins_per_minute),
+        )
+        placeholder = nick_skeleton(session.nick)
+        self.sessions[placeholder] = session
+        self.traffic.opened(client.transport_name)
+        asked = nick_skeleton(nick) if nick is not None else None
+        if asked is not None:
+            self.claiming[asked] = session
+
+        def start(done: Callable[[], None]) -> None:
+            def claimed(claim: Claim | None) -> None:
+                if asked is not None and self.claiming.get(asked) is session:
+                    del self.claiming[asked]
+                if self.sessions.get(placeholder) is not session:  # gone meanwhile
+                    if claim is not None and claim.nick is not None:
+                        roster.release(claim.nick)
+                elif claim is None or claim.nick is None:
+                    client.deliver(errors.backplane_away())
+                    self.disconnect(session, "unavailable")
+                    client.close()
+                else:
+                    del self.sessions[placeholder]
+                    session.nick = claim.nick
+                    self.sessions[nick_skeleton(claim.nick)] = session
+                    if claim.holder is not None and nick is not None:
+                        problems.append(errors.nick_taken(nick, claim.holder))
+                    self._welcome(session, rooms, since, problems)
+                done()
+
+            roster.claim(nick, None, (), claimed)
+
+        self.when_done(session, start)
         return session
 
     def handle(self, session: Session, command: cmd.Command) -> None:
@@ -147,6 +225,9 @@ class Hub(Delivery):
         ref = command.ref
         if self._queued and not isinstance(command, cmd.Say | cmd.Me):
             self.flush()
+            if session.waiting is not None:  # its messages are in flight: this waits for them
+                session.waiting.append(command)
+                return
         match command:
             case cmd.Say() | cmd.Me() if self.store.behind():
                 # Unwritten history is getting old: the message waits (unacknowledged, and
@@ -164,6 +245,8 @@ class Hub(Delivery):
                 nick_rules.rename(self, session, nick, ref)
             case cmd.Who(room):
                 room_rules.who(self, session, room, ref)
+            case cmd.Rooms() if self.roster is not None:
+                room_rules.rooms_command(self, session, ref)
             case cmd.Rooms():
                 listing, total = self.room_list()
                 self.tell(session, RoomList(tuple(listing), total), ref)
@@ -189,6 +272,8 @@ class Hub(Delivery):
         self.traffic.closed(session.client.transport_name)
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
+        if self.roster is not None and not session.nick.startswith(PENDING):
+            self.roster.release(session.nick)
 
     def admit(self, peer: str) -> Error | None:
         """Count a new connection from address `peer`, or say why it is refused.
@@ -240,12 +325,16 @@ class Hub(Delivery):
     def add_member(self, room: str, session: Session) -> None:
         self.members.setdefault(room, {})[session] = None
         self.traffic.joined(room, session.client.transport_name)
+        if self.roster is not None:
+            self.roster.joined(room, session.nick)
 
     def remove_member(self, room: str, session: Session) -> None:
         """Take `session` out of `room`; an empty room is closed (the store may let it go)."""
         members = self.members[room]
         del members[session]
         self.traffic.left(room, session.client.transport_name)
+        if self.roster is not None:
+            self.roster.left(room, session.nick)
         if not members:
             del self.members[room]
             self.store.close_room(room)
@@ -264,11 +353,33 @@ class Hub(Delivery):
         new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
         return listing, self.store.room_count() + new_rooms
 
+    def list_rooms(self, limit: int | None, answer: Callable[[Listing | None], None]) -> None:
+        """`room_list`, from every process when there are several: at once, or later from
+        the roster (None: it cannot be reached)."""
+        if self.roster is None:
+            answer(self.room_list(limit))
+        else:
+            self.roster.rooms(limit or self.settings.room_list_max, answer)
+
+    def room_members(self, room: str, answer: Callable[[list[str] | None], None]) -> None:
+        """The nicks in `room` (in every process), sorted as `who` shows them."""
+        if self.roster is None:
+            answer(sorted((s.nick for s in self.members.get(room, ())), key=nick_key))
+            return
+
+        def sort(nicks: list[str] | None) -> None:
+            answer(None if nicks is None else sorted(nicks, key=nick_key))
+
+        self.roster.who(room, sort)
+
     def room_page(
         self, after: str, limit: int, answer: Callable[[list[tuple[str, int]]], None]
     ) -> None:
         """Rooms with members or stored messages whose names sort after `after`, in name
         order, at most `limit`, with their member counts (for paging through every room)."""
+        if self.roster is not None:
+            self.roster.room_page(after, limit, lambda page: answer(page or []))
+            return
 
         def names_read(names: list[str]) -> None:
             members = self.members

@@ -6,14 +6,19 @@ Rules:
 - A nick is 1-24 of A-Z a-z 0-9 _ -, starting with a letter or `_`. Nicks that look alike are
   one nick (`nick_skeleton`): the second is refused while the first is connected. The nick of
   an API token's bot is never anyone else's.
+- With a roster (many processes), a nick is claimed from it before it is given (and a
+  private message's recipient is looked up there when it is not connected here); the client
+  waits meanwhile, and a nick another process holds is refused like one held here.
 - A nick change goes once to the renamed client and once to everyone who shares a room with it;
   a private message to its recipient and a copy to its sender (with the command's `ref`). Both
   have the room messages' limits: nick changes a minute, and the 4,000-character text.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chathub import errors
+from chathub.broker import Claim
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
 from chathub.text import clean_text, is_valid_nick, nick_skeleton
@@ -37,6 +42,8 @@ def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
     if not is_valid_nick(nick):
         return errors.bad_nick(nick)
     holder = hub.sessions.get(nick_skeleton(nick))
+    if holder is None and hub.claiming:
+        holder = hub.claiming.get(nick_skeleton(nick))
     if holder is not None and holder is not session:
         return errors.nick_taken(nick, holder.nick)
     if nick_skeleton(nick) in hub.bots:
@@ -60,6 +67,39 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
         retry = session.nick_changes.retry_after(now)
         hub.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
         return
+    if hub.roster is None:
+        _renamed(hub, session, nick, ref)
+        return
+    roster = hub.roster
+    key = nick_skeleton(nick)
+
+    def start(done: Callable[[], None]) -> None:
+        hub.claiming[key] = session
+        rooms = tuple(session.rooms)
+
+        def claimed(claim: Claim | None) -> None:
+            if hub.claiming.get(key) is session:
+                del hub.claiming[key]
+            if hub.sessions.get(nick_skeleton(session.nick)) is not session:  # gone meanwhile
+                if claim is not None and claim.nick is not None:
+                    for room in rooms:
+                        roster.left(room, claim.nick)
+                    roster.release(claim.nick)
+            elif claim is None:
+                hub.tell(session, errors.backplane_away(), ref)
+            elif claim.nick is None:
+                hub.tell(session, errors.nick_taken(nick, claim.holder), ref)
+            else:
+                _renamed(hub, session, nick, ref)
+            done()
+
+        roster.claim(nick, session.nick, rooms, claimed)
+
+    hub.when_done(session, start)
+
+
+def _renamed(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+    old = session.nick
     del hub.sessions[nick_skeleton(old)]
     session.nick = nick
     hub.sessions[nick_skeleton(nick)] = session
@@ -71,7 +111,7 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
 
 def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
     target = hub.sessions.get(nick_skeleton(to))
-    if target is None:
+    if target is None and hub.roster is None:
         hub.tell(session, errors.no_such_nick(to), ref)
         return
     text = clean_text(text)
@@ -81,7 +121,31 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     if len(text) > hub.settings.text_max:  # the same limit as in a room
         hub.tell(session, errors.too_long(hub.settings.text_max), ref)
         return
-    message = Private(session.nick, target.nick, text, hub.clock())
+    if target is not None:
+        _send_private(hub, session, target.nick, text, ref)
+        return
+    roster = hub.roster
+    assert roster is not None
+
+    def start(done: Callable[[], None]) -> None:
+        def found(holder: str | None, answered: bool) -> None:
+            if hub.sessions.get(nick_skeleton(session.nick)) is not session:
+                pass  # gone meanwhile
+            elif not answered:
+                hub.tell(session, errors.backplane_away(), ref)
+            elif holder is None:
+                hub.tell(session, errors.no_such_nick(to), ref)
+            else:
+                _send_private(hub, session, holder, text, ref)
+            done()
+
+        roster.holder(to, found)
+
+    hub.when_done(session, start)
+
+
+def _send_private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
+    message = Private(session.nick, to, text, hub.clock())
     # To the recipient, then the sender's copy (with its ref); once if they are one.
-    nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
+    nicks = (nick_skeleton(to), nick_skeleton(session.nick))
     hub.publish((message,), (), nicks, ((0, session, ref),))
