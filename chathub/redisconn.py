@@ -124,6 +124,8 @@ class Backplane:
         self.on_lost: list[Callable[[], None]] = []
         self.on_ready: list[Callable[[], Any]] = []  # each may return a Deferred
         self.on_back: list[Callable[[], None]] = []  # after a loss, once ready again
+        self.on_close: list[Callable[[], Any]] = []  # before the connections close
+        self.before_run: Callable[[], None] | None = None  # what is told goes before asking
         self.error: str | None = None  # why it is away
         self._commands: Any = None
         self._pushes: Any = None
@@ -193,6 +195,12 @@ class Backplane:
             )
 
     async def close(self) -> None:
+        """Run `on_close` (while still connected), then close both connections."""
+        for step in self.on_close:
+            try:
+                await defer.maybeDeferred(step)
+            except Exception as problem:
+                log.error("backplane close: {error}", error=problem)
         self._closing = True
         self.available = False
         await defer.gatherResults(
@@ -205,7 +213,7 @@ class Backplane:
     def connected(self, conn: Any, subscriber: bool) -> None:
         if subscriber:
             self._pushes = conn
-            conn.subscribe(self.channel).addCallbacks(self._subscribed_now, self._sync_failed)
+            conn.subscribe([self.channel]).addCallbacks(self._subscribed_now, self._sync_failed)
         else:
             self._commands = conn
             self._maybe_ready()
@@ -300,6 +308,8 @@ class Backplane:
         conn = self._commands
         if conn is None or not conn.connected:
             return defer.fail(Unavailable(self.error or "not connected"))
+        if self.before_run is not None and script != "roster":
+            self.before_run()
         result: defer.Deferred[Any] = conn.eval(SCRIPTS[script], [], (self.prefix, *args))
         return result
 

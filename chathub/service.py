@@ -14,6 +14,8 @@ Rules:
 - Shutdown drains: `/readyz` fails at once, listeners stop, every client is told and the
   connections are closed spread over `--drain-seconds`, then the store is flushed and closed.
 - An endpoint of `none` is not served (the admin port can be turned off).
+- With `--redis`, the hub's store, broker and roster are Redis's (`redishub.py`, imported only
+  then): Redis is reached before anything listens, and closed after the drain.
 """
 
 import json
@@ -21,7 +23,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
@@ -42,6 +44,9 @@ from chathub.tls import check_tls_endpoint
 from chathub.tokens import TokenTable
 from chathub.web import make_site
 from chathub.websocket import WebSocketFactory
+
+if TYPE_CHECKING:
+    from chathub.redishub import RedisParts
 
 log = Logger()
 
@@ -175,13 +180,29 @@ class ChathubService(MultiService):
         super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
+        self.redis: RedisParts | None = None
+        if config.backplane.redis is not None and store is None:
+            from chathub.redishub import make_redis_parts
+
+            self.redis = make_redis_parts(
+                config.backplane, config.store, reactor, config.hub.max_rooms_total
+            )
+            store = self.redis.store
         self.store = (
             store
             if store is not None
             else open_store(config.store, reactor, config.hub.max_rooms_total)
         )
         # Joins and parts are announced in batches, at the end of each reactor turn.
-        self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
+        if self.redis is not None:
+            redis = self.redis
+            self.hub = Hub(
+                self.store, reactor.seconds, config.hub, broker=redis.broker,
+                origin=redis.origin, later=reactor.callLater, roster=redis.roster,
+            )  # fmt: skip
+            redis.roster.attach(self.hub)
+        else:
+            self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
         self.hub.bots = TokenTable(config.tokens).bot_nicks()
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)
@@ -214,7 +235,11 @@ class ChathubService(MultiService):
         lag.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
-        """Bind every listener (all or none) and write the ports file; raises `BindError`."""
+        """Reach Redis if there is one (raises `BackplaneError`), bind every listener (all or
+        none) and write the ports file; raises `BindError`."""
+        if self.redis is not None:
+            await self.redis.start()
+            log.info("joined the hub of Redis at {where}", where=self.redis.backplane.address.shown)
         try:
             for listener in self.listeners:
                 await listener.listen(self.reactor)
