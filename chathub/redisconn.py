@@ -75,6 +75,36 @@ def endpoint_for(reactor: Any, address: RedisAddress) -> IStreamClientEndpoint:
     return endpoint
 
 
+async def probe(reactor: Any, address: RedisAddress, timeout: float = CONNECT_SECONDS) -> None:
+    """Reach Redis once, without retrying, and PING it: `BackplaneError` (the line the user
+    reads) when that cannot be done within `timeout` seconds."""
+    factory = txredisapi.RedisFactory(
+        None, address.db, 1, isLazy=False, charset=None,
+        password=address.password, username=address.username,
+    )  # fmt: skip
+    factory.reconnect = False
+    factory.startConnecting(endpoint_for(reactor, address))
+    ready: defer.Deferred[Any] = factory.deferred
+    timer = reactor.callLater(timeout, ready.cancel)
+    where = address.shown
+    try:
+        handler = await ready
+        answer = await handler.ping()
+    except defer.CancelledError:
+        await factory.disconnect()
+        raise BackplaneError(f"cannot reach Redis at {where}: no answer in {timeout:g} s") from None
+    except Exception as problem:
+        await factory.disconnect()
+        reason = str(problem).removeprefix("Redis error: ")
+        raise BackplaneError(f"cannot use Redis at {where}: {reason}") from None
+    finally:
+        if timer.active():
+            timer.cancel()
+    await factory.disconnect()
+    if answer not in (b"PONG", "PONG"):
+        raise BackplaneError(f"cannot use Redis at {where}: PING answered {answer!r}")
+
+
 class _Pushes(txredisapi.SubscriberProtocol):  # type: ignore[misc]  # untyped library
     def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
         self.factory.owner.pushed(message)
@@ -142,7 +172,7 @@ class Backplane:
     async def start(self, timeout: float = CONNECT_SECONDS) -> None:
         """Connect both, subscribe, run `on_ready`; `BackplaneError` when Redis cannot be
         used within `timeout` seconds."""
-        await self._probe(timeout)
+        await probe(self.reactor, self.address, timeout)
         self._started = defer.Deferred()
         for subscriber in (False, True):
             factory = _Factory(self, self.address, subscriber)
@@ -154,36 +184,6 @@ class Backplane:
         finally:
             if timer.active():
                 timer.cancel()
-
-    async def _probe(self, timeout: float) -> None:
-        """One connection that does not retry: its failure is the line the user reads."""
-        factory = txredisapi.RedisFactory(
-            None, self.address.db, 1, isLazy=False, charset=None,
-            password=self.address.password, username=self.address.username,
-        )  # fmt: skip
-        factory.reconnect = False
-        factory.startConnecting(endpoint_for(self.reactor, self.address))
-        ready: defer.Deferred[Any] = factory.deferred
-        timer = self.reactor.callLater(timeout, ready.cancel)
-        where = self.address.shown
-        try:
-            handler = await ready
-            answer = await handler.ping()
-        except defer.CancelledError:
-            await factory.disconnect()
-            raise BackplaneError(
-                f"cannot reach Redis at {where}: no answer in {timeout:g} s"
-            ) from None
-        except Exception as problem:
-            await factory.disconnect()
-            reason = str(problem).removeprefix("Redis error: ")
-            raise BackplaneError(f"cannot use Redis at {where}: {reason}") from None
-        finally:
-            if timer.active():
-                timer.cancel()
-        await factory.disconnect()
-        if answer not in (b"PONG", "PONG"):
-            raise BackplaneError(f"cannot use Redis at {where}: PING answered {answer!r}")
 
     def _start_timed_out(self) -> None:
         if self._started is not None and not self._started.called:

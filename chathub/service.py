@@ -14,6 +14,8 @@ Rules:
 - Shutdown drains: `/readyz` fails at once, listeners stop, every client is told and the
   connections are closed spread over `--drain-seconds`, then the store is flushed and closed.
 - An endpoint of `none` is not served (the admin port can be turned off).
+- A worker of `--workers N` adopts the sockets its supervisor bound (`inherited`: listener
+  name -> descriptor) instead of binding its own.
 - With `--redis`, the hub's store, broker and roster are Redis's (`redishub.py`, imported only
   then): Redis is reached before anything listens, and closed after the drain.
 """
@@ -38,6 +40,7 @@ from chathub.config import Config, StoreSettings
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.metrics import Metrics
+from chathub.sockets import Adopter
 from chathub.sqlite import SqliteStore
 from chathub.store import MemoryStore, Store
 from chathub.tls import check_tls_endpoint
@@ -117,12 +120,18 @@ class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
     def __init__(
-        self, name: str, description: str, factory: IProtocolFactory, backlog: int | None = None
+        self,
+        name: str,
+        description: str,
+        factory: IProtocolFactory,
+        backlog: int | None = None,
+        fd: int | None = None,
     ) -> None:
         self.name: str = name  # what setName() does for a service without a parent yet
         self.description = description
         self.factory = factory
         self.backlog = backlog  # the accept queue, unless the description gives one
+        self.fd = fd  # a worker's: the socket its supervisor bound (`sockets.py`)
         self.port: IListeningPort | None = None
 
     async def listen(self, reactor: Any) -> IListeningPort:
@@ -132,6 +141,8 @@ class ListenerService(Service):
             description = self.description
             if self.backlog is not None:
                 description = with_backlog(description, self.backlog)
+            if self.fd is not None:
+                reactor = Adopter(reactor, self.fd)
             endpoint = serverFromString(reactor, description)
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
@@ -176,7 +187,13 @@ def open_store(config: StoreSettings, reactor: Any, max_open_rooms: int) -> Stor
 class ChathubService(MultiService):
     """The whole server: a hub, its store and its listeners."""
 
-    def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        config: Config,
+        store: Store | None = None,
+        inherited: dict[str, int] | None = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
@@ -219,6 +236,7 @@ class ChathubService(MultiService):
                 getattr(config.listen, transport.endpoint),
                 transport.make_factory(self),
                 config.listen.listen_backlog,
+                (inherited or {}).get(transport.name),
             )
             for transport in TRANSPORTS
             if getattr(config.listen, transport.endpoint) != "none"
