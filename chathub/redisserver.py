@@ -15,6 +15,7 @@ Rules:
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +30,18 @@ def missing(workers: int) -> str | None:
     if shutil.which("redis-server") is None:
         return f"--workers {workers} needs Redis and redis-server is not installed: {INSTALL_HINT}"
     return None
+
+
+def _pong(path: str) -> bool:
+    """Whether the server on `path` answers PING with PONG (not LOADING)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(path)
+            probe.sendall(b"PING\r\n")
+            return probe.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 class PrivateRedis:
@@ -71,8 +84,8 @@ class PrivateRedis:
                 tail = (self.run_dir / "redis.log").read_text(errors="replace").strip()
                 last = tail.splitlines()[-1] if tail else "no output"
                 return f"the private redis-server exited at start: {last}"
-            if os.path.exists(self.socket):
-                return None
+            if os.path.exists(self.socket) and _pong(self.socket):
+                return None  # listening, and done loading its data
             time.sleep(0.02)
         return f"the private redis-server did not start in {START_SECONDS:g} s"
 
