@@ -4,8 +4,8 @@ Rules:
 - A room's window is a suffix of its stored history: every kept message with an id at or above
   the window's first. New messages are appended as they are stored; a store that reads older
   rows from disk may put them in front (`prepend`) when they join up.
-- Each message is one packed `bytes` record (its id, time and kind in a fixed header, then nick
-  and text in UTF-8), so a retained message costs its UTF-8 size plus a fixed overhead,
+- Each message is one packed `bytes` record (its id, time and kind in a fixed header, then nick,
+  author and text in UTF-8), so a retained message costs its UTF-8 size plus a fixed overhead,
   whatever its characters (a `str` with one emoji would cost 4 bytes a character, and
   `sqlite3` keeps a UTF-8 copy of every `str` it was handed). `RECORD_OVERHEAD` is that
   overhead, measured with tracemalloc (tests/test_cache.py checks it).
@@ -15,6 +15,8 @@ Rules:
   is not in memory is on disk.
 - A window knows whether it holds everything the room still keeps (`complete`), so a read
   that it covers never goes to disk.
+- An edited message's record is replaced in its window, a deleted one taken out (`edit`,
+  `delete`): a window may then have gaps in its ids.
 - Pure: no I/O, no clock.
 """
 
@@ -25,8 +27,10 @@ from typing import cast
 
 from chathub.events import Event, EventKind
 
-_HEADER = struct.Struct("<qdBB")  # id, ts, kind (| _BOT), nick length in bytes
+_HEADER = struct.Struct("<qdBBB")  # id, ts, kind (| _BOT | _EDITED), nick and author lengths
 _BOT = 0x80  # in the kind byte: said by an API token's bot
+_EDITED = 0x40  # in the kind byte: changed by an edit
+_FLAGS = _BOT | _EDITED
 _KINDS: tuple[EventKind, ...] = ("message", "action")
 _KIND_CODES = {kind: code for code, kind in enumerate(_KINDS)}
 
@@ -39,17 +43,23 @@ def pack(event: Event) -> bytes:
     """One stored event as a record (its room is the window's)."""
     assert event.id is not None
     nick = event.nick.encode("utf-8", "replace")
+    author = (event.author or "").encode("utf-8", "replace")[:255]
     text = event.text.encode("utf-8", "replace")
-    kind = _KIND_CODES[event.kind] | (_BOT if event.bot else 0)
-    return _HEADER.pack(event.id, event.ts, kind, len(nick)) + nick + text
+    kind = _KIND_CODES[event.kind] | (_BOT if event.bot else 0) | (_EDITED if event.edited else 0)
+    return _HEADER.pack(event.id, event.ts, kind, len(nick), len(author)) + nick + author + text
 
 
 def unpack(room: str, record: bytes) -> Event:
-    id, ts, kind, nick_size = _HEADER.unpack_from(record)
+    id, ts, kind, nick_size, author_size = _HEADER.unpack_from(record)
     start = _HEADER.size
     nick = record[start : start + nick_size].decode("utf-8", "replace")
-    text = record[start + nick_size :].decode("utf-8", "replace")
-    return Event(room, _KINDS[kind & ~_BOT], nick, text, ts, id, bot=bool(kind & _BOT))
+    start += nick_size
+    author = record[start : start + author_size].decode("utf-8", "replace") or None
+    text = record[start + author_size :].decode("utf-8", "replace")
+    return Event(
+        room, _KINDS[kind & ~_FLAGS], nick, text, ts, id, bot=bool(kind & _BOT), author=author,
+        edited=bool(kind & _EDITED),
+    )  # fmt: skip
 
 
 def record_id(record: bytes) -> int:
@@ -169,6 +179,36 @@ class HistoryCache:
             self._drop_oldest(window)
             window.complete = True  # what is older is gone from the disk too
 
+    def edit(self, room: str, id: int, text: str) -> None:
+        """The message `id` of `room`, if in memory, now says `text` and is marked edited."""
+        window = self._windows.get(room)
+        if window is None:
+            return
+        position = _first_after(window.records, id - 1)
+        if position < len(window.records) and record_id(window.records[position]) == id:
+            old = window.records[position]
+            event = unpack(room, old)
+            new = pack(Event(
+                room, event.kind, event.nick, text, event.ts, id, bot=event.bot,
+                author=event.author, edited=True,
+            ))  # fmt: skip
+            window.records[position] = new
+            window.size += cost(new) - cost(old)
+            self.size += cost(new) - cost(old)
+            self._shrink()
+
+    def delete(self, room: str, id: int) -> None:
+        """Take the message `id` of `room` out of memory, if it is there."""
+        window = self._windows.get(room)
+        if window is None:
+            return
+        position = _first_after(window.records, id - 1)
+        if position < len(window.records) and record_id(window.records[position]) == id:
+            record = window.records[position]
+            del window.records[position]
+            window.size -= cost(record)
+            self.size -= cost(record)
+
     def has_unwritten(self, room: str) -> bool:
         return room in self._unwritten_from
 
@@ -233,6 +273,19 @@ class HistoryCache:
         start = _first_after(records, after_id)
         stop = min(len(records), start + limit)
         return [unpack(room, records[i]) for i in range(start, stop)]
+
+    def before(self, room: str, before_id: int, limit: int) -> list[Event] | None:
+        """The newest `limit` messages with an id below `before_id`, oldest first; None when
+        the window cannot tell (it holds fewer than `limit` of them and not all there is)."""
+        window = self._windows.get(room)
+        if window is None:
+            return None
+        records = window.records
+        stop = _first_after(records, before_id - 1)  # the first record with id >= before_id
+        if stop < limit and not window.complete:
+            return None
+        self._windows.move_to_end(room)
+        return [unpack(room, records[i]) for i in range(max(0, stop - limit), stop)]
 
     def newer(self, room: str, after_id: int) -> list[Event] | None:
         """Every message after `after_id` (to join up a read from disk with what came in

@@ -7,13 +7,14 @@ so every transport gets the same answer for the same mistake.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from chathub.events import Error
 from chathub.text import clean_text, command_start
 
 # A client's label for a request, echoed in the one reply to it.
 Ref = str | int
+Role = Literal["op", "voice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +67,21 @@ class History:
     since: int | None = None  # None: the most recent `limit` messages
     limit: int | None = None  # None: the hub's default
     ref: Ref | None = None
+    before: int | None = None  # the newest `limit` below this id (scrolling back); not with since
 
 
 @dataclass(frozen=True, slots=True)
 class Msg:
     to: str
     text: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The client's user is typing in `room` (a signal for the page, never stored)."""
+
+    room: str | None = None
     ref: Ref | None = None
 
 
@@ -86,7 +96,150 @@ class Quit:
     ref: Ref | None = None
 
 
-Command = Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit
+# --- accounts (identity.py) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    password: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identify:
+    password: str
+    nick: str | None = None  # None: the client's current nick
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Password:
+    old: str
+    new: str
+    ref: Ref | None = None
+
+
+# --- moderation (moderation.py, banning.py, edits.py); `room` None: the current room ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    text: str | None = None  # None: show the topic; "": clear it
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """`/op`, `/deop`, `/voice`, `/devoice`."""
+
+    nick: str
+    role: Role
+    give: bool
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    nick: str
+    reason: str = ""
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    mask: str
+    duration: float | None = None  # seconds; None: for ever
+    reason: str = ""
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    mask: str
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    nick: str
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    modes: str | None = None  # `+i`, `-s`, `+im-s`; None: show the modes
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    id: int
+    text: str
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    id: int
+    room: str | None = None
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    nick: str
+    reason: str = ""
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalBan:
+    mask: str
+    duration: float | None = None
+    reason: str = ""
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalUnban:
+    mask: str
+    ref: Ref | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalBans:
+    ref: Ref | None = None
+
+
+AccountCommand = Register | Identify | Logout | Password
+ModerationCommand = (
+    Topic | Grant | Kick | Ban | Unban | Bans | Invite | Mode | Edit | Delete | Kill | GlobalBan
+    | GlobalUnban | GlobalBans
+)  # fmt: skip
+
+Command = (
+    Say | Me | Join | Part | Nick | Who | Rooms | History | Msg | Help | Quit | Typing
+    | AccountCommand | ModerationCommand
+)  # fmt: skip
 
 
 def _usage(text: str) -> Error:
@@ -120,7 +273,8 @@ def parse_line(line: str) -> Command | Error | None:
         case "nick":
             return Nick(args[0]) if len(args) == 1 else _usage("/nick NAME")
         case "join" | "j":
-            return Join(args[0]) if len(args) == 1 else _usage("/join ROOM")
+            # A name with spaces is a bad name, not a bad command: the hub says the rule.
+            return Join(rest) if rest else _usage("/join ROOM")
         case "part" | "leave":
             if not args:
                 return Part()
@@ -149,10 +303,18 @@ def parse_line(line: str) -> Command | Error | None:
             if since is None or len(args) > 2:
                 return _usage("/since ID [ROOM], ID a number")
             return History(args[1] if len(args) == 2 else None, since=since)
+        case "before":
+            below = _parse_int(args[0]) if args else None
+            count = _parse_int(args[1]) if len(args) == 2 else None
+            if below is None or len(args) > 2 or (len(args) == 2 and not count):
+                return _usage("/before ID [N], ID and N numbers")
+            return History(before=below, limit=count)
         case "help" | "?":
             return Help()
         case "quit" | "exit":
             return Quit(rest)
+        case _ if (more := modsyntax.parse_line(name, rest)) is not None:
+            return more
         case _:
             # Quoted back to a terminal: cleaned, or "/\x1b[2J" would clear the sender's screen.
             shown = clean_text(name[:64])[:32]
@@ -243,14 +405,23 @@ def parse_json(obj: Any) -> Command | Error:
                     _field(obj, "since", int, False),
                     _field(obj, "limit", int, False),
                     ref,
+                    _field(obj, "before", int, False),
                 )
             case "msg":
                 return Msg(_field(obj, "to", str, True), _field(obj, _TEXT, str, True), ref)
+            case "typing":
+                return Typing(_field(obj, _ROOM, str, False), ref)
             case None:
                 return Error("bad-request", "'op' is required")
+            case str() if (more := modsyntax.parse_json(op, obj, ref)) is not None:
+                return more
             case _:
                 return Error("unknown-op", f"unknown op {str(op)[:32]!r}")
     except _BadField as problem:
         return Error("bad-request", f"{op}: {problem}")
     except _Refused as refused:
         return refused.error
+
+
+# The account and moderation commands' syntax, which needs the classes above.
+from chathub import modsyntax  # noqa: E402

@@ -171,6 +171,7 @@ class HubSettings:
     history_default: int = 20  # /history without N
     history_max: int = 500  # the most one history request returns
     text_max: int = 4000  # characters in one message
+    lines_max: int = 100  # lines in one message
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,13 @@ class LineSettings:
         "longest telnet input line in bytes; longer lines are discarded with an error",
         check=positive,
         metavar="BYTES",
+    )
+    paste_window: float = setting(
+        0.05,
+        "plain telnet lines that arrive within this many seconds of each other are one message "
+        "of several lines (a paste); 0 sends every line as a message of its own",
+        check=natural,
+        metavar="SECONDS",
     )
 
 
@@ -388,10 +396,11 @@ class Config:
     http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
     backplane: BackplaneSettings = BackplaneSettings()
-    # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and, reserved for a
-    # later issue and kept as read, `[operators]` or `operators = [...]`.
+    # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and the accounts
+    # that are server operators (`operators = ["root"]`, or an `[operators]` table of
+    # `root = true`; see `accounts.operator_names`).
     tokens: tuple[Token, ...] = ()
-    operators: dict[str, Any] | list[Any] | None = None
+    operators: tuple[str, ...] = ()
 
 
 def section_names() -> list[str]:

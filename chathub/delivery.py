@@ -26,6 +26,7 @@ Rules:
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -88,10 +89,30 @@ class Session:
     waiting: Waiting | None = None
     holds: int = 0  # unfinished work holding it (commands, publications in flight)
     in_flight: int = 0  # its publications a remote broker has not handed back yet
+    signalled: dict[str, float] = field(default_factory=dict)  # room -> last typing signal
+    # Accounts and moderation (identity.py, access.py): where it connected from, the account
+    # it is identified as and the hash of the log-in token it used, and as a guest the rooms
+    # it was invited to or voiced in (None: none, the usual case; sets cost memory).
+    address: str = ""
+    account: str | None = None
+    login: str | None = None
+    invited: set[str] | None = None
+    voiced: set[str] | None = None
+    _key: str | None = None  # a guest's author key, made when first needed
 
     @property
     def current_room(self) -> str | None:
         return self.rooms[-1] if self.rooms else None
+
+    @property
+    def author(self) -> str:
+        """Who a message it says is by: its account, or `~KEY` for this connection as a
+        guest (so a guest may edit what it said, and nobody who takes its nick later may)."""
+        if self.account is not None:
+            return self.account
+        if self._key is None:
+            self._key = "~" + secrets.token_hex(6)
+        return self._key
 
 
 # Who sent which item of a publication (by position), and the ref its copy carries.
@@ -291,14 +312,15 @@ class Delivery:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
         # its part changes the room while we go through it.
         rooms, nicks = publication.rooms, publication.nicks
-        if len(rooms) == 1 and rooms[0] in self.watchers and not publication.exclude:
-            return tuple(self.members.get(rooms[0], ())) + tuple(self.watchers[rooms[0]])
         if publication.exclude:
             left_out = {self.sessions.get(key) for key in publication.exclude}
             everyone = self._recipients(replace(publication, exclude=()))
             return tuple(member for member in everyone if member not in left_out)
-        if len(rooms) == 1 and not nicks:
-            return tuple(self.members.get(rooms[0], ()))
+        if len(rooms) == 1 and not nicks:  # the hot path: one room's members (and readers)
+            room = rooms[0]
+            if room in self.watchers:
+                return tuple(self.members.get(room, ())) + tuple(self.watchers[room])
+            return tuple(self.members.get(room, ()))
         chosen: dict[Session, None] = {}
         for key in nicks:
             if (holder := self.sessions.get(key)) is not None:
@@ -306,6 +328,8 @@ class Delivery:
         for room in rooms:
             for member in self.members.get(room, ()):
                 chosen.setdefault(member, None)
+            for reader in self.watchers.get(room, ()):
+                chosen.setdefault(reader, None)
         return tuple(chosen)
 
     def publish(

@@ -98,3 +98,97 @@ def empty() -> Error:
 
 def too_long(text_max: int) -> Error:
     return Error("too-long", f"messages are at most {text_max} characters")
+
+
+def too_many_lines(lines_max: int) -> Error:
+    return Error("too-long", f"messages are at most {lines_max} lines")
+
+
+def message_problem(text: str, text_max: int, lines_max: int) -> Error | None:
+    """Why a cleaned message text (`clean_message`) cannot be sent, or None."""
+    if not text.strip():
+        return empty()
+    if len(text) > text_max:
+        return too_long(text_max)
+    if text.count("\n") >= lines_max:
+        return too_many_lines(lines_max)
+    return None
+
+
+# --- accounts (identity.py) -------------------------------------------------------------------
+
+
+def nick_registered(nick: str) -> Error:
+    """`nick` (valid) belongs to an account; a transport's hint says how to identify."""
+    return Error("nick-registered", f"the nick {nick} is registered", nick)
+
+
+def not_registered(nick: str) -> Error:
+    return Error("not-registered", f"the nick {shown(nick)} is not registered")
+
+
+def bad_password() -> Error:
+    return Error("bad-password", "wrong password")
+
+
+def password_rule(why: str) -> Error:
+    return Error("bad-password", why)
+
+
+def login_locked(retry_after: float) -> Error:
+    return Error("rate-limited", f"too many failed log-ins; try again in {seconds(retry_after)}")
+
+
+def busy() -> Error:
+    return Error("busy", "the server is busy checking passwords; try again in a moment")
+
+
+def not_identified() -> Error:
+    return Error("not-identified", "you are not identified")
+
+
+def bad_token() -> Error:
+    return Error("bad-token", "that log-in session has ended or is unknown; log in again")
+
+
+# --- moderation (moderation.py, banning.py, edits.py) ------------------------------------------
+
+
+def not_op(room: str | None, what: str = "do that") -> Error:
+    where = f" of {room}" if room is not None else " of this server"
+    return Error("not-op", f"only an operator{where} may {what}")
+
+
+def outranked(nick: str) -> Error:
+    return Error("not-op", f"{nick} ranks as high as you or higher")
+
+
+def banned(room: str | None, reason: str, until: str | None) -> Error:
+    where = f"from {room}" if room is not None else "from this server"
+    why = f": {reason}" if reason else ""
+    end = f" (until {until})" if until else ""
+    return Error("banned", f"you are banned {where}{end}{why}")
+
+
+def invite_only(room: str) -> Error:
+    return Error("invite-only", f"{room} is invite-only: an operator must invite you")
+
+
+def moderated(room: str) -> Error:
+    return Error("moderated", f"{room} is moderated: only operators and voiced users speak")
+
+
+def no_such_message(room: str, id: int) -> Error:
+    return Error("no-such-message", f"there is no message #{id} in {room}")
+
+
+def bad_mask(mask: str) -> Error:
+    return Error(
+        "bad-mask",
+        f"{shown(mask)} is not a mask: a nick, account:NAME, an IP address or a network "
+        "(10.0.0.0/8)",
+    )
+
+
+def room_closed(room: str) -> Error:
+    return Error("room-closed", f"{room} was closed by a server operator")

@@ -8,7 +8,24 @@ same object for every recipient, so an adapter may encode it once and write the 
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["message", "action", "join", "part", "nick", "notice"]
+EventKind = Literal[
+    "message",
+    "action",
+    "join",
+    "part",
+    "nick",
+    "notice",
+    "typing",  # a signal (signals.py): never stored
+    # Moderation (moderation.py, edits.py): changes to a room, told to its members.
+    "topic",
+    "mode",
+    "kick",
+    "ban",
+    "unban",
+    "edit",
+    "delete",
+    "close",
+]
 
 # Only these kinds are stored in history and carry an id.
 STORED_KINDS: frozenset[str] = frozenset({"message", "action"})
@@ -21,6 +38,13 @@ class Event:
     A `nick` event is not tied to one room: its `room` is None and `old` holds the former nick.
     A `part` event's `text` is the reason, if one was given. A join or part announced in a
     batch (`presence.py`) names all its nicks in `nicks`; `nick` is the first of them.
+
+    A stored message knows its `author` (the account that said it, or for a guest `~` and a
+    key of its connection, never shown) and whether it was `edited`. A `join` carries the
+    room's `topic`, if it has one. The moderation kinds name who did it in `nick` and whom or
+    what in `target` (a nick or a ban mask), a reason or a new text in `text`; `mode` says
+    the change in `text` (`+im`, `+o`); `ban` says until when in `until` (None: for ever);
+    `edit` and `delete` name the message in `message_id`.
     """
 
     room: str | None
@@ -32,6 +56,12 @@ class Event:
     old: str | None = None
     nicks: tuple[str, ...] | None = None  # a batched join or part: every nick it names
     bot: bool = False  # said by an API token's bot (HTTP publish), not by a connected client
+    author: str | None = None  # of a stored message: its account, or `~KEY` for a guest's
+    edited: bool = False  # a stored message changed by `edit`
+    target: str | None = None  # of a moderation event: the nick or mask it is about
+    message_id: int | None = None  # of an `edit` or `delete`: the message's id
+    until: float | None = None  # of a `ban`: when it ends (None: never)
+    topic: str | None = None  # of a `join`: the room's topic, if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +73,13 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Error:
-    """A refused command or input. `code` is stable for scripts; `message` is for people."""
+    """A refused command or input. `code` is stable for scripts; `message` is for people.
+    `nick` names the nick the refusal is about when a transport's hint needs it
+    (`nick-registered`: `/identify NICK PASSWORD`)."""
 
     code: str
     message: str
+    nick: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +94,14 @@ class Private:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """Sent once when a client connects: the nick it got and the rooms it is joining."""
+    """Sent once when a client connects: the nick it got and the rooms it is joining; the
+    account it is identified as (a session token), and the topics of those rooms."""
 
     nick: str
     rooms: tuple[str, ...]
     motd: str
+    account: str | None = None
+    topics: tuple[tuple[str, str], ...] = ()  # (room, topic) for rooms that have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +163,60 @@ class Ok:
     """A command that changed nothing visible was accepted (it is the reply that carries `ref`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """The account a client is identified as now (None: none; it logged out)."""
+
+    account: str | None
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A room's topic, for one client: on join, or asked for (`text` "" when it has none)."""
+
+    room: str
+    text: str
+    by: str | None = None
+    ts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Modes:
+    """A room's modes, asked for: `+` and the letters set (`+is`), or "" for none."""
+
+    room: str
+    modes: str
+
+
+@dataclass(frozen=True, slots=True)
+class BanEntry:
+    """One ban: whom it matches (`mask`), who set it, why, when, and until when (None:
+    for ever)."""
+
+    mask: str
+    by: str
+    reason: str
+    created: float
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BanList:
+    """The bans of a room (`room` None: the server's global bans), asked for."""
+
+    room: str | None
+    bans: tuple[BanEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """An operator of `room` invited this client (`by`)."""
+
+    room: str
+    by: str
+
+
 Outgoing = (
     Event
     | Notice
@@ -140,4 +230,9 @@ Outgoing = (
     | Gap
     | Help
     | Ok
+    | Identified
+    | Topic
+    | Modes
+    | BanList
+    | Invited
 )

@@ -20,6 +20,10 @@ Rules:
   order too.
 - Events carry data, never a transport's wording: errors are worded for every transport
   (`errors.py`), and `/help` is a `Help` item that each transport renders.
+- Accounts and moderation are their own modules (`identity.py`, `moderation.py` and the
+  modules it calls); their state (`accounts`, `room_states`, `bans`) is loaded from the store
+  here and saved by each change. Password hashing is the injected `hasher`'s, off the
+  reactor thread.
 - Many processes: with a `Roster` (the presence half of a broker for many processes), nicks,
   room members and room lists are the roster's, answered later; a client waits for them as
   for a read from disk (`when_done`). Without one, the hub knows everything itself and
@@ -32,11 +36,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 
+from chathub import claims, errors, identity, moderation, signals
 from chathub import commands as cmd
-from chathub import errors
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
-from chathub.broker import Broker, Claim, Listing, LocalBroker, Roster
+from chathub.access import ANONYMOUS, Viewer, can_see
+from chathub.accounts import Accounts
+from chathub.attempts import Attempts
+from chathub.bans import Bans
+from chathub.broker import Broker, Listing, LocalBroker, Roster
 from chathub.config import HubSettings
 from chathub.delivery import Client, Delivery, Later, Session
 from chathub.events import (
@@ -49,8 +57,11 @@ from chathub.events import (
     Welcome,
 )
 from chathub.limits import ConnectionCounter, Counters, MinuteCounter
+from chathub.passwords import Hasher, InlineHasher
 from chathub.presence import Presence
-from chathub.store import Answer, MemoryStore, Query, Recent, Since, Store
+from chathub.records import GLOBAL
+from chathub.roomstate import RoomStates
+from chathub.store import Answer, Before, MemoryStore, Query, Recent, Since, Store
 from chathub.text import (
     DEFAULT_ROOM,
     clean_lines,
@@ -60,9 +71,6 @@ from chathub.text import (
     normalize_room,
 )
 from chathub.traffic import Traffic
-
-# What a client's nick starts with while a roster is asked for it: no nick can contain it.
-PENDING = "\x00pending-"
 
 
 class Hub(Delivery):
@@ -77,6 +85,8 @@ class Hub(Delivery):
         origin: str = "",
         later: Later | None = None,
         roster: Roster | None = None,
+        hasher: Hasher | None = None,
+        operators: Iterable[str] = (),
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -98,6 +108,15 @@ class Hub(Delivery):
         # both be given one.
         self.roster = roster
         self.claiming: dict[str, Session] = {}
+        # Accounts and moderation: loaded once from the store, each change saved to it.
+        saved = self.store.load_state()
+        self.accounts = Accounts(saved, self.store.save)
+        self.room_states = RoomStates(saved, self.store.save)
+        self.bans = Bans(saved, self.store.save)
+        self.attempts = Attempts()
+        # Only tests hash on the calling thread: the service passes a `ThreadHasher`.
+        self.hasher: Hasher = hasher if hasher is not None else InlineHasher()
+        self.operators = frozenset(nick_skeleton(name) for name in operators)
         super().__init__(broker if broker is not None else LocalBroker(self.store), origin)
         self.broker.attach(self)
         # Joins and parts announced in batches (presence.py), on the reactor's timer.
@@ -112,31 +131,54 @@ class Hub(Delivery):
         nick: str | None = None,
         rooms: Iterable[str] = (DEFAULT_ROOM,),
         since: dict[str, int] | None = None,
+        address: str = "",
+        token: str | None = None,
     ) -> Session:
         """Register a new client: welcome it, give it a nick, join its rooms, replay history.
 
         `since` maps a room to the last id the client has seen: it gets exactly the newer
-        messages instead of the usual replay (recovery after a reconnect).
+        messages instead of the usual replay (recovery after a reconnect). `address` is where
+        it connects from (for bans); a log-in `token` identifies it (and gives it its
+        account's nick unless it asks for another).
         """
         self.flush()
         problems: list[Error] = []
-        if nick is not None and (error := nick_rules.problem(self, nick, None)):
+        account = login = None
+        if token is not None:
+            if (found := self.accounts.login(token, self.clock())) is None:
+                problems.append(errors.bad_token())
+            else:
+                account, login = found[0].name, found[1].token_hash
+        ban = self.bans.match(GLOBAL, nick, account, address, self.clock())
+        if ban is not None:  # refused at the door, before it is anyone
+            client.deliver(errors.banned(None, ban.reason, None))
+            client.close()
+            return Session(client, nick or "", address=address)
+        if account is not None and (nick is None or nick_skeleton(nick) == nick_skeleton(account)):
+            identity.free_nick(self, account, None)
+            nick = account
+        if nick is not None and (error := nick_rules.problem(self, nick, None, account)):
             problems.append(error)
             nick = None
         if self.roster is not None:
-            return self._connect_claiming(client, nick, rooms, since, problems)
+            return claims.connect(
+                self, client, nick, rooms, since, problems, address, account, login
+            )
         session = Session(
             client,
             nick or nick_rules.next_guest(self),
             nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
             joins=MinuteCounter(self.settings.joins_per_minute),
+            address=address,
+            account=account,
+            login=login,
         )
         self.sessions[nick_skeleton(session.nick)] = session
         self.traffic.opened(client.transport_name)
-        self._welcome(session, rooms, since, problems)
+        self.welcome(session, rooms, since, problems)
         return session
 
-    def _welcome(
+    def welcome(
         self,
         session: Session,
         rooms: Iterable[str],
@@ -155,7 +197,9 @@ class Hub(Delivery):
                     problems.append(error)
                     break
                 wanted.append(room)
-        client.deliver(Welcome(session.nick, tuple(wanted), self.settings.motd))
+        topics = tuple((room, t) for room in wanted if (t := self.room_states.topic_of(room)))
+        welcome = Welcome(session.nick, tuple(wanted), self.settings.motd, session.account, topics)
+        client.deliver(welcome)
         for error in problems:
             client.deliver(error)
         for room in wanted:
@@ -164,58 +208,6 @@ class Hub(Delivery):
                 enter()
             else:  # an earlier room is being read from disk: this one joins after it
                 session.waiting.append(enter)
-
-    def _connect_claiming(
-        self,
-        client: Client,
-        nick: str | None,
-        rooms: Iterable[str],
-        since: dict[str, int] | None,
-        problems: list[Error],
-    ) -> Session:
-        """`connect` with a roster: the nick (asked for, or a guest's) is claimed everywhere
-        first; until the claim is answered the client waits, under a placeholder nick that
-        no client can have, and is welcomed then."""
-        roster = self.roster
-        assert roster is not None
-        self.guest_number += 1
-        session = Session(
-            client,
-            f"{PENDING}{self.guest_number}",
-            nick_changes=MinuteCounter(self.settings.nick_changes_per_minute),
-            joins=MinuteCounter(self.settings.joins_per_minute),
-        )
-        placeholder = nick_skeleton(session.nick)
-        self.sessions[placeholder] = session
-        self.traffic.opened(client.transport_name)
-        asked = nick_skeleton(nick) if nick is not None else None
-        if asked is not None:
-            self.claiming[asked] = session
-
-        def start(done: Callable[[], None]) -> None:
-            def claimed(claim: Claim | None) -> None:
-                if asked is not None and self.claiming.get(asked) is session:
-                    del self.claiming[asked]
-                if self.sessions.get(placeholder) is not session:  # gone meanwhile
-                    if claim is not None and claim.nick is not None:
-                        roster.release(claim.nick)
-                elif claim is None or claim.nick is None:
-                    client.deliver(errors.backplane_away())
-                    self.disconnect(session, "unavailable")
-                    client.close()
-                else:
-                    del self.sessions[placeholder]
-                    session.nick = claim.nick
-                    self.sessions[nick_skeleton(claim.nick)] = session
-                    if claim.holder is not None and nick is not None:
-                        problems.append(errors.nick_taken(nick, claim.holder))
-                    self._welcome(session, rooms, since, problems)
-                done()
-
-            roster.claim(nick, None, (), claimed)
-
-        self.when_done(session, start)
-        return session
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client (after those it still waits for)."""
@@ -248,15 +240,25 @@ class Hub(Delivery):
             case cmd.Rooms() if self.roster is not None:
                 room_rules.rooms_command(self, session, ref)
             case cmd.Rooms():
-                listing, total = self.room_list()
+                listing, total = self.room_list(viewer=Viewer(session.account), session=session)
                 self.tell(session, RoomList(tuple(listing), total), ref)
             case cmd.History(room, since, limit):
-                room_rules.history_command(self, session, room, since, limit, ref)
+                room_rules.history_command(self, session, room, since, limit, ref, command.before)
             case cmd.Msg(to, text):
                 self.traffic.messages_in[session.client.transport_name] += 1
                 nick_rules.private(self, session, to, text, ref)
+            case cmd.Typing(room):
+                signals.typing(self, session, room, ref)
             case cmd.Help():
                 self.tell(session, Help(), ref)
+            case cmd.Register() | cmd.Identify() | cmd.Logout() | cmd.Password():
+                identity.handle(self, session, command)
+            case (
+                cmd.Topic() | cmd.Grant() | cmd.Kick() | cmd.Ban() | cmd.Unban() | cmd.Bans()
+                | cmd.Invite() | cmd.Mode() | cmd.Edit() | cmd.Delete() | cmd.Kill()
+                | cmd.GlobalBan() | cmd.GlobalUnban() | cmd.GlobalBans()
+            ):  # fmt: skip
+                moderation.handle(self, session, command)
             case cmd.Quit(reason):
                 # The one reply to a ref'd quit is `ok`; a terminal gets a goodbye line instead.
                 self.tell(session, Ok() if ref is not None else Notice("goodbye"), ref)
@@ -272,7 +274,7 @@ class Hub(Delivery):
         self.traffic.closed(session.client.transport_name)
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
-        if self.roster is not None and not session.nick.startswith(PENDING):
+        if self.roster is not None and not session.nick.startswith(claims.PENDING):
             self.roster.release(session.nick)
 
     def admit(self, peer: str) -> Error | None:
@@ -341,25 +343,50 @@ class Hub(Delivery):
 
     # --- questions adapters and HTTP ask ------------------------------------------------------
 
-    def room_list(self, limit: int | None = None) -> tuple[list[tuple[str, int]], int]:
+    def room_list(
+        self, limit: int | None = None, viewer: Viewer = ANONYMOUS, session: Session | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
         """The busiest rooms (most members first, then by name; rooms recently active but
-        empty after them), at most `limit` (`room_list_max`), and how many rooms there are."""
+        empty after them), at most `limit` (`room_list_max`), and how many rooms there are.
+        Private rooms that `viewer` (or `session`) may not see are left out (`access.py`)."""
         limit = limit or self.settings.room_list_max
-        busiest = heapq.nsmallest(limit, ((-len(m), name) for name, m in self.members.items()))
+        private = self.room_states.private
+        hidden = {r for r in private if not can_see(self, r, viewer, session)} if private else set()
+        busiest = heapq.nsmallest(
+            limit, ((-len(m), name) for name, m in self.members.items() if name not in hidden)
+        )
         listing = [(name, -negative) for negative, name in busiest]
         if len(listing) < limit:
-            idle = sorted(name for name in self.store.rooms() if name not in self.members)
+            idle = sorted(
+                name
+                for name in self.store.rooms()
+                if name not in self.members and name not in hidden
+            )
             listing += [(name, 0) for name in idle[: limit - len(listing)]]
         new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
-        return listing, self.store.room_count() + new_rooms
+        return listing, max(len(listing), self.store.room_count() + new_rooms - len(hidden))
 
-    def list_rooms(self, limit: int | None, answer: Callable[[Listing | None], None]) -> None:
+    def list_rooms(
+        self,
+        limit: int | None,
+        answer: Callable[[Listing | None], None],
+        viewer: Viewer = ANONYMOUS,
+        session: Session | None = None,
+    ) -> None:
         """`room_list`, from every process when there are several: at once, or later from
-        the roster (None: it cannot be reached)."""
+        the roster (None: it cannot be reached). Private rooms are left out as there."""
         if self.roster is None:
-            answer(self.room_list(limit))
-        else:
-            self.roster.rooms(limit or self.settings.room_list_max, answer)
+            answer(self.room_list(limit, viewer, session))
+            return
+
+        def visible(listing: Listing | None) -> None:
+            if listing is None or not self.room_states.private:
+                answer(listing)
+                return
+            shown = [(n, c) for n, c in listing[0] if can_see(self, n, viewer, session)]
+            answer((shown, max(len(shown), listing[1] - (len(listing[0]) - len(shown)))))
+
+        self.roster.rooms(limit or self.settings.room_list_max, visible)
 
     def room_members(self, room: str, answer: Callable[[list[str] | None], None]) -> None:
         """The nicks in `room` (in every process), sorted as `who` shows them."""
@@ -373,32 +400,54 @@ class Hub(Delivery):
         self.roster.who(room, sort)
 
     def room_page(
-        self, after: str, limit: int, answer: Callable[[list[tuple[str, int]]], None]
+        self,
+        after: str,
+        limit: int,
+        answer: Callable[[list[tuple[str, int]]], None],
+        viewer: Viewer = ANONYMOUS,
     ) -> None:
         """Rooms with members or stored messages whose names sort after `after`, in name
-        order, at most `limit`, with their member counts (for paging through every room)."""
+        order, at most `limit`, with their member counts (for paging through every room);
+        private rooms `viewer` may not see are left out (a page may then be short)."""
         if self.roster is not None:
-            self.roster.room_page(after, limit, lambda page: answer(page or []))
+
+            def visible(page: list[tuple[str, int]] | None) -> None:
+                answer([(name, n) for name, n in page or [] if can_see(self, name, viewer)])
+
+            self.roster.room_page(after, limit, visible)
             return
 
         def names_read(names: list[str]) -> None:
             members = self.members
             chosen = sorted(set(names) | {name for name in members if name > after})[:limit]
-            answer([(name, len(members.get(name, ()))) for name in chosen])
+            answer([
+                (name, len(members.get(name, ()))) for name in chosen
+                if can_see(self, name, viewer)
+            ])  # fmt: skip
 
         self.store.room_names(after, limit, names_read)
 
-    def history(self, room: str, since: int | None, limit: int | None, answer: Answer) -> None:
-        """Stored events of a (normalized) room: the newest `limit`, or those after `since`,
-        to `answer` (at once, or later when they are read from disk).
+    def history(
+        self,
+        room: str,
+        since: int | None,
+        limit: int | None,
+        answer: Answer,
+        before: int | None = None,
+    ) -> None:
+        """Stored events of a (normalized) room: the newest `limit`, those after `since`, or
+        the newest `limit` below `before`, to `answer` (at once, or later when they are read
+        from disk).
 
         Without a limit, `since` answers up to `history_max` (whoever asks what they missed
-        wants all of it); the newest-first form answers `history_default`.
+        wants all of it); the newest-first forms answer `history_default`.
         """
         if limit is None:
             limit = self.settings.history_default if since is None else self.settings.history_max
         count = max(0, min(limit, self.settings.history_max))
         query: Query = Recent(count) if since is None else Since(since, count)
+        if before is not None:
+            query = Before(before, count)
         self.store.read(room, query, answer)
 
     # --- the rules ----------------------------------------------------------------------------

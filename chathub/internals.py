@@ -13,7 +13,8 @@ Rules:
   `direct_write_allowed` sends anything unusual through Autobahn's own `sendData`.
 """
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pprint import pformat
 from typing import Any, Final, Protocol
 
@@ -54,6 +55,11 @@ _PRIVATE_NAMES: Final = (
     ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"),
     # BadRequestHook
     ("twisted.web.http.HTTPChannel", "_respondToBadRequestAndDisconnect"),
+    # forget_handshake: what Autobahn keeps of an opening handshake it no longer reads
+    ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_request_data"),
+    ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_response_data"),
+    ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_headers"),
+    ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_request_params"),
 )
 
 
@@ -272,3 +278,51 @@ class BadRequestHook:
 
     def bad_request(self) -> None:
         raise NotImplementedError
+
+
+# --- Autobahn: what an open connection no longer needs ----------------------------------------
+
+
+class LazyQueue:
+    """Stands in for Autobahn's `send_queue` deque, which costs 760 bytes empty and which
+    chathub's writes never use (they go out directly, `direct_write_allowed`): a deque is made
+    only if Autobahn queues something (a chopped or synced write)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: deque[Any] | None = None
+
+    def append(self, item: Any) -> None:
+        if self.items is None:
+            self.items = deque()
+        self.items.append(item)
+
+    def popleft(self) -> Any:
+        if not self.items:
+            raise IndexError("pop from an empty queue")
+        return self.items.popleft()
+
+    def __len__(self) -> int:
+        return len(self.items) if self.items is not None else 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items or ())
+
+
+def forget_handshake(protocol: WebSocketProtocol) -> None:
+    """Let an open connection drop what its opening handshake left: the request and answer
+    as received and sent, the parsed headers and query (about 1.2 KB a connection, read only
+    while the handshake is processed), and the empty send queue (760 bytes).
+
+    Private: `http_request_data`, `http_response_data`, `http_headers` and
+    `http_request_params` (set in `processHandshake`, unread once the connection is open) and
+    `send_queue` (Autobahn's `sendData` and `_send` append, pop and take its length only).
+    """
+    untyped: Any = protocol
+    untyped.http_request_data = b""
+    untyped.http_response_data = b""
+    untyped.http_headers = {}
+    untyped.http_request_params = {}
+    if not protocol.send_queue:
+        untyped.send_queue = LazyQueue()

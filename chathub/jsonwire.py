@@ -14,25 +14,34 @@ import re
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from chathub import modsyntax
 from chathub.commands import Command, Ref
 from chathub.events import (
+    BanEntry,
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
 
 # The operations a JSON client may send (PROTOCOL.md, "WebSocket"), listed by `help`.
-OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
+OPS = ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
+# And those of accounts and moderation (PROTOCOL.md, "Accounts", "Rooms: owners, ...").
+ACCOUNT_AND_MODERATION_OPS = modsyntax.OPS
 
 # The most nicks a batched join or part names in JSON (see `event_fields`).
 NICKS_NAMED = 100
@@ -65,7 +74,30 @@ def event_fields(event: Event) -> dict[str, Any]:
             fields_["count"] = len(event.nicks)
     if event.bot:
         fields_["bot"] = True
+    if event.author is not None and not event.author.startswith("~"):
+        fields_["account"] = event.author  # said by an identified user (a guest's is secret)
+    if event.edited:
+        fields_["edited"] = True
+    if event.target is not None:
+        fields_["target"] = event.target
+    if event.message_id is not None:
+        fields_["message_id"] = event.message_id
+    if event.kind == "ban":
+        fields_["until"] = event.until
+    if event.topic is not None:
+        fields_["topic"] = event.topic
     return fields_
+
+
+def ban_fields(entry: BanEntry) -> dict[str, Any]:
+    """One ban as JSON (`bans` replies and the admin API)."""
+    return {
+        "mask": entry.mask,
+        "by": entry.by,
+        "reason": entry.reason,
+        "created": entry.created,
+        "until": entry.until,
+    }
 
 
 def message_for(item: Outgoing, now: float) -> dict[str, Any]:
@@ -73,8 +105,9 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
     match item:
         case Event():
             return {"type": "event", **event_fields(item)}
-        case Welcome(nick, rooms, motd):
-            return {"type": "welcome", "nick": nick, "rooms": list(rooms), "motd": motd}
+        case Welcome(nick, rooms, motd, account, topics):
+            return {"type": "welcome", "nick": nick, "rooms": list(rooms), "motd": motd,
+                    "account": account, "topics": dict(topics)}  # fmt: skip
         case Who(room, members):
             return {"type": "who", "room": room, "members": list(members)}
         case RoomList(rooms, total):
@@ -84,8 +117,11 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
             return {"type": "history", "room": room, "events": [event_fields(e) for e in events]}
         case Private(sender, to, text, ts):
             return {"type": "pm", "from": sender, "to": to, "text": text, "ts": ts}
-        case Error(code, message):
-            return {"type": "error", "code": code, "message": message}
+        case Error(code, message, nick):
+            error = {"type": "error", "code": code, "message": message}
+            if nick is not None:
+                error["nick"] = nick
+            return error
         case Skipped(room, messages, others, since):
             if room is None:
                 text = (
@@ -101,7 +137,17 @@ def message_for(item: Outgoing, now: float) -> dict[str, Any]:
         case Gap(room, first):
             return {"type": "gap", "room": room, "first": first}
         case Help():
-            return {"type": "help", "ops": list(OPS)}
+            return {"type": "help", "ops": [*OPS, *ACCOUNT_AND_MODERATION_OPS]}
+        case Identified(account, nick):
+            return {"type": "account", "account": account, "nick": nick}
+        case Topic(room, text, by, ts):
+            return {"type": "topic", "room": room, "topic": text, "by": by, "ts": ts}
+        case Modes(room, modes):
+            return {"type": "modes", "room": room, "modes": modes}
+        case BanList(room, bans):
+            return {"type": "bans", "room": room, "bans": [ban_fields(ban) for ban in bans]}
+        case Invited(room, by):
+            return {"type": "invite", "room": room, "from": by}
         case Ok():
             return {"type": "ok"}
         case Notice(text):

@@ -199,3 +199,6 @@ class Counters:
     http_body_too_large: int = 0  # --max-body-bytes: 413
     http_bad_request: int = 0  # a malformed request (400)
     http_wrong_host: int = 0  # a Host that --allow-host does not name (421)
+    # Accounts (attempts.py).
+    logins_failed: int = 0  # a wrong password, on any transport
+    logins_limited: int = 0  # a log-in refused because its address or account was locked

@@ -9,10 +9,15 @@ Rules:
 - Input lines end in `\n` or `\r\n`; invalid UTF-8 is replaced; a backspace (BS or DEL) erases
   the character before it, as the typist saw. A line longer than `max_line` bytes is discarded
   with one `! ` line and the lines after it work as usual, however the bytes were split.
+- Plain lines that arrive within `paste_window` seconds of each other are one message of
+  several lines (a paste, `paste.py`); 0 (the default here, not in the service) turns it off.
 - One read's lines are handled inside `Hub.batch()`, so the messages they cause reach each
   member as one write; a refused line is answered through the throttle and the hub, after
   the lines before it.
 - A refused connection gets one `! ` line and is closed.
+- Ctrl-C on an empty line leaves, as /quit does (as Ctrl-D does in a shell): telnet sends
+  IAC IP for it (`telnet.py` makes that 0x03), a client in character mode the byte 0x03. A
+  0x03 anywhere else in a line is a control character like any other, removed.
 """
 
 from typing import Any
@@ -22,13 +27,14 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from chathub import internals
-from chathub.commands import Command, Ref, parse_line
+from chathub.commands import Command, Quit, Ref, Say, parse_line
 from chathub.config import FlowLimits, LineSettings
 from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
 from chathub.linewire import encoded, encoded_event, encoded_events, render
+from chathub.paste import Paste
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.telnet import TelnetFilter
 
@@ -40,6 +46,15 @@ class LineTooLong:
 
 
 TOO_LONG = LineTooLong()
+
+
+class Interrupt:
+    """Stands in the output of `LineSplitter` for Ctrl-C (0x03) at the start of a line."""
+
+
+INTERRUPT = Interrupt()
+
+CTRL_C = b"\x03"
 
 
 def erase_backspaces(text: str) -> str:
@@ -61,7 +76,8 @@ def erase_backspaces(text: str) -> str:
 
 
 class LineSplitter:
-    """Splits a byte stream into lines of at most `max_length` bytes (without the ending).
+    """Splits a byte stream into lines of at most `max_length` bytes (without the ending), up
+    to Ctrl-C at the start of a line (`INTERRUPT`), after which it reads nothing.
 
     Why not `LineReceiver`: on an over-long line it drops the whole buffer, lines after it
     included, and its default is to close the connection. Here the over-long line alone goes.
@@ -71,11 +87,24 @@ class LineSplitter:
         self.max_length = max_length
         self._buffer = b""
         self._discarding = False  # inside an over-long line that was already reported
+        self._interrupted = False  # Ctrl-C started a line: the input is over
 
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+    def feed(self, data: bytes) -> list[bytes | LineTooLong | Interrupt]:
+        if self._interrupted:
+            return []
+        at_start = not self._buffer and not self._discarding
         parts = (self._buffer + data).split(b"\n")
+        # Ctrl-C that starts a line ends the input there: nothing after it is read.
+        for index, part in enumerate(parts):
+            if part.startswith(CTRL_C) and (index > 0 or at_start):
+                lines = self.feed_lines([*parts[:index], b""])
+                self._buffer, self._interrupted = b"", True
+                return [*lines, INTERRUPT]
+        return self.feed_lines(parts)
+
+    def feed_lines(self, parts: list[bytes]) -> list[bytes | LineTooLong | Interrupt]:
         self._buffer = parts.pop()
-        out: list[bytes | LineTooLong] = []
+        out: list[bytes | LineTooLong | Interrupt] = []
         for part in parts:
             if self._discarding:
                 self._discarding = False
@@ -106,6 +135,7 @@ class LineConnection(Protocol):
         max_line: int = DEFAULT_MAX_LINE,
         flow: FlowLimits = UNTIMED,
         clock: IReactorTime | None = None,
+        paste_window: float = 0.0,
     ) -> None:
         if flow.needs_clock and clock is None:
             raise ValueError("rate, slow and idle limits need a clock")
@@ -116,6 +146,8 @@ class LineConnection(Protocol):
         self.stream: Stream | None = None
         self._telnet = TelnetFilter()
         self._lines = LineSplitter(max_line)
+        settings = hub.settings
+        self._paste = Paste(clock, paste_window, settings.lines_max, settings.text_max, self._say)
 
     @property
     def session(self) -> Session | None:
@@ -158,10 +190,22 @@ class LineConnection(Protocol):
                 if not stream.open:
                     return  # after /quit: the rest of the input is ignored
                 command = self._command(line)
+                if self._paste.take(command):
+                    continue  # a line of a paste: it goes with the others (paste.py)
+                self._paste.flush()
                 if command is not None:  # a blank line does nothing, so it costs nothing
                     stream.receive(command)
 
-    def _command(self, line: bytes | LineTooLong) -> Command | Error | None:
+    def _say(self, text: str) -> None:
+        """Send the lines of a paste as one message (from `Paste`, now or on its timer)."""
+        stream = self.stream
+        if stream is not None and stream.open:
+            with self.hub.batch():
+                stream.receive(Say(text))
+
+    def _command(self, line: bytes | LineTooLong | Interrupt) -> Command | Error | None:
+        if isinstance(line, Interrupt):
+            return Quit()
         if isinstance(line, LineTooLong):
             # Answered like a bad command, through the throttle: after the lines before it.
             self.hub.counters.line_too_long += 1
@@ -170,6 +214,7 @@ class LineConnection(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self.stream is not None:
+            self._paste.flush()  # typed just before the connection went: still said
             self.stream.stop()
 
     # --- what the stream asks of us (`StreamAdapter`) -----------------------------------------
@@ -211,11 +256,13 @@ class LineFactory(Factory):
         max_line: int = DEFAULT_MAX_LINE,
         flow: FlowLimits = UNTIMED,
         clock: IReactorTime | None = None,
+        paste_window: float = 0.0,
     ) -> None:
         self.hub = hub
         self.max_line = max_line
         self.flow = flow
         self.clock = clock
+        self.paste_window = paste_window
 
     def buildProtocol(self, addr: IAddress | None) -> LineConnection:
-        return LineConnection(self.hub, self.max_line, self.flow, self.clock)
+        return LineConnection(self.hub, self.max_line, self.flow, self.clock, self.paste_window)

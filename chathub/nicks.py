@@ -5,10 +5,12 @@ Rules:
   one client sees leaves through `Hub.publish`, answers through `Hub.tell`.
 - A nick is 1-24 of A-Z a-z 0-9 _ -, starting with a letter or `_`. Nicks that look alike are
   one nick (`nick_skeleton`): the second is refused while the first is connected. The nick of
-  an API token's bot is never anyone else's.
+  an API token's bot is never anyone else's; a registered nick is only its account's
+  (`identity.py`); a nick a server operator banned everywhere is nobody's.
 - With a roster (many processes), a nick is claimed from it before it is given (and a
   private message's recipient is looked up there when it is not connected here); the client
-  waits meanwhile, and a nick another process holds is refused like one held here.
+  waits meanwhile, and a nick another process holds is refused like one held here. A change
+  made without asking first (`change`, for identifying) tells the roster after.
 - A nick change goes once to the renamed client and once to everyone who shares a room with it;
   a private message to its recipient and a copy to its sender (with the command's `ref`). Both
   have the room messages' limits: nick changes a minute, and the 4,000-character text.
@@ -21,7 +23,8 @@ from chathub import errors
 from chathub.broker import Claim
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
-from chathub.text import clean_text, is_valid_nick, nick_skeleton
+from chathub.records import GLOBAL
+from chathub.text import clean_message, is_valid_nick, nick_skeleton
 
 if TYPE_CHECKING:
     from chathub.delivery import Session
@@ -37,10 +40,19 @@ def next_guest(hub: "Hub") -> str:
             return nick
 
 
-def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
-    """Why `session` (None: a new client) may not have `nick`, or None."""
+def problem(
+    hub: "Hub", nick: str, session: "Session | None", account: str | None = None
+) -> Error | None:
+    """Why `session` (None: a new client, identified as `account`) may not have `nick`."""
     if not is_valid_nick(nick):
         return errors.bad_nick(nick)
+    owner = hub.accounts.find(nick)
+    mine = session.account if session is not None else account
+    if owner is not None and (mine is None or nick_skeleton(mine) != nick_skeleton(owner.name)):
+        return errors.nick_registered(nick)
+    ban = hub.bans.match(GLOBAL, nick, None, "", hub.clock())
+    if ban is not None:
+        return errors.banned(None, ban.reason, None)
     holder = hub.sessions.get(nick_skeleton(nick))
     if holder is None and hub.claiming:
         holder = hub.claiming.get(nick_skeleton(nick))
@@ -52,6 +64,12 @@ def problem(hub: "Hub", nick: str, session: "Session | None") -> Error | None:
 
 
 def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+    owner = hub.accounts.find(nick) if is_valid_nick(nick) else None
+    mine = session.account
+    if owner is not None and mine is not None and nick_skeleton(owner.name) == nick_skeleton(mine):
+        from chathub import identity  # which renames through this module
+
+        identity.free_nick(hub, owner.name, session)  # the account's nick is its own
     error = problem(hub, nick, session)
     if error is not None:
         hub.tell(session, error, ref)
@@ -68,7 +86,7 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
         hub.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
         return
     if hub.roster is None:
-        _renamed(hub, session, nick, ref)
+        change(hub, session, nick, ref)
         return
     roster = hub.roster
     key = nick_skeleton(nick)
@@ -90,7 +108,7 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
             elif claim.nick is None:
                 hub.tell(session, errors.nick_taken(nick, claim.holder), ref)
             else:
-                _renamed(hub, session, nick, ref)
+                change(hub, session, nick, ref, claimed=True)
             done()
 
         roster.claim(nick, session.nick, rooms, claimed)
@@ -98,7 +116,13 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
     hub.when_done(session, start)
 
 
-def _renamed(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
+def change(
+    hub: "Hub", session: "Session", nick: str, ref: Ref | None, claimed: bool = False
+) -> None:
+    """Rename `session` to `nick` (already checked) and tell whoever shares a room with it;
+    with a roster, `claimed` says whether the roster gave it the nick (else it is told)."""
+    if hub.roster is not None and not claimed:
+        hub.roster.claim(nick, session.nick, tuple(session.rooms), _told)
     old = session.nick
     del hub.sessions[nick_skeleton(old)]
     session.nick = nick
@@ -114,12 +138,10 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     if target is None and hub.roster is None:
         hub.tell(session, errors.no_such_nick(to), ref)
         return
-    text = clean_text(text)
-    if not text.strip():
-        hub.tell(session, errors.empty(), ref)
-        return
-    if len(text) > hub.settings.text_max:  # the same limit as in a room
-        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+    text = clean_message(text)
+    # The same limits as in a room.
+    if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+        hub.tell(session, error, ref)
         return
     if target is not None:
         _send_private(hub, session, target.nick, text, ref)
@@ -149,3 +171,8 @@ def _send_private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref |
     # To the recipient, then the sender's copy (with its ref); once if they are one.
     nicks = (nick_skeleton(to), nick_skeleton(session.nick))
     hub.publish((message,), (), nicks, ((0, session, ref),))
+
+
+def _told(claim: Claim | None) -> None:
+    """The roster's answer to a change it was told of: nothing to do (a nick held elsewhere
+    meanwhile stays held there; identifying takes a registered nick back only here)."""

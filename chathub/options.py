@@ -17,8 +17,8 @@ Rules:
   ignored silently), a bad value, a missing, unreadable or malformed file.
 - The file is named by `--config PATH`, else by the variable `CHATHUB_CONFIG`. Its keys are the
   settings' keys at the top level. `[[tokens]]` tables declare API tokens (`tokens.py`
-  checks them); `operators` (`[operators]` or `operators = [...]`) is reserved for later: kept
-  as read in `Config.operators`, and not checked beyond its shape.
+  checks them); `operators` (`operators = ["root"]`, or an `[operators]` table of
+  `root = true`) names the accounts that are server operators (`accounts.operator_names`).
 """
 
 import argparse
@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_type_hints
 
 from chathub import __version__
+from chathub.accounts import operator_names
 from chathub.config import GROUPS, Config, Setting, default_of, setting_info, table
 from chathub.tokens import parse_tokens
 
@@ -200,9 +201,10 @@ def from_file(path: str, known: Mapping[str, Row]) -> tuple[list[Given], dict[st
             except ValueError as problem:
                 raise ConfigError(f"{problem} in {path}") from None
         elif key == "operators":
-            if not isinstance(raw, dict | list):
-                raise ConfigError(f"operators in {path} must be a table or an array")
-            reserved[key] = raw
+            try:
+                reserved[key] = operator_names(raw)
+            except ValueError as problem:
+                raise ConfigError(f"{problem} in {path}") from None
         elif key in known:
             given.append(Given(key, raw, "file", path))
         else:
@@ -342,8 +344,9 @@ def render(loaded: Loaded) -> str:
             f"# token {token.name}: nick {token.nick}, rooms {rooms}, rate {token.rate:g}/s, "
             f"hash (secret, not shown)  # file {loaded.file}"
         )
-    if loaded.config.operators is not None:
-        lines.append(f"# operators: in {loaded.file}, reserved, not used yet")
+    if loaded.config.operators:
+        names = ", ".join(loaded.config.operators)
+        lines.append(f"# server operators: {names}  # file {loaded.file}")
     return "\n".join(lines) + "\n"
 
 

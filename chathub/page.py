@@ -6,7 +6,11 @@ Rules:
   no inline script, so even a template mistake cannot run a user's `<script>`.
 - Templates and static files ship in the wheel as `chathub/templates` and `chathub/static` and
   are found with `importlib.resources`, falling back to the checkout's top-level folders.
-- Pages read the hub and render; they change nothing. A malformed room name is a 400 page.
+- Pages read the hub and render; they change nothing. A malformed room name is a 400 page, and
+  any address with nothing at it a styled 404 (`NotFoundResource`), static files included.
+- A private room (secret, invite-only, closed) is, for a reader who may not see it (`access.py`;
+  the reader is its log-in cookie, `httpauth.py`), a room that does not exist: not listed, its
+  transcript empty, with nobody in it.
 - Static files: no directory listings and no dotfiles (404), a Cache-Control header, and URLs
   that carry a hash of the content (`?v=`) so a changed file is fetched at once. Only files
   inside the static directory are served: a symlink leading out of it, or a name with a NUL
@@ -27,8 +31,10 @@ from twisted.web.server import Request
 from twisted.web.static import File
 
 from chathub import __version__
+from chathub.access import can_see
 from chathub.broker import Listing
 from chathub.events import Event
+from chathub.httpauth import viewer_of
 from chathub.hub import Hub
 from chathub.respond import Reply, answer
 from chathub.text import DEFAULT_ROOM, normalize_room
@@ -123,7 +129,7 @@ class PageResource(Resource):
                 )  # fmt: skip
                 reply(page)
 
-            self.hub.list_rooms(None, listed)
+            self.hub.list_rooms(None, listed, viewer_of(request, self.hub))
 
         return answer(request, start)
 
@@ -143,6 +149,7 @@ class RoomResource(Resource):
 
     def render_GET(self, request: Request) -> bytes | int:
         path = [segment for segment in request.postpath or () if segment]
+        viewer = viewer_of(request, self.hub)
         if not path:
 
             def start_index(reply: Reply) -> None:
@@ -154,7 +161,7 @@ class RoomResource(Resource):
                         )
                     )
 
-                self.hub.list_rooms(None, listed)
+                self.hub.list_rooms(None, listed, viewer)
 
             return answer(request, start_index)
         if len(path) > 1:
@@ -174,6 +181,7 @@ class RoomResource(Resource):
                 f"{asked[:64]!r} is not a valid room name: 1 to 32 of a-z, 0-9, _ and -, "
                 "optionally after #.",
             )
+        visible = can_see(self.hub, room, viewer)
         name = room
 
         def start(reply: Reply) -> None:
@@ -181,7 +189,8 @@ class RoomResource(Resource):
                 def events_read(events: list[Event]) -> None:
                     page = render_html(
                         request, self.environment, "room.html", room=name,
-                        members=members or [], events=events,
+                        members=(members or []) if visible else [],
+                        events=events if visible else [],
                     )  # fmt: skip
                     reply(page)
 
@@ -194,6 +203,27 @@ class RoomResource(Resource):
     def _error(self, request: Request, code: int, title: str, message: str) -> bytes:
         return render_html(
             request, self.environment, "error.html", code, title=title, message=message
+        )
+
+
+class NotFoundResource(Resource):
+    """The site's own 404: the styled error page, whatever the method or the rest of the path
+    (twisted.web's own is a bare "No Such Resource")."""
+
+    isLeaf = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.environment = environment
+
+    def render(self, request: Request) -> bytes:
+        return render_html(
+            request,
+            self.environment,
+            "error.html",
+            404,
+            title="Not found",
+            message="There is nothing at this address.",
         )
 
 
@@ -217,6 +247,7 @@ class StaticResource(File):
     def createSimilarFile(self, path: str) -> "StaticResource":
         similar: StaticResource = super().createSimilarFile(path)  # type: ignore[no-untyped-call]
         similar.root = self.root
+        similar.childNotFound = self.childNotFound
         return similar
 
     def directoryListing(self) -> IResource:

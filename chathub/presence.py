@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from chathub.commands import Ref
-from chathub.events import Event, History
+from chathub.events import Event, History, Outgoing
 from chathub.text import nick_skeleton
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Arrival:
     replay: History | None = None
     done: Callable[[], None] | None = None
     told: bool = False  # told already (a digest room): the batch is not sent to it
+    greeting: tuple[Outgoing, ...] = ()  # what a joiner is told before its replay (the topic)
 
 
 @dataclass
@@ -61,9 +62,11 @@ class PendingPresence:
     digest: bool = False  # flushed by the digest timer, not at the end of the turn
 
 
-def batch_events(room: str, arrivals: list[Arrival]) -> list[tuple[Event, list[int]]]:
+def batch_events(
+    room: str, arrivals: list[Arrival], topic: str | None = None
+) -> list[tuple[Event, list[int]]]:
     """The events announcing `arrivals` in order, each with the positions it covers; an
-    event's time is its first arrival's."""
+    event's time is its first arrival's. A join carries the room's `topic`."""
     events: list[tuple[Event, list[int]]] = []
     start = 0
     while start < len(arrivals):
@@ -78,7 +81,8 @@ def batch_events(room: str, arrivals: list[Arrival]) -> list[tuple[Event, list[i
         nicks = tuple(arrival.nick for arrival in arrivals[start:end])
         text = first.reason if first.kind == "part" else ""
         several = nicks if len(nicks) > 1 else None
-        event = Event(room, first.kind, nicks[0], text, first.ts, nicks=several)
+        shown_topic = topic if first.kind == "join" else None
+        event = Event(room, first.kind, nicks[0], text, first.ts, nicks=several, topic=shown_topic)
         events.append((event, list(range(start, end))))
         start = end
     return events
@@ -131,7 +135,11 @@ class Presence:
         session = arrival.client
         assert session is not None
         hub = self.hub
-        hub.tell(session, Event(room, "join", arrival.nick, "", arrival.ts), arrival.ref)
+        topic = hub.room_states.topic_of(room)
+        joined = Event(room, "join", arrival.nick, "", arrival.ts, topic=topic)
+        hub.tell(session, joined, arrival.ref)
+        for item in arrival.greeting:
+            hub.tell(session, item)
         if arrival.replay is not None:
             hub.tell(session, arrival.replay)
         done = arrival.done
@@ -141,7 +149,7 @@ class Presence:
 
     def _publish(self, room: str, arrivals: list[Arrival]) -> None:
         hub = self.hub
-        events = batch_events(room, arrivals)
+        events = batch_events(room, arrivals, hub.room_states.topic_of(room))
         senders: list[tuple[int, Session, Ref | None]] = []
         for index, (_, positions) in enumerate(events):
             for position in positions:
@@ -151,6 +159,9 @@ class Presence:
         told = tuple(nick_skeleton(arrival.nick) for arrival in arrivals if arrival.told)
         hub.publish(tuple(event for event, _ in events), (room,), (), tuple(senders), told)
         for arrival in arrivals:
+            if arrival.client is not None:
+                for item in arrival.greeting:
+                    hub.tell(arrival.client, item)
             if arrival.client is not None and arrival.replay is not None:
                 hub.tell(arrival.client, arrival.replay)
             if arrival.done is not None:

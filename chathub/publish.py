@@ -8,7 +8,8 @@ Rules:
   `{"room", "id", "ts"}` (an array: `"ids": [...]`).
 - `Idempotency-Key: KEY` (1 to 64 printable ASCII characters): a repeat with the same key and
   token within 10 minutes gets the first answer again and publishes nothing, so a script that
-  lost the answer may retry. The keys kept are bounded (the oldest go first).
+  lost the answer may retry; a repeat that comes while the first is still under way waits for
+  its answer. The keys kept are bounded (the oldest go first).
 - Each token has its own rate (`rate` a second, a burst of twice that); past it 429 with
   `Retry-After`. While history cannot keep up (or the room cannot be opened), 503 with
   `Retry-After`: nothing was published.
@@ -63,6 +64,8 @@ class Publisher:
         self.clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._answers: OrderedDict[tuple[str, str], tuple[float, Answer]] = OrderedDict()
+        # Keys whose first request is being published: repeats wait here for its answer.
+        self._under_way: dict[tuple[str, str], list[Callable[[Answer], None]]] = {}
 
     def render(self, request: Request, name: str) -> bytes | int:
         token, refusal = self._authorize(request)
@@ -82,6 +85,14 @@ class Publisher:
         remembered = self._remembered(token, key)
         if remembered is not None:
             return _send(request, remembered)
+        repeats = self._under_way.get((token.name, key)) if key is not None else None
+        if repeats is not None:  # the first is still being published: its answer is ours
+            waiting = repeats
+
+            def await_first(reply: Reply) -> None:
+                waiting.append(lambda outcome: reply(_send(request, outcome)))
+
+            return answer(request, await_first)
         parsed = _posts(request.content.read() if request.content is not None else b"")
         if not isinstance(parsed[0], list):
             return _send(request, parsed)
@@ -93,12 +104,18 @@ class Publisher:
             message = f"at most {token.rate:g} messages a second for token {token.name}"
             return _send(request, _error(429, "rate-limited", message, retry_after=wait))
 
+        if key is not None:
+            self._under_way[(token.name, key)] = []
+
         def start(reply: Reply) -> None:
             def published(result: tuple[Event, ...] | Error) -> None:
                 outcome = _outcome(room, result, many)
+                repeats = self._under_way.pop((token.name, key), []) if key is not None else []
                 if outcome[0] < 500:
                     self._remember(token, key, outcome)
                 reply(_send(request, outcome))
+                for repeat in repeats:
+                    repeat(outcome)
 
             feeds.publish(self.hub, token.nick, room, posts, published)
 
@@ -182,6 +199,8 @@ def _outcome(room: str, result: tuple[Event, ...] | Error, many: bool) -> Answer
             return _error(503, "unavailable", "history is busy; try again", retry_after=1)
         if result.code == "too-long":
             return _error(413, "too-large", result.message)
+        if result.code == "room-closed":
+            return _error(403, result.code, result.message)
         return _error(400, result.code, result.message)
     ts = result[0].ts
     if many:

@@ -1,10 +1,12 @@
-"""What a client asks for when it connects: `?nick=NAME&rooms=a,b&since=ROOM:ID,...`.
+"""What a client asks for when it connects: `?nick=NAME&rooms=a,b&since=ROOM:ID,...&token=T`.
 
 Rules:
 - Pure, and never raises: names are checked by the hub (so the answers match every
   transport); `since` is read here, and a malformed entry is reported and ignored.
 - `since=ROOM:ID,ROOM:ID` means the same for every transport that takes it (`/ws`, SSE): the
   client has seen everything of ROOM up to id ID.
+- `token=T` is a log-in session's token (`POST /api/session`); the adapter may also find one
+  in the `chathub_session` cookie (`cookie_token`), which the query's overrides.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +24,7 @@ class ConnectQuery:
     rooms: tuple[str, ...] = (DEFAULT_ROOM,)
     since: dict[str, int] | None = None
     problems: tuple[Error, ...] = ()
+    token: str | None = None
 
 
 def parse_since(values: Iterable[str]) -> tuple[dict[str, int], list[Error]]:
@@ -50,4 +53,19 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> ConnectQuery:
         rooms = tuple(name.strip() for value in params["rooms"] for name in value.split(","))
         rooms = tuple(name for name in rooms if name)
     since, problems = parse_since(params.get("since", ()))
-    return ConnectQuery(nick, rooms, since or None, tuple(problems))
+    token = params["token"][0] if params.get("token") else None
+    return ConnectQuery(nick, rooms, since or None, tuple(problems), token)
+
+
+COOKIE = "chathub_session"
+
+
+def cookie_token(header: str | None) -> str | None:
+    """The log-in token in a `Cookie` header's `chathub_session`, if there is one."""
+    if not header:
+        return None
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE and value:
+            return value.strip().strip('"')
+    return None

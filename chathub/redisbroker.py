@@ -55,6 +55,12 @@ def encode_item(item: Item) -> dict[str, Any]:
         fields["N"] = item.nicks
     if item.bot:
         fields["b"] = 1
+    for name, value in (
+        ("a", item.author), ("e", item.edited or None), ("g", item.target),
+        ("m", item.message_id), ("u", item.until), ("c", item.topic),
+    ):  # fmt: skip
+        if value is not None:
+            fields[name] = value
     return fields
 
 
@@ -64,7 +70,9 @@ def decode_item(fields: dict[str, Any]) -> Item:
     nicks = fields.get("N")
     return Event(
         fields["r"], fields["k"], fields["n"], fields["t"], fields["s"], None, fields.get("o"),
-        tuple(nicks) if nicks is not None else None, bool(fields.get("b")),
+        tuple(nicks) if nicks is not None else None, bool(fields.get("b")), fields.get("a"),
+        bool(fields.get("e")), fields.get("g"), fields.get("m"), fields.get("u"),
+        fields.get("c"),
     )  # fmt: skip
 
 
@@ -73,6 +81,8 @@ def entry(event: Event) -> bytes:
     fields: dict[str, Any] = {"k": event.kind, "n": event.nick, "t": event.text, "s": event.ts}
     if event.bot:
         fields["b"] = 1
+    if event.author is not None:
+        fields["a"] = event.author
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -179,6 +189,10 @@ class RedisBroker:
 
     def pushed(self, message: bytes) -> None:
         """One publication from this process's channel: `FIRST ORIGIN SEQ JSON`."""
+        if message.startswith(b"R "):  # a change to the records (redisrecords.py)
+            if message.split(b" ", 2)[1] != self._origin_bytes:
+                self.store.records.pushed(message.split(b" ", 3)[-1])
+            return
         try:
             first_text, origin, seq_text, body = message.split(b" ", 3)
             first, seq = int(first_text), int(seq_text)

@@ -41,16 +41,21 @@ RETRY_FIRST, RETRY_MOST = 0.5, 2.0  # seconds between reconnection attempts
 
 
 def _read_scripts() -> dict[str, str]:
-    """The Lua scripts by name; the presence ones start with `common.lua`."""
+    """The Lua scripts by name; the presence ones start with `common.lua`, the history ones
+    with `amend.lua`."""
     folder = importlib.resources.files("chathub") / "lua"
     texts = {
         item.name.removesuffix(".lua"): item.read_text("utf-8")
         for item in folder.iterdir()
         if item.name.endswith(".lua")
     }
-    common = texts.pop("common")
-    standalone = ("publish", "open", "close", "read")
-    return {name: text if name in standalone else common + text for name, text in texts.items()}
+    common, amend = texts.pop("common"), texts.pop("amend")
+    standalone = ("publish", "close", "record")
+    history = ("open", "read")
+    return {
+        name: text if name in standalone else (amend if name in history else common) + text
+        for name, text in texts.items()
+    }
 
 
 SCRIPTS = _read_scripts()

@@ -21,6 +21,10 @@ Rules (store.py's, over Redis):
 - While the backplane is away, rooms stay open; when it is back every open room is opened
   again, and the messages published meanwhile (that its members missed) are delivered first.
 - The counter (`/counter`) is Redis's INCR: one count for every process.
+- An edit or a deletion is kept in Redis beside the stream (the room's `edits` hash and `gone`
+  set, which the read scripts apply) and in memory at once; the `edit` or `delete` event that
+  announces it corrects the other processes' memory as it passes (`incoming`).
+- Accounts, log-ins, rooms' settings and roles, and bans are `redisrecords.py`'s.
 """
 
 import json
@@ -35,12 +39,15 @@ from twisted.python.failure import Failure
 from chathub.broker import Publication
 from chathub.cache import HistoryCache, pack
 from chathub.events import Event, EventKind
+from chathub.records import Change, SavedState
 from chathub.redisconn import Backplane
+from chathub.redisrecords import RedisRecords
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
     DEFAULT_RETAIN_MESSAGES,
     Answer,
+    Before,
     Query,
     Recent,
     Since,
@@ -69,8 +76,20 @@ def parse_entries(room: str, entries: list[Any]) -> list[Event]:
             data = json.loads(fields[1])
             kind: EventKind = "action" if data["k"] == "action" else "message"
             number = int(entry_id.split(b"-", 1)[0])
+            edited = len(fields) >= 4 and fields[2] == b"x"
+            text = fields[3].decode("utf-8", "replace") if edited else data["t"]
             events.append(
-                Event(room, kind, data["n"], data["t"], data["s"], number, bot=bool(data.get("b")))
+                Event(
+                    room,
+                    kind,
+                    data["n"],
+                    text,
+                    data["s"],
+                    number,
+                    bot=bool(data.get("b")),
+                    author=data.get("a"),
+                    edited=edited,
+                )
             )
         except (ValueError, KeyError, IndexError, TypeError):
             log.warn("skipped an unreadable entry {id} of room {room}", id=entry_id, room=room)
@@ -100,6 +119,7 @@ class RedisStore:
         self._opening: dict[str, list[Callable[[], None]]] = {}
         self._held: dict[str, list[tuple[Publication, Deliver]]] = {}
         self._idle: OrderedDict[str, float] = OrderedDict()  # open rooms nobody here is in
+        self.records = RedisRecords(backplane)
         backplane.on_ready.append(self._reopen_all)
 
     # --- rooms --------------------------------------------------------------------------------
@@ -217,6 +237,12 @@ class RedisStore:
     def _take(self, publication: Publication, deliver: Deliver) -> None:
         room = publication.rooms[0]
         last = self._last.get(room)
+        for item in publication.items:
+            if type(item) is Event and item.message_id is not None:
+                if item.kind == "edit":
+                    self.cache.edit(room, item.message_id, item.text)
+                elif item.kind == "delete":
+                    self.cache.delete(room, item.message_id)
         if last is not None:
             stored = [
                 item for item in publication.items if type(item) is Event and item.id is not None
@@ -241,29 +267,34 @@ class RedisStore:
                     events = self.cache.recent(room, count) if count > 0 else []
                 case Since(after, limit):
                     events = self.cache.since(room, after, limit) if limit > 0 else []
+                case Before(before, limit):
+                    events = self.cache.before(room, before, limit) if limit > 0 else []
         if events is not None:
             answer(self._fresh(events))
             return
         self._read_redis(room, query, answer, attempts=3)
 
     def _read_redis(self, room: str, query: Query, answer: Answer, attempts: int) -> None:
+        before = 0
         match query:
             case Recent(count):
                 after, asked = -1, count + MARGIN
             case Since(after, limit):
                 asked = limit
+            case Before(before, limit):
+                after, asked = -1, limit
 
         def done(result: list[Any]) -> None:
             top, entries = int(result[0]), result[1]
             events = parse_entries(room, entries)
             if after < 0:
-                events.reverse()
+                events.reverse()  # newest first from Redis
             last = self._last.get(room) if room not in self._opening else None
             if last is not None and last > 0:
                 # Joined up with the delivery point: what came here after Redis answered, from
                 # memory; what has not come here yet is left out (it will, live).
                 reached_top = after < 0 or len(entries) < asked
-                if reached_top and top < last:
+                if reached_top and top < last and before == 0:
                     newer = self.cache.newer(room, max(top, after))
                     if newer is None and attempts > 1:
                         self._read_redis(room, query, answer, attempts - 1)
@@ -275,6 +306,8 @@ class RedisStore:
                     events = events[-count:] if count else []
                 case Since(_, limit):
                     events = events[:limit]
+                case Before(_, limit):
+                    events = events[-limit:] if limit else []
             answer(self._fresh(events))
 
         def failed(failure: Failure) -> None:
@@ -284,7 +317,7 @@ class RedisStore:
             )  # fmt: skip
             answer([])
 
-        read = self.backplane.run("read", room, after, asked, self.retain_messages)
+        read = self.backplane.run("read", room, after, asked, self.retain_messages, before)
         read.addCallbacks(done, failed)
 
     def _fresh(self, events: list[Event]) -> list[Event]:
@@ -294,6 +327,23 @@ class RedisStore:
         return [event for event in events if event.ts >= cutoff]
 
     # --- the rest of the Store ----------------------------------------------------------------
+
+    def load_state(self) -> SavedState:
+        return self.records.load_state()
+
+    def save(self, change: Change) -> None:
+        self.records.save(change)
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        self.cache.edit(room, id, text)
+        key = f"{self.backplane.prefix}room:{room}:edits"
+        self.backplane.command("HSET", key, id, text).addErrback(_logged)
+
+    def delete_message(self, room: str, id: int) -> None:
+        self.cache.delete(room, id)
+        key = f"{self.backplane.prefix}room:{room}:"
+        self.backplane.command("SADD", key + "gone", id).addErrback(_logged)
+        self.backplane.command("HDEL", key + "edits", id).addErrback(_logged)
 
     def append(self, event: Event) -> Event:
         raise RuntimeError("with Redis, the broker's publish script stores messages")

@@ -4,9 +4,13 @@ Rules:
 - `answer(request, start)` calls `start(reply)`; `reply(body)` is called once, at once (the
   body is returned to twisted.web as usual) or later (it is written and the request finished).
 - A client that went away meanwhile gets nothing written; nothing raises.
+- JSON answers (`send_json`, `send_error`) are UTF-8 with `Cache-Control: no-store`; an error
+  is `{"error": CODE, "message": TEXT}`.
 """
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
@@ -37,3 +41,15 @@ def answer(request: Request, start: Callable[[Reply], None]) -> bytes | int:
     later = True
     request.notifyFinish().addErrback(went_away)
     return NOT_DONE_YET
+
+
+def send_json(request: Request, body: Any, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-store")
+    # "replace": a lone surrogate in stored text must not turn an answer into a 500.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def send_error(request: Request, code: int, error: str, message: str) -> bytes:
+    return send_json(request, {"error": error, "message": message}, code)

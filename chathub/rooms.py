@@ -7,17 +7,21 @@ Rules:
 - A command about a room names it or means the client's current room (the last it joined);
   a malformed name, a room the client is not in, or no room at all is an error reply.
 - Every limit on rooms counts in the hub's `Counters` when it refuses.
+- Moderation has its say (`moderation.py`): who may join (bans, invite-only, closed rooms), who
+  may speak (moderated rooms), who becomes the owner and what a joiner is told first (the
+  topic). A private room a client may not see answers `who` and history as an empty room.
 """
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chathub import errors
+from chathub import errors, moderation
+from chathub.access import ANONYMOUS, can_see
 from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, RoomList, Who
 from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
-from chathub.text import clean_text, nick_key, nick_skeleton, normalize_room
+from chathub.text import clean_message, clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
     from chathub.delivery import Session
@@ -28,6 +32,8 @@ def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Er
     """Why `session`, now in `in_rooms` rooms, may not join `room`; counts the join if not."""
     if hub.roster is not None and not hub.roster.available():
         return errors.backplane_away()
+    if refusal := moderation.join_refusal(hub, session, room):
+        return refusal
     max_rooms = hub.settings.max_rooms
     if max_rooms and in_rooms >= max_rooms:
         hub.counters.rooms_limited += 1
@@ -77,14 +83,17 @@ def say(
     target = member_room(hub, session, room, ref)
     if target is None:
         return
-    text = clean_text(text)
-    if not text.strip():
-        hub.tell(session, errors.empty(), ref)
+    text = clean_message(text)
+    if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
+        hub.tell(session, error, ref)
         return
-    if len(text) > hub.settings.text_max:
-        hub.tell(session, errors.too_long(hub.settings.text_max), ref)
+    if target in hub.room_states.moderated and (
+        refusal := moderation.speak_refusal(hub, session, target)
+    ):
+        hub.tell(session, refusal, ref)
         return
-    hub.queue_message(Event(target, kind, session.nick, text, hub.clock()), session, ref)
+    event = Event(target, kind, session.nick, text, hub.clock(), author=session.author)
+    hub.queue_message(event, session, ref)
 
 
 def join_command(hub: "Hub", session: "Session", room: str, ref: Ref | None) -> None:
@@ -126,8 +135,13 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
             session.rooms.append(room)
             hub.add_member(room, session)
             history = History(room, tuple(replay)) if replay else None
-            # The room hears of it (in a batch); the client then gets its replay, and `done`.
-            arrival = Arrival("join", session.nick, hub.clock(), "", session, ref, history, done)
+            greeting = moderation.joined(hub, session, room)
+            # The room hears of it (in a batch); the client then gets the topic, its replay,
+            # and `done`.
+            arrival = Arrival(
+                "join", session.nick, hub.clock(), "", session, ref, history, done,
+                greeting=greeting,
+            )  # fmt: skip
             hub.presence.announce(room, arrival)
 
         hub.store.open_room(room, opened)
@@ -154,12 +168,20 @@ def history_command(
     since: int | None,
     limit: int | None,
     ref: Ref | None,
+    before: int | None = None,
 ) -> None:
     target = named_room(hub, session, room, ref)
     if target is None:
         return
+    if not can_see(hub, target, ANONYMOUS, session):
+        hub.tell(session, History(target, ()), ref)  # as for a room without history
+        return
     if (since is not None and since < 0) or (limit is not None and limit < 1):
         error = Error("bad-request", "since must be 0 or more and limit 1 or more")
+        hub.tell(session, error, ref)
+        return
+    if before is not None and (before < 0 or since is not None):
+        error = Error("bad-request", "before must be 0 or more, and not given with since")
         hub.tell(session, error, ref)
         return
 
@@ -168,7 +190,7 @@ def history_command(
             hub.tell(session, History(target, tuple(events)), ref)
             done()
 
-        hub.history(target, since, limit, answer)
+        hub.history(target, since, limit, answer, before)
 
     hub.when_done(session, start)
 
@@ -184,6 +206,9 @@ def part_command(
 def who(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> None:
     target = named_room(hub, session, room, ref)
     if target is None:
+        return
+    if not can_see(hub, target, ANONYMOUS, session):
+        hub.tell(session, Who(target, ()), ref)
         return
     if hub.roster is None:
         members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
@@ -214,6 +239,6 @@ def rooms_command(hub: "Hub", session: "Session", ref: Ref | None) -> None:
                 hub.tell(session, RoomList(tuple(listing[0]), listing[1]), ref)
             done()
 
-        hub.list_rooms(None, answer)
+        hub.list_rooms(None, answer, ANONYMOUS, session)
 
     hub.when_done(session, start)

@@ -3,6 +3,8 @@
 Rules:
 - Pure: text in, text out. `linewire.py` uses it for the line protocol; nothing here knows what
   the lines say beyond where a line's prefix (`[room] <nick> `, `* `, `! `) ends.
+- A message of several lines is one line with `\n` in it: each of its lines after the first
+  starts a row indented like a wrapped row, whether the width is known or not.
 - No user text may draw a screen row that looks like the start of the server's own line.
   `collapse_spaces` squeezes every run of blank characters in user text to one space, for every
   client, so padding cannot push text to where a terminal wraps it. For a client that reported
@@ -92,16 +94,38 @@ def _clusters(text: str) -> list[str]:
 
 
 def wrap(line: str, width: int | None) -> list[str]:
-    """The rows `line` takes on a terminal `width` cells wide (None: unknown, one row).
+    """The rows `line` takes on a terminal `width` cells wide (None: unknown).
 
     Rows hold at most `width - 1` cells (a spare column: terminals differ on a full row);
     every row after the first starts with an indent to the end of the line's prefix (at most
     a third of the row), so it never looks like a line's start. A row breaks after a space
-    when one is in its second half, else where it is full.
+    when one is in its second half, else where it is full. A line of several lines (a
+    message of several lines, `\n` between them) takes a row for each at least, every one
+    after the first indented in the same way; with the width unknown the indent is at most
+    `UNKNOWN_INDENT` cells and the terminal wraps each row itself.
     """
+    if "\n" not in line and (width is None or width < MIN_WIDTH):
+        return [line]  # the common case for a terminal that reports nothing
+    first, *more = line.split("\n")
+    prefix = _PREFIX.match(first)
+    hang = sum(cells(char) for char in prefix.group()) if prefix else 2
     if width is None or width < MIN_WIDTH:
-        return [line]
+        indent = " " * max(1, min(hang, UNKNOWN_INDENT))
+        return [first, *(indent + text for text in more)]
     limit = min(width, MAX_WIDTH) - 1
+    indent = " " * max(1, min(hang, limit // 3))
+    rows = _wrapped(first, limit, indent)
+    for text in more:
+        rows += _wrapped(indent + text, limit, indent)
+    return rows
+
+
+# The most a continuation row is indented for a terminal of unknown width.
+UNKNOWN_INDENT = 8
+
+
+def _wrapped(line: str, limit: int, indent: str) -> list[str]:
+    """`line` in rows of at most `limit` cells, every row after the first after `indent`."""
     if len(line) * 2 <= limit:  # fits, whatever its characters are
         return [line]
     pieces: list[tuple[str, int]] = []
@@ -113,9 +137,6 @@ def wrap(line: str, width: int | None) -> list[str]:
             pieces.append((cluster, size))
     if sum(size for _, size in pieces) <= limit:
         return [line]
-    prefix = _PREFIX.match(line)
-    hang = sum(cells(char) for char in prefix.group()) if prefix else 2
-    indent = " " * max(1, min(hang, limit // 3))
     rows: list[str] = []
     row: list[tuple[str, int]] = []
     room = limit

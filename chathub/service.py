@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from chathub.admin import LAG_SECONDS, Readiness, make_admin_site
 from chathub.api import ApiResource
 from chathub.config import Config, StoreSettings
+from chathub.hashing import ThreadHasher
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.metrics import Metrics
@@ -74,7 +75,9 @@ class Transport:
 
 def telnet_factory(service: "ChathubService") -> IProtocolFactory:
     config = service.config
-    return LineFactory(service.hub, config.line.max_line, config.flow, service.reactor)
+    return LineFactory(
+        service.hub, config.line.max_line, config.flow, service.reactor, config.line.paste_window
+    )
 
 
 def web_factory(service: "ChathubService") -> IProtocolFactory:
@@ -210,16 +213,23 @@ class ChathubService(MultiService):
             if store is not None
             else open_store(config.store, reactor, config.hub.max_rooms_total)
         )
-        # Joins and parts are announced in batches, at the end of each reactor turn.
+        # Joins and parts are announced in batches, at the end of each reactor turn; passwords
+        # are hashed in threads of their own.
+        self.hasher = ThreadHasher(reactor)
         if self.redis is not None:
             redis = self.redis
             self.hub = Hub(
                 self.store, reactor.seconds, config.hub, broker=redis.broker,
                 origin=redis.origin, later=reactor.callLater, roster=redis.roster,
+                hasher=self.hasher, operators=config.operators,
             )  # fmt: skip
             redis.roster.attach(self.hub)
+            redis.store.records.attach(self.hub)
         else:
-            self.hub = Hub(self.store, reactor.seconds, config.hub, later=reactor.callLater)
+            self.hub = Hub(
+                self.store, reactor.seconds, config.hub, later=reactor.callLater,
+                hasher=self.hasher, operators=config.operators,
+            )  # fmt: skip
         self.hub.bots = TokenTable(config.tokens).bot_nicks()
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)

@@ -21,6 +21,10 @@ Rules:
   is retried every `retry_seconds`; messages are held (`behind()`) meanwhile.
 - `close(seconds)` writes what is queued for at most that long and says how many messages it
   could not save.
+- Accounts, rooms' settings and bans (`records.py`) are read whole at start-up and every
+  change is written behind with the messages (`sqlitestate.py`). An edited or deleted
+  message changes in memory at once; until the change is written, answers read from the file
+  are corrected by it, so nobody is served the old text.
 """
 
 from collections import OrderedDict
@@ -34,9 +38,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from chathub import sqlitefile
+from chathub import sqlitefile, sqlitestate
 from chathub.cache import HistoryCache, pack
 from chathub.events import Event, EventKind
+from chathub.records import Change, SavedState
+from chathub.sqliteedits import MessageEdits
 from chathub.sqlitefile import Row, Rows
 from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, Runner, Writer
 from chathub.store import (
@@ -44,6 +50,7 @@ from chathub.store import (
     DEFAULT_RETAIN_DAYS,
     DEFAULT_RETAIN_MESSAGES,
     Answer,
+    Before,
     Query,
     Recent,
     Since,
@@ -89,6 +96,7 @@ class SqliteStore:
         try:
             self._counters = sqlitefile.counters(self._connection)
             self._room_count = sqlitefile.room_count(self._connection)
+            self._saved: SavedState | None = sqlitestate.load(self._connection, reactor.seconds())
         except Exception as problem:
             self._connection.close()
             raise StoreError(f"cannot use the database {path}: {problem}") from problem
@@ -111,6 +119,7 @@ class SqliteStore:
             path, reactor, run, self._connection, self._counters, self._written,
             flush_seconds, batch_rows, retry_seconds,
         )  # fmt: skip
+        self.edits = MessageEdits(self.cache, self.writer, reactor.seconds)
 
     # --- rooms --------------------------------------------------------------------------------
 
@@ -135,7 +144,9 @@ class SqliteStore:
             last, rows = result
             self._report_skipped(room, rows)
             self._last_id[room] = max(last, self._last_id.get(room, 0))
-            records = [self._event(room, message) for message in rows.messages]
+            read = [self._as_event(room, message) for message in rows.messages]
+            events = self.edits.corrected(read)
+            records = [pack(event) for event in events]
             complete = len(rows.messages) + rows.skipped < HOT_MESSAGES
             self.cache.start(room, records, complete)
             self._close_idle_rooms()
@@ -219,13 +230,32 @@ class SqliteStore:
         if last == 0:
             self._room_count += 1
         stored = Event(
-            room, event.kind, event.nick, event.text, event.ts, last + 1, event.old, bot=event.bot
-        )
+            room, event.kind, event.nick, event.text, event.ts, last + 1, event.old, bot=event.bot,
+            author=event.author,
+        )  # fmt: skip
         self._last_id[room] = last + 1
         self.cache.append(room, stored, on_disk=False)
         text = stored.text.encode("utf-8", "replace")
-        self.writer.queue((room, last + 1, stored.kind, stored.nick, text, stored.ts, stored.bot))
+        self.writer.queue(
+            (room, last + 1, stored.kind, stored.nick, text, stored.ts, stored.bot, stored.author)
+        )
         return stored
+
+    # --- what is not history ------------------------------------------------------------------
+
+    def load_state(self) -> SavedState:
+        """What the file held at start-up (given once: the hub's models keep it from then on)."""
+        saved, self._saved = self._saved, None
+        return saved if saved is not None else SavedState()
+
+    def save(self, change: Change) -> None:
+        self.writer.change(change)
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        self.edits.edit(room, id, text)
+
+    def delete_message(self, room: str, id: int) -> None:
+        self.edits.delete(room, id)
 
     def bump_counter(self, name: str) -> int:
         value = self._counters.get(name, 0) + 1
@@ -262,6 +292,8 @@ class SqliteStore:
                 events = self.cache.recent(room, count) if count > 0 else []
             case Since(after, limit):
                 events = self.cache.since(room, after, limit) if limit > 0 else []
+            case Before(before, limit):
+                events = self.cache.before(room, before, limit) if limit > 0 else []
         if events is not None:
             answer(events)
             return
@@ -279,11 +311,17 @@ class SqliteStore:
                     return sqlitefile.newest(self._connection, room, count, floor, age)
                 case Since(after, limit):
                     return sqlitefile.after(self._connection, room, max(after, floor), limit, age)
+                case Before(before, limit):
+                    return sqlitefile.before(self._connection, room, before, limit, floor, age)
 
         def done(rows: Rows) -> None:
             self._report_skipped(room, rows)
-            events = [self._as_event(room, message) for message in rows.messages]
-            newest = events[-1].id if events else None
+            read = [self._as_event(room, message) for message in rows.messages]
+            newest = read[-1].id if read else None
+            events = self.edits.corrected(read)
+            if isinstance(query, Before):
+                answer(self._joined_before(room, query, events))
+                return
             # What was stored since the read (or not yet written) is in memory.
             floor = newest if newest is not None else _query_floor(query)
             newer = self.cache.newer(room, floor) if room in self.cache else []
@@ -311,6 +349,15 @@ class SqliteStore:
 
         self._run(work).addCallbacks(done, failed)
 
+    def _joined_before(self, room: str, query: Before, events: list[Event]) -> list[Event]:
+        """The file's answer to `query` joined up with what memory holds below `query.before`
+        that the file did not have yet (messages not written when it was read)."""
+        newest = (events[-1].id or 0) if events else 0
+        if newest < query.before - 1 and room in self.cache:
+            held = self.cache.since(room, newest, self.retain_messages, force=True) or []
+            events += [e for e in held if e.id is not None and newest < e.id < query.before]
+        return events[-query.limit :] if query.limit else []
+
     def _report_skipped(self, room: str, rows: Rows) -> None:
         if rows.skipped:
             log.warn(
@@ -324,11 +371,9 @@ class SqliteStore:
     def _as_event(room: str, message: sqlitefile.Message) -> Event:
         kind: EventKind = "action" if message.kind == "action" else "message"
         return Event(
-            room, kind, message.nick, message.text, message.ts, message.id, bot=message.bot
-        )
-
-    def _event(self, room: str, message: sqlitefile.Message) -> bytes:
-        return pack(self._as_event(room, message))
+            room, kind, message.nick, message.text, message.ts, message.id, bot=message.bot,
+            author=message.author, edited=message.edited,
+        )  # fmt: skip
 
     def _age_floor(self) -> float:
         cutoff = age_cutoff(self.retain_days, self.reactor.seconds())
@@ -412,7 +457,7 @@ class SqliteStore:
 def _query_floor(query: Query) -> int:
     """The id a query's answer starts after, when the file had nothing for it."""
     match query:
-        case Recent():
+        case Recent() | Before():
             return 0
         case Since(after, _):
             return after

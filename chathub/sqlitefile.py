@@ -18,14 +18,19 @@ Rules:
 import sqlite3
 from dataclasses import dataclass
 
+from chathub import sqlitestate
 from chathub.events import STORED_KINDS
+from chathub.records import Change
 from chathub.store import StoreError
 
 LOCK_TIMEOUT = 1.0  # how long start-up waits for a lock another process holds
 QUICK_CHECK_BYTES = 64 * 1024 * 1024  # files up to this size are checked whole at start-up
 
-SCHEMA_VERSION = 2
-SCHEMA = """
+# 1: events, rooms, counters. 2: events.bot. 3: events.author and events.edited; accounts,
+# logins, room_settings, room_roles and bans (sqlitestate.py).
+SCHEMA_VERSION = 3
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS events (
     room TEXT NOT NULL,
     id INTEGER NOT NULL,
@@ -34,6 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
     text TEXT NOT NULL,
     ts REAL NOT NULL,
     bot INTEGER NOT NULL DEFAULT 0,
+    author TEXT,
+    edited REAL,
     PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
@@ -42,9 +49,17 @@ CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
 CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+    + sqlitestate.SCHEMA
+)
 
-# A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot.
-Row = tuple[str, int, str, str, bytes, float, bool]
+# What each older schema version needs to become the current one (new tables come from SCHEMA).
+UPGRADES = {
+    1: "ALTER TABLE events ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;",
+    2: "ALTER TABLE events ADD COLUMN author TEXT; ALTER TABLE events ADD COLUMN edited REAL;",
+}
+
+# A row as it is written: room, id, kind, nick, text (UTF-8), ts, bot, author.
+Row = tuple[str, int, str, str, bytes, float, bool, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +72,8 @@ class Message:
     text: str
     ts: float
     bot: bool = False
+    author: str | None = None
+    edited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +114,9 @@ def open_file(path: str) -> sqlite3.Connection:
                 f"the database {path} was written by a newer chathub (schema {version})"
             )
         # Creating the tables also takes the write lock, which exclusive mode then keeps.
-        upgrade = (
-            "ALTER TABLE events ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;" if version == 1 else ""
-        )
+        # Version 0 is a new file: SCHEMA makes every table as it is now.
+        steps = range(version, SCHEMA_VERSION) if version else ()
+        upgrade = "".join(UPGRADES[step] for step in steps)
         connection.executescript(
             f"BEGIN IMMEDIATE; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
@@ -138,9 +155,13 @@ def room_count(connection: sqlite3.Connection) -> int:
 
 
 def write(
-    connection: sqlite3.Connection, rows: list[Row], counter_values: list[tuple[str, int]]
+    connection: sqlite3.Connection,
+    rows: list[Row],
+    counter_values: list[tuple[str, int]],
+    changes: "list[Change | Edit]" = [],  # noqa: B006 - never changed
 ) -> None:
-    """One transaction: the rows, each room's last id, and the counters."""
+    """One transaction: the rows, each room's last id, the counters, then the changes (to
+    accounts, rooms and bans, and edits of messages: after the rows they may be about)."""
     last_ids: dict[str, int] = {}
     for room, id, *_ in rows:
         last_ids[room] = max(id, last_ids.get(room, 0))
@@ -148,8 +169,8 @@ def write(
         connection.execute("BEGIN IMMEDIATE")
         # REPLACE: a retried batch that did reach the file must not fail on its own rows.
         connection.executemany(
-            "INSERT OR REPLACE INTO events (room, id, kind, nick, text, ts, bot) "
-            "VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)",
+            "INSERT OR REPLACE INTO events (room, id, kind, nick, text, ts, bot, author) "
+            "VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?)",
             rows,
         )
         connection.executemany(
@@ -162,11 +183,36 @@ def write(
             "DO UPDATE SET value = max(value, excluded.value)",
             counter_values,
         )
+        for change in changes:
+            if isinstance(change, Edit):
+                edit(connection, change)
+            else:
+                sqlitestate.apply(connection, change)
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A stored message's new text (`text` None: the message is deleted)."""
+
+    room: str
+    id: int
+    text: str | None
+    ts: float = 0.0  # when it was edited
+
+
+def edit(connection: sqlite3.Connection, change: Edit) -> None:
+    if change.text is None:
+        connection.execute("DELETE FROM events WHERE room = ? AND id = ?", (change.room, change.id))
+    else:
+        connection.execute(
+            "UPDATE events SET text = CAST(? AS TEXT), edited = ? WHERE room = ? AND id = ?",
+            (change.text.encode("utf-8", "replace"), change.ts, change.room, change.id),
+        )
 
 
 def room_names(connection: sqlite3.Connection, after: str, limit: int) -> list[str]:
@@ -184,7 +230,10 @@ def last_id(connection: sqlite3.Connection, room: str) -> int:
     return max((value for value in values if isinstance(value, int)), default=0)
 
 
-_COLUMNS = "SELECT id, kind, nick, text, ts, bot FROM events WHERE room = ? AND id > ? AND ts >= ?"
+_COLUMNS = (
+    "SELECT id, kind, nick, text, ts, bot, author, edited FROM events "
+    "WHERE room = ? AND id > ? AND ts >= ?"
+)
 
 
 def newest(connection: sqlite3.Connection, room: str, count: int, floor: int, age: float) -> Rows:
@@ -202,10 +251,22 @@ def after(connection: sqlite3.Connection, room: str, after_id: int, limit: int, 
     return _checked(rows.fetchall())
 
 
+def before(
+    connection: sqlite3.Connection, room: str, before_id: int, limit: int, floor: int, age: float
+) -> Rows:
+    """The newest `limit` messages with `floor` < id < `before_id` and ts >= `age`, oldest
+    first."""
+    rows = connection.execute(
+        _COLUMNS + " AND id < ? ORDER BY id DESC LIMIT ?", (room, floor, age, before_id, limit)
+    ).fetchall()
+    rows.reverse()
+    return _checked(rows)
+
+
 def _checked(rows: list[tuple[object, ...]]) -> Rows:
     messages: list[Message] = []
     skipped = 0
-    for id, kind, nick, text, ts, bot in rows:
+    for id, kind, nick, text, ts, bot, author, edited in rows:
         if isinstance(text, bytes):  # written as a blob by something else: use it if it reads
             try:
                 text = text.decode("utf-8")
@@ -219,7 +280,10 @@ def _checked(rows: list[tuple[object, ...]]) -> Rows:
             and isinstance(text, str)
             and isinstance(ts, int | float)
         ):
-            messages.append(Message(id, kind, nick, text, float(ts), bot == 1))
+            shown_author = author if isinstance(author, str) else None
+            messages.append(
+                Message(id, kind, nick, text, float(ts), bot == 1, shown_author, edited is not None)
+            )
         else:
             skipped += 1
     return Rows(messages, skipped)

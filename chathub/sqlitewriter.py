@@ -8,8 +8,12 @@ Rules:
 - `behind()` is true once the oldest queued row is `MAX_LAG` seconds old or the queue holds
   `MAX_PENDING_BYTES`: the hub then holds new messages until `when_caught_up` calls back. So
   an acknowledged message is on disk within about a second.
-- A failed write (a full disk) keeps the rows queued, in order, is logged once, and is retried
-  every `retry_seconds`.
+- Changes that are not messages (accounts, rooms, bans, edits: `change`) go in the same
+  transactions, after the rows queued before them: a change is written with the batch that
+  holds the last row queued before it, or a later one, so an edit never comes before the
+  message it edits. They are small and do not count toward `behind()`.
+- A failed write (a full disk) keeps the rows and changes queued, in order, is logged once,
+  and is retried every `retry_seconds`.
 - `drain(seconds)` writes what is queued for at most that long, at shutdown, and says how many
   messages it could not save.
 """
@@ -25,7 +29,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chathub import sqlitefile
-from chathub.sqlitefile import Row
+from chathub.records import Change
+from chathub.sqlitefile import Edit, Row
 
 log = Logger()
 
@@ -38,6 +43,9 @@ MAX_BATCH_BYTES = 1024 * 1024  # and bytes of text
 RETRY_SECONDS = 1.0  # after a failed write
 MAX_LAG = 0.3  # seconds the oldest unwritten row may wait before new messages are held
 MAX_PENDING_BYTES = 32 * 1024 * 1024  # bytes of unwritten text before new messages are held
+MAX_BATCH_CHANGES = 1000  # changes in one transaction at most
+
+Pending = Change | Edit
 
 
 class Writer:
@@ -61,6 +69,7 @@ class Writer:
         self.connection = connection
         self.counters = counters  # name -> value, the store's
         self.written = written  # told of every row once it is committed
+        self.changes_written: Callable[[list[Pending]], None] | None = None  # and of changes
         self.flush_seconds = flush_seconds
         self.batch_rows = batch_rows
         self.retry_seconds = retry_seconds
@@ -69,6 +78,11 @@ class Writer:
         self.pending: deque[tuple[Row, float]] = deque()
         self._pending_bytes = 0
         self._dirty_counters: set[str] = set()
+        # Changes waiting, each with the number of rows queued before it (`_rows_queued`); a
+        # change goes once that many rows have been taken into batches (`_rows_taken`).
+        self.changes: deque[tuple[int, Pending]] = deque()
+        self._rows_queued = 0
+        self._rows_taken = 0
         self._caught_up: list[Callable[[], None]] = []
         self._timer: DelayedCall | None = None
         self._writing: Deferred[None] | None = None
@@ -80,6 +94,12 @@ class Writer:
     def queue(self, row: Row) -> None:
         self.pending.append((row, time.monotonic()))
         self._pending_bytes += len(row[4])
+        self._rows_queued += 1
+        self._schedule()
+
+    def change(self, change: Pending) -> None:
+        """Write `change` after every row queued before it."""
+        self.changes.append((self._rows_queued, change))
         self._schedule()
 
     def counter_changed(self, name: str) -> None:
@@ -99,8 +119,8 @@ class Writer:
             callback()
 
     def waiting(self) -> int:
-        """Rows and counters not yet written."""
-        return len(self.pending) + len(self._dirty_counters)
+        """Rows, counters and changes not yet written."""
+        return len(self.pending) + len(self._dirty_counters) + len(self.changes)
 
     async def drain(self, seconds: float) -> int:
         """Stop the timer and write what is queued for at most `seconds`; the count of rows
@@ -110,7 +130,9 @@ class Writer:
         deadline = time.monotonic() + seconds
         while self._writing is not None:
             await self._writing
-        while (self.pending or self._dirty_counters) and time.monotonic() < deadline:
+        while (self.pending or self._dirty_counters or self.changes) and (
+            time.monotonic() < deadline
+        ):
             failed_before = self.error
             await self._write()
             if self.error is not None and self.error == failed_before:
@@ -126,7 +148,7 @@ class Writer:
         if self.error is None and (len(self.pending) >= self.batch_rows or self.behind()):
             self._cancel_timer()
             self._write()
-        elif self._timer is None and (self.pending or self._dirty_counters):
+        elif self._timer is None and (self.pending or self._dirty_counters or self.changes):
             delay = self.flush_seconds if self.error is None else self.retry_seconds
             self._timer = self.reactor.callLater(delay, self._on_timer)
 
@@ -151,7 +173,19 @@ class Writer:
             batch.append(entry)
             size += len(entry[0][4])
         self._pending_bytes -= size
+        self._rows_taken += len(batch)
         return batch
+
+    def _take_changes(self) -> list[tuple[int, Pending]]:
+        """The changes whose rows are all in this batch or written before, in order."""
+        taken: list[tuple[int, Pending]] = []
+        while (
+            self.changes
+            and self.changes[0][0] <= self._rows_taken
+            and len(taken) < MAX_BATCH_CHANGES
+        ):
+            taken.append(self.changes.popleft())
+        return taken
 
     def _write(self) -> "Deferred[None]":
         """Write one bounded batch as one transaction; the Deferred fires when that is over."""
@@ -159,15 +193,17 @@ class Writer:
         rows = [row for row, _ in batch]
         names, self._dirty_counters = self._dirty_counters, set()
         counters = [(name, self.counters[name]) for name in sorted(names)]
+        marked = self._take_changes()
+        changes = [change for _, change in marked]
         done: Deferred[None] = Deferred()
-        if not rows and not counters:
+        if not rows and not counters and not changes:
             done.callback(None)
             return done
         self._writing = done
 
         def write() -> float:
             started = time.perf_counter()
-            sqlitefile.write(self.connection, rows, counters)
+            sqlitefile.write(self.connection, rows, counters, changes)
             return time.perf_counter() - started
 
         def committed(seconds: float) -> None:
@@ -177,11 +213,15 @@ class Writer:
                 log.info("history writes work again: {path}", path=self.path)
             self.error = None
             self.written(rows)
+            if changes and self.changes_written is not None:
+                self.changes_written(changes)
 
         def failed(failure: Failure) -> None:
             # Keep what was not written, ahead of what came in meanwhile, and try again later.
             self.pending.extendleft(reversed(batch))
             self._pending_bytes += sum(len(row[4]) for row in rows)
+            self._rows_taken -= len(batch)
+            self.changes.extendleft(reversed(marked))
             self._dirty_counters |= names
             error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
             if error != self.error:
@@ -197,7 +237,7 @@ class Writer:
 
         def over(_: object) -> None:
             self._writing = None
-            if self.pending and self.error is None and not self.closed:
+            if (self.pending or self.changes) and self.error is None and not self.closed:
                 self._cancel_timer()
                 self._write()  # rows came in meanwhile: the next batch goes at once
             else:

@@ -9,15 +9,22 @@ Rules:
   caller. A store that persists does so behind it (write-behind), so fan-out never waits.
 - Ids are per room, strictly increasing, start at 1 and are never reused, also after retention
   has removed every message of a room, and whatever a damaged file says.
-- Reads (`read`) answer through a callback: at once from memory when it holds what is asked,
-  later (from the reactor, after a read off the reactor thread) when not. An answer is
-  consistent when it is given: it includes every message stored before then that it asks for.
+- Reads (`read`: the newest messages, those after an id, or those before one) answer through
+  a callback: at once from memory when it holds what is asked, later (from the reactor, after
+  a read off the reactor thread) when not. An answer is consistent when it is given: it
+  includes every message stored before then that it asks for.
 - Memory is bounded: recent history lives in a `HistoryCache` with one byte budget.
 - Back-pressure: `behind()` is true while unwritten messages are older than about half a second
   (or too many bytes); the hub then holds new messages until `when_caught_up` calls back.
 - Retention: at most `retain_messages` per room and, when `retain_days` is above 0, nothing
   older than that (enforced by `prune`, which the service calls periodically).
 - Counters (the HTTP request counter) live here too, so that they persist like history does.
+- So do accounts, log-in sessions, rooms' settings and roles, and bans (`records.py`): the
+  hub's models hold them and hand every change to `save`, which returns at once; a store
+  that persists writes it behind, after the messages appended before it. `load_state` gives
+  them back at start-up.
+- A stored message may be edited (`edit_message`: its text replaced, marked edited) or deleted
+  (`delete_message`: gone from every read); its id is never given out again.
 """
 
 import time
@@ -27,6 +34,7 @@ from typing import Protocol
 
 from chathub.cache import HistoryCache
 from chathub.events import Event
+from chathub.records import Change, SavedState, StateBook
 
 DEFAULT_RETAIN_MESSAGES = 10_000
 DEFAULT_RETAIN_DAYS = 0.0
@@ -63,7 +71,16 @@ class Since:
     limit: int
 
 
-Query = Recent | Since
+@dataclass(frozen=True, slots=True)
+class Before:
+    """The newest `limit` messages of a room with an id below `before`, oldest first (scrolling
+    back: the page before the oldest one shown)."""
+
+    before: int
+    limit: int
+
+
+Query = Recent | Since | Before
 Answer = Callable[[list[Event]], None]
 
 
@@ -114,6 +131,18 @@ class Store(Protocol):
     def when_caught_up(self, callback: Callable[[], None]) -> None:
         """Call `callback` once, when `behind()` is no longer true."""
 
+    def load_state(self) -> SavedState:
+        """The accounts, log-ins, rooms' settings and roles, and bans saved before."""
+
+    def save(self, change: Change) -> None:
+        """Keep a change to them (written behind; never blocks, never fails for the caller)."""
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        """The stored message `id` of `room` says `text` from now on, marked edited."""
+
+    def delete_message(self, room: str, id: int) -> None:
+        """The stored message `id` of `room` is gone from every read from now on."""
+
     def close(self, seconds: float) -> "Awaitable[int] | int":
         """Write out what is pending, for at most `seconds`; the count of messages not saved."""
 
@@ -139,6 +168,7 @@ class MemoryStore:
         self.cache = HistoryCache(history_memory, retain_messages, lossless=False)
         self._last_id: dict[str, int] = {}
         self._counters: dict[str, int] = {}
+        self._state = StateBook()
 
     def open_room(self, room: str, ready: Callable[[], None]) -> None:
         ready()
@@ -156,10 +186,23 @@ class MemoryStore:
         self._last_id[room] = next_id
         # The constructor, not dataclasses.replace: several times faster on this hot path.
         stored = Event(
-            room, event.kind, event.nick, event.text, event.ts, next_id, event.old, bot=event.bot
-        )
+            room, event.kind, event.nick, event.text, event.ts, next_id, event.old, bot=event.bot,
+            author=event.author,
+        )  # fmt: skip
         self.cache.append(room, stored, on_disk=True)
         return stored
+
+    def load_state(self) -> SavedState:
+        return self._state.saved()
+
+    def save(self, change: Change) -> None:
+        self._state.apply(change)
+
+    def edit_message(self, room: str, id: int, text: str) -> None:
+        self.cache.edit(room, id, text)
+
+    def delete_message(self, room: str, id: int) -> None:
+        self.cache.delete(room, id)
 
     def read(self, room: str, query: Query, answer: Answer) -> None:
         match query:
@@ -167,6 +210,8 @@ class MemoryStore:
                 answer(self.recent(room, count))
             case Since(after, limit):
                 answer(self.since(room, after, limit))
+            case Before(before, limit):
+                answer(self.cache.before(room, before, limit) or [])
 
     def recent(self, room: str, count: int) -> list[Event]:
         """`read(room, Recent(count))`, which memory answers at once."""

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 from twisted.logger import Logger
 
 from chathub import feeds
+from chathub.access import ANONYMOUS, Viewer
 from chathub.commands import Ref
 from chathub.config import FlowLimits
 from chathub.delivery import Session
@@ -187,8 +188,10 @@ class Stream:
         nick: str | None = None,
         rooms: Iterable[str] = (DEFAULT_ROOM,),
         since: dict[str, int] | None = None,
+        token: str | None = None,
     ) -> Session:
-        """Set up flow control on the adapter's transport and join the hub."""
+        """Set up flow control on the adapter's transport and join the hub (identified by a
+        log-in `token`, if one is given)."""
         self._start_output()
         clock: Any = self.clock  # only used when a limit needs it (checked in __init__)
         flow = self.flow
@@ -206,14 +209,21 @@ class Stream:
             )
         self.idle = IdleTimer(clock, flow.idle_timeout, self._idle_out)
         self.open = True
-        self.session = self.hub.connect(self, nick, rooms, since)
+        self.session = self.hub.connect(self, nick, rooms, since, self.peer, token)
         return self.session
 
-    def watch(self, rooms: Iterable[str], since: dict[str, int], replay: int) -> None:
-        """Read `rooms` without joining them (an SSE stream): output only, no nick."""
+    def watch(
+        self,
+        rooms: Iterable[str],
+        since: dict[str, int],
+        replay: int,
+        viewer: Viewer = ANONYMOUS,
+    ) -> None:
+        """Read `rooms` without joining them (an SSE stream): output only, no nick; private
+        rooms only as far as `viewer` may see them."""
         self._start_output()
         self.open = True
-        self.reader = feeds.watch(self.hub, self, rooms, since, replay, self.deliver)
+        self.reader = feeds.watch(self.hub, self, rooms, since, replay, self.deliver, viewer)
 
     def _start_output(self) -> None:
         clock: Any = self.clock  # only used when a limit needs it (checked in __init__)
@@ -358,7 +368,8 @@ class Stream:
             return
         if ref is None and type(item) is Event:
             data = self.adapter.render_event(item)
-            outbox.offer(data, len(data), item.room, item.id)
+            if data:  # a transport may show an event as nothing (typing, on a terminal)
+                outbox.offer(data, len(data), item.room, item.id)
             return
         nick = self.session.nick if self.session is not None else ""
         data = self.adapter.render_item(item, ref, nick)
@@ -377,7 +388,8 @@ class Stream:
                 self.deliver(event)
             return
         data = self.adapter.render_events(events)
-        outbox.offer(data, len(data), events[0].room, events[0].id)
+        if data:
+            outbox.offer(data, len(data), events[0].room, events[0].id)
 
     def close(self) -> None:
         """The hub ends the connection (quit, shutdown)."""

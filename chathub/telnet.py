@@ -7,6 +7,8 @@ Pure bytes-in, bytes-out; no I/O. The hub asks for two options when a client con
   `本` would arrive as IAC BRK, and shown `Ü` would be mangled.
 - NAWS (RFC 1073), from the client: its window width, so the hub can wrap long lines itself
   (`width`; None until reported, or when reported as 0).
+IAC IP (Interrupt Process: what telnet sends for Ctrl-C) becomes the byte a terminal sends for
+Ctrl-C, 0x03, in the data: the adapter decides what it means.
 Negotiation follows RFC 1143's rules without its queue: a request we made is answered by the
 client's agreement or refusal, which needs no reply; anything else the client offers (WILL) is
 refused with DONT, anything it asks of us (DO) with WONT; a WONT/DONT for an option that is
@@ -30,6 +32,8 @@ WONT = 0xFC
 WILL = 0xFB
 SB = 0xFA
 SE = 0xF0
+IP = 0xF4  # Interrupt Process: Ctrl-C in telnet
+CTRL_C = 0x03
 
 BINARY = 0
 NAWS = 31
@@ -92,6 +96,9 @@ class TelnetFilter:
                 elif byte == SB:
                     self._sub.clear()
                     self._state = _SUB
+                elif byte == IP:
+                    out.append(CTRL_C)
+                    self._state = _DATA
                 else:  # NOP, GA, AYT, ... and unknown bytes: nothing to do
                     self._state = _DATA
             elif state == _OPTION:

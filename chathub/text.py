@@ -5,7 +5,8 @@ that nothing one user types can move another user's cursor, recolour their termi
 window title, or reorder the characters they see. What survives has no character of the Unicode
 categories Cc (controls), Cf (invisible format characters: bidi marks, zero-width spaces, BOM,
 tag characters), Zl/Zp (line and paragraph separators) or Cs (lone surrogates), except the
-zero-width joiner and non-joiner that emoji and several scripts need.
+zero-width joiner and non-joiner that emoji and several scripts need. A message may have
+several lines (`clean_message`): there the line feed is the one control character kept.
 """
 
 import re
@@ -125,6 +126,25 @@ def clean_text(text: str) -> str:
     return "".join(
         char for char in text if char in _JOINERS or unicodedata.category(char) not in _INVISIBLE
     )
+
+
+# What ends a line of a message: CR LF, CR or LF (line and paragraph separators are removed
+# as invisible characters, like every other control).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def clean_message(text: str) -> str:
+    """The text of a message, which may have several lines: each line cleaned as `clean_text`
+    does (so a line break is the only control character left) and without trailing blanks;
+    blank lines at the start and the end are dropped; lines are joined with `\n`."""
+    if "\n" not in text and "\r" not in text:
+        return clean_text(text)
+    lines = [clean_text(line).rstrip() for line in _LINE_BREAK.split(text)]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def clean_lines(text: str) -> str:

@@ -12,6 +12,8 @@ Rules:
 """
 
 import hashlib
+import json
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ PREFIX = "chathub_"
 ANY_ROOM = "*"
 DEFAULT_RATE = 10.0
 _KEYS = frozenset(("name", "nick", "rooms", "rate", "hash"))
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ def parse_tokens(tables: tuple[dict[str, Any], ...]) -> tuple[Token, ...]:
     tokens: list[Token] = []
     names: set[str] = set()
     nicks: set[str] = set()
+    hashes: dict[str, str] = {}  # hash -> the token that has it
     for position, table in enumerate(tables, start=1):
         label = f"[[tokens]] number {position}"
         unknown = sorted(set(table) - _KEYS)
@@ -73,19 +77,35 @@ def parse_tokens(tables: tuple[dict[str, Any], ...]) -> tuple[Token, ...]:
                 raise ValueError(f"{label}: {room!r} is not a valid room")
             normalized.append(name_)
         rate = table.get("rate", DEFAULT_RATE)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+        # Finite: an infinite rate has no burst (twice infinity is no whole number).
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not (rate > 0 and math.isfinite(rate))
+        ):
             raise ValueError(f"{label}: rate must be a number above 0")
-        digest = table.get("hash")
-        if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71:
+        digest = _digest(table.get("hash"))
+        if digest is None:
             raise ValueError(f"{label}: hash must be the sha256:... line `chathub token` printed")
         if name in names:
             raise ValueError(f"{label}: declared twice")
         if nick_skeleton(nick) in nicks:
             raise ValueError(f"{label}: nick {nick} belongs to another token")
+        if digest in hashes:  # one secret would stand for two tokens: the first would win
+            raise ValueError(f"{label}: hash is also token {hashes[digest]}'s (run chathub token)")
         names.add(name)
         nicks.add(nick_skeleton(nick))
+        hashes[digest] = name
         tokens.append(Token(name, nick, tuple(normalized), float(rate), digest))
     return tuple(tokens)
+
+
+def _digest(value: object) -> str | None:
+    """`sha256:` and 64 hex digits, in lower case as `hash_secret` makes them; else None."""
+    if not isinstance(value, str) or not value.startswith("sha256:") or len(value) != 71:
+        return None
+    digits = value[7:].lower()
+    return "sha256:" + digits if set(digits) <= _HEX else None
 
 
 class TokenTable:
@@ -105,12 +125,23 @@ class TokenTable:
 
 def config_entry(token: Token) -> str:
     """The `[[tokens]]` table to paste into the configuration file."""
-    rooms = ", ".join(f'"{room}"' for room in token.rooms)
+    rooms = ", ".join(_string(room) for room in token.rooms)
     return (
         "[[tokens]]\n"
-        f'name = "{token.name}"\n'
-        f'nick = "{token.nick}"\n'
+        f"name = {_string(token.name)}\n"
+        f"nick = {_string(token.nick)}\n"
         f"rooms = [{rooms}]\n"
-        f"rate = {token.rate:g}\n"
-        f'hash = "{token.hash}"\n'
+        f"rate = {_number(token.rate)}\n"
+        f"hash = {_string(token.hash)}\n"
     )
+
+
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, and characters past ASCII stay as they
+    are (TOML has no escapes for the halves of a surrogate pair)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _number(rate: float) -> str:
+    """`5` for a whole rate, else the float exactly (`:g` would turn 1234567 into 1.23457e+06)."""
+    return str(int(rate)) if rate.is_integer() and abs(rate) < 1e15 else repr(rate)

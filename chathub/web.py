@@ -20,13 +20,20 @@ from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from chathub.api import ApiResource, send_error
+from chathub.api import ApiResource
 from chathub.config import HttpSettings
 from chathub.httpchannel import HttpChannel
 from chathub.httpsite import HttpSite
 from chathub.hub import Hub
-from chathub.page import PageResource, RoomResource, StaticResource, asset_dir, make_environment
-from chathub.respond import Reply, answer
+from chathub.page import (
+    NotFoundResource,
+    PageResource,
+    RoomResource,
+    StaticResource,
+    asset_dir,
+    make_environment,
+)
+from chathub.respond import Reply, answer, send_error
 from chathub.websocket import WebSocketFactory
 
 
@@ -135,18 +142,33 @@ class WebSocketUpgrade(WebSocketResource):
             self.websocket.handover = None
 
 
+class SiteRoot(Resource):
+    """The top of the web port's tree: what it has no child for is `missing` (the styled 404
+    page), not twisted.web's bare one."""
+
+    def __init__(self, missing: Resource) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.missing = missing
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return self.missing
+
+
 def make_root(
     hub: Hub, websocket: WebSocketFactory | None = None, api: ApiResource | None = None
 ) -> Resource:
     """The resource tree of the web port; `/ws` is mounted when a WebSocket factory is given."""
-    root = Resource()
+    pages = make_environment()
+    missing = NotFoundResource(pages)
+    root = SiteRoot(missing)
     root.putChild(b"counter", CounterResource(hub))
     root.putChild(b"healthz", HealthResource(hub))
     root.putChild(b"api", JsonErrors(api or ApiResource(hub)))
-    pages = make_environment()
     root.putChild(b"", PageResource(hub, pages))
     root.putChild(b"rooms", RoomResource(hub, pages))
-    root.putChild(b"static", StaticResource(str(asset_dir("static"))))
+    static = StaticResource(str(asset_dir("static")))
+    static.childNotFound = missing
+    root.putChild(b"static", static)
     if websocket is not None:
         root.putChild(b"ws", WebSocketUpgrade(websocket))
     return root

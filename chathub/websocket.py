@@ -34,6 +34,7 @@ Rules:
 
 import contextlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -47,7 +48,7 @@ from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
-from chathub.query import ConnectQuery, parse_query
+from chathub.query import ConnectQuery, cookie_token, parse_query
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
 from chathub.wsoptions import Clock, check_origin, configure_factory
@@ -116,6 +117,9 @@ class WebSocketConnection(WebSocketServerProtocol):
                 raise ConnectionDeny(status, refusal.message)
         self.stream = stream
         self.query = parse_query(request.params)
+        if self.query.token is None:  # the page's log-in session, sent by the browser
+            token = cookie_token(request.headers.get("cookie"))
+            self.query = replace(self.query, token=token)
 
     def onOpen(self) -> None:
         stream, query = self.stream, self.query
@@ -124,11 +128,12 @@ class WebSocketConnection(WebSocketServerProtocol):
         # chathub accepts deflate only without server context takeover (`configure_factory`),
         # so each message is compressed on its own and its frames can be shared.
         self.deflate_key = internals.deflate_key(self)
+        internals.forget_handshake(self)  # about 2 KB a connection, unread from now on
         # twisted.web's channel registered itself as the producer; the socket is ours now.
         with contextlib.suppress(RuntimeError):  # StringTransport refuses when none is
             self.transport.unregisterProducer()
         stream.reading_resumed = self._feed_held
-        stream.start(query.nick, query.rooms, query.since)
+        stream.start(query.nick, query.rooms, query.since, query.token)
         for problem in query.problems:
             stream.tell(problem)
 

@@ -89,6 +89,23 @@ def test_limit_without_since_gives_the_newest(hub: Hub, http: StubTreq) -> None:
     assert [e["id"] for e in body["events"]] == [4, 5]
 
 
+def test_before_gives_the_newest_messages_below_the_id(hub: Hub, http: StubTreq) -> None:
+    """`before=ID&limit=N` is the page of N just older than ID, oldest first."""
+    talk(hub, "dev", "a", "b", "c", "d", "e")
+    _, _, body = fetch(http, "/api/rooms/dev/messages?before=5&limit=2")
+    assert [e["id"] for e in body["events"]] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "query", ["before=-1", "before=x", "before=3&since=1", "before=1&before=2"]
+)
+def test_a_malformed_before_is_400(http: StubTreq, query: str) -> None:
+    """`before` must be a whole number, 0 or more, and is not combined with `since`."""
+    code, _, body = fetch(http, f"/api/rooms/dev/messages?{query}")
+    assert code == 400
+    assert body["error"] == "bad-before"
+
+
 def test_limit_is_capped_at_500(hub: Hub, http: StubTreq) -> None:
     """A limit above 500 returns at most 500 events."""
     talk(hub, "dev", *[f"m{n}" for n in range(600)])

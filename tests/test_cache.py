@@ -95,6 +95,19 @@ def test_since_finds_its_place_when_ids_have_gaps() -> None:
     assert cache.since("dev", 10, 5) == []
 
 
+def test_before_answers_from_a_window_that_holds_enough_or_everything() -> None:
+    """A window that holds `limit` messages below the id answers; one that may be missing
+    older ones (not complete) says it cannot tell rather than answer short."""
+    cache = HistoryCache(budget=1 << 20, retain_messages=1000)
+    cache.start("dev", [pack(event("dev", id)) for id in range(50, 60)], complete=False)
+    assert [e.id for e in cache.before("dev", 58, 3) or []] == [55, 56, 57]
+    assert cache.before("dev", 52, 3) is None
+    cache.start("ops", [pack(event("ops", id)) for id in (2, 5, 9, 10)], complete=True)
+    assert [e.id for e in cache.before("ops", 9, 10) or []] == [2, 5]
+    assert [e.id for e in cache.before("ops", 100, 2) or []] == [9, 10]
+    assert cache.before("ops", 2, 5) == []
+
+
 def test_retention_by_count_keeps_the_newest_and_marks_the_window_complete() -> None:
     """Past retain_messages the oldest is gone everywhere, so the window is all there is."""
     cache = HistoryCache(budget=1 << 20, retain_messages=3)

@@ -76,7 +76,7 @@ def test_config_has_every_section_the_service_uses():
         "store": StoreSettings,
         "backplane": BackplaneSettings,
     }
-    assert (defaults.tokens, defaults.operators) == ((), None)
+    assert (defaults.tokens, defaults.operators) == ((), ())
 
 
 @pytest.mark.parametrize(

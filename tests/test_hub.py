@@ -216,6 +216,30 @@ def test_since_without_a_limit_gives_all_missed_up_to_the_cap():
     assert [e.id for e in alice.of_type(History)[0].events] == [2, 3, 4, 5, 6, 7, 8]
 
 
+def test_history_before_an_id_gives_the_page_just_older_than_it():
+    """`history` with `before` answers the newest `limit` messages below the id, oldest first,
+    `history_default` of them without a limit."""
+    hub = Hub(MemoryStore(), settings=HubSettings(history_default=3))
+    alice, a = join(hub, "alice")
+    for n in range(10):
+        hub.handle(a, cmd.Say(f"m{n}"))
+    alice.clear()
+    hub.handle(a, cmd.History(before=8, limit=2, ref=1))
+    hub.handle(a, cmd.History(before=8))
+    pages = alice.of_type(History)
+    assert [[e.id for e in page.events] for page in pages] == [[6, 7], [5, 6, 7]]
+
+
+def test_history_before_with_since_is_refused():
+    """`before` and `since` ask for different pages: together they are a bad request."""
+    hub = Hub(MemoryStore())
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.History(since=1, before=8, ref="x"))
+    assert [(type(item), ref) for item, ref in alice.received] == [(Error, "x")]
+    assert alice.received[0][0].code == "bad-request"
+
+
 def test_help_is_answered_with_a_help_item(hub):
     """/help answers `Help`: the hub says what; each transport words it (test_linewire)."""
     alice, a = join(hub, "alice")

@@ -342,6 +342,20 @@ def _bad_request_hook(_: Pair) -> None:
         assert (channel.refused, transport.value()) == (1, b""), malformed
 
 
+def _handshake_attribute(name: str) -> Callable[[Pair], None]:
+    def check(_: Pair) -> None:
+        # Set while the opening handshake is processed, and not read again once it is open:
+        # forget_handshake empties it, and the connection goes on working.
+        protocol, _clock = autobahn_connection()
+        assert hasattr(protocol, name)
+        internals.forget_handshake(protocol)
+        assert not getattr(protocol, name)
+        protocol.sendMessage(b"still works")
+        assert protocol.transport.value().endswith(b"still works")
+
+    return check
+
+
 CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
     ("twisted.internet.tcp.Server", "TLS"): _tcp_tls,
     ("twisted.internet.tcp.Server", "socket"): _tcp_socket,
@@ -373,6 +387,13 @@ CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
         _preopen_outgoing_octets
     ),
     ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"): _fail_connection,
+    **{
+        ("autobahn.websocket.protocol.WebSocketServerProtocol", name): _handshake_attribute(name)
+        for name in ("http_request_data", "http_response_data", "http_headers")
+    },
+    ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_request_params"): (
+        _handshake_attribute("http_request_params")
+    ),
     ("twisted.web.http.HTTPChannel", "_respondToBadRequestAndDisconnect"): _bad_request_hook,
 }
 
@@ -628,3 +649,15 @@ def test_bytes_sent_while_closing_are_not_counted() -> None:
     before = (stats.outgoingOctetsWireLevel, stats.preopenOutgoingOctetsWireLevel)
     internals.count_sent(protocol, 7)
     assert (stats.outgoingOctetsWireLevel, stats.preopenOutgoingOctetsWireLevel) == before
+
+
+def test_a_lazy_send_queue_works_where_autobahn_queues_writes():
+    """After forget_handshake, a synced write still queues and goes out in order."""
+    protocol, clock = autobahn_connection()
+    internals.forget_handshake(protocol)
+    assert isinstance(protocol.send_queue, internals.LazyQueue) and not protocol.send_queue
+    before = protocol.transport.value()
+    protocol.sendData(b"a", sync=True)
+    protocol.sendData(b"b")
+    clock.advance(1)
+    assert protocol.transport.value()[len(before) :] == b"ab"

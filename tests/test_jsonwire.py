@@ -7,21 +7,36 @@ import pytest
 
 from chathub import commands as cmd
 from chathub.events import (
+    BanEntry,
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
-from chathub.jsonwire import OPS, encode, event_fields, message_for, render, scrub, scrubbed
+from chathub.jsonwire import (
+    ACCOUNT_AND_MODERATION_OPS,
+    OPS,
+    encode,
+    event_fields,
+    message_for,
+    render,
+    scrub,
+    scrubbed,
+)
 
 NOW = 1700000000.5
 MESSAGE = Event("dev", "message", "alice", "hi", 1.5, 7)
@@ -49,7 +64,62 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
     ),
     (
         Welcome("alice", ("lobby", "dev"), "hello"),
-        {"type": "welcome", "nick": "alice", "rooms": ["lobby", "dev"], "motd": "hello"},
+        {"type": "welcome", "nick": "alice", "rooms": ["lobby", "dev"], "motd": "hello",
+         "account": None, "topics": {}},
+    ),
+    (
+        Welcome("alice", ("dev",), "hello", "alice", (("dev", "release"),)),
+        {"type": "welcome", "nick": "alice", "rooms": ["dev"], "motd": "hello",
+         "account": "alice", "topics": {"dev": "release"}},
+    ),
+    (
+        Error("nick-registered", "the nick alice is registered", "alice"),
+        {"type": "error", "code": "nick-registered", "message": "the nick alice is registered",
+         "nick": "alice"},
+    ),
+    (Identified("alice", "alice"), {"type": "account", "account": "alice", "nick": "alice"}),
+    (Identified(None, "alice"), {"type": "account", "account": None, "nick": "alice"}),
+    (
+        Topic("dev", "release", "alice", 2.5),
+        {"type": "topic", "room": "dev", "topic": "release", "by": "alice", "ts": 2.5},
+    ),
+    (Modes("dev", "+is"), {"type": "modes", "room": "dev", "modes": "+is"}),
+    (
+        BanList("dev", (BanEntry("bob", "alice", "spam", 1.0, 61.0),)),
+        {"type": "bans", "room": "dev", "bans": [
+            {"mask": "bob", "by": "alice", "reason": "spam", "created": 1.0, "until": 61.0}
+        ]},
+    ),
+    (Invited("dev", "alice"), {"type": "invite", "room": "dev", "from": "alice"}),
+    (
+        Event("dev", "kick", "alice", "spam", 2.0, target="bob"),
+        {"type": "event", "room": "dev", "kind": "kick", "nick": "alice", "text": "spam",
+         "ts": 2.0, "target": "bob"},
+    ),
+    (
+        Event("dev", "ban", "alice", "", 2.0, target="10.0.0.0/8"),
+        {"type": "event", "room": "dev", "kind": "ban", "nick": "alice", "text": "", "ts": 2.0,
+         "target": "10.0.0.0/8", "until": None},
+    ),
+    (
+        Event("dev", "edit", "alice", "new", 2.0, message_id=7),
+        {"type": "event", "room": "dev", "kind": "edit", "nick": "alice", "text": "new",
+         "ts": 2.0, "message_id": 7},
+    ),
+    (
+        Event("dev", "join", "alice", "", 2.0, topic="release"),
+        {"type": "event", "room": "dev", "kind": "join", "nick": "alice", "text": "", "ts": 2.0,
+         "topic": "release"},
+    ),
+    (
+        Event("dev", "message", "alice", "hi", 1.5, 7, author="alice", edited=True),
+        {"type": "event", "room": "dev", "kind": "message", "nick": "alice", "text": "hi",
+         "ts": 1.5, "id": 7, "account": "alice", "edited": True},
+    ),
+    (
+        Event("dev", "message", "guest-1", "hi", 1.5, 8, author="~a1b2"),
+        {"type": "event", "room": "dev", "kind": "message", "nick": "guest-1", "text": "hi",
+         "ts": 1.5, "id": 8},
     ),
     (Who("dev", ("alice", "bob")), {"type": "who", "room": "dev", "members": ["alice", "bob"]}),
     (
@@ -80,7 +150,7 @@ CASES: list[tuple[Outgoing, dict[str, typing.Any]]] = [
         {"type": "error", "code": "skipped", "room": None, "since": None,
          "message": "skipped 4 private messages while you were not reading; they are not kept"},
     ),
-    (Help(), {"type": "help", "ops": list(OPS)}),
+    (Help(), {"type": "help", "ops": [*OPS, *ACCOUNT_AND_MODERATION_OPS]}),
     (Ok(), {"type": "ok"}),
 ]  # fmt: skip
 IDS = [type(item).__name__ for item, _ in CASES]
@@ -105,8 +175,8 @@ def test_an_unknown_item_is_a_type_error():
 
 
 def test_help_lists_every_op_a_json_client_may_send():
-    """`help` names the ops of PROTOCOL.md's WebSocket section."""
-    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg")
+    """`help` names the ops of PROTOCOL.md's WebSocket section, and `typing` (the page's)."""
+    assert OPS == ("say", "me", "join", "part", "nick", "who", "rooms", "history", "msg", "typing")
 
 
 @pytest.mark.parametrize("ref", ["q", 0, 42, ""])

@@ -2,13 +2,15 @@
 
 import pytest
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from chathub.commands import Say
 from chathub.config import HubSettings
 from chathub.hub import Hub
 from chathub.line import TOO_LONG, LineFactory, LineSplitter
 from chathub.store import MemoryStore
-from chathub.telnet import PREAMBLE
+from chathub.telnet import IAC, PREAMBLE, WONT
 
 
 def connected(connection: Protocol, transport: StringTransport) -> None:
@@ -54,7 +56,7 @@ def test_greeting_has_motd_nick_and_help_hint_then_the_lobby_join(hub):
     assert term.lines() == [
         "* Welcome!",
         "* your nick is guest-1",
-        "* type /help for a list of commands",
+        "* type /help for a list of commands; /quit or Ctrl-C leaves",
         "[lobby] -> guest-1 joined",
     ]
 
@@ -208,6 +210,87 @@ def test_errors_are_bang_lines_and_the_connection_carries_on(hub):
     assert lines[5] == "[lobby] <guest-1> still here"
 
 
+def test_a_room_name_with_spaces_is_answered_with_the_naming_rule_not_usage(hub):
+    """`/join bad name!` says what a room name may be, as `/join bad!` does."""
+    term = Terminal(hub)
+    term.lines()
+    term.type(b"/join bad name!\n")
+    assert term.lines() == [
+        "! 'bad name!' is not a valid room: 1-32 of a-z, 0-9, _ and -, optionally after #"
+    ]
+
+
+def test_before_shows_the_messages_older_than_an_id_with_their_ids(hub):
+    """`/before ID [N]` pages back through the current room's history."""
+    term = Terminal(hub)
+    term.type(b"one\ntwo\nthree\nfour\n")
+    term.lines()
+    term.type(b"/before 4 2\n")
+    lines = term.lines()[1:]  # after the line naming the day
+    assert [line.split()[:2] for line in lines] == [["[lobby", "#2"], ["[lobby", "#3"]]
+    assert lines[0].endswith("<guest-1> two") and lines[1].endswith("<guest-1> three")
+
+
+def test_a_message_of_several_lines_shows_as_indented_rows(hub):
+    """A message with line breaks (from the page, say) reaches a terminal as one line per
+    line of text, each after the first indented, none of them able to pass for a line of the
+    server's."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    session = alice.connection.session
+    assert session is not None
+    hub.handle(session, Say("first\n[lobby] <bob> forged\n* also forged"))
+    assert bob.lines() == [
+        "[lobby] <guest-1> first",
+        "        [lobby] <bob> forged",
+        "        * also forged",
+    ]
+
+
+def pasting_terminal(hub: Hub) -> tuple[Terminal, Clock]:
+    """A terminal whose connection joins the lines of a paste (50 ms), on a fake clock."""
+    clock = Clock()
+    term = Terminal.__new__(Terminal)
+    term.connection = LineFactory(hub, 2048, clock=clock, paste_window=0.05).buildProtocol(None)
+    term.transport = StringTransport()
+    connected(term.connection, term.transport)
+    return term, clock
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True])
+def test_a_pasted_block_is_one_message_and_a_command_after_it_waits_its_turn(hub, byte_at_a_time):
+    """Lines that arrive together are one message of several lines; the command after them
+    is carried out after it; a line typed later is a message of its own."""
+    alice, clock = pasting_terminal(hub)
+    bob = Terminal(hub)
+    alice.lines()
+    bob.lines()
+    alice.type(b"line one\r\n\r\nline three\r\n/me waves\r\n", byte_at_a_time=byte_at_a_time)
+    assert bob.lines() == [
+        "[lobby] <guest-1> line one",
+        "        ",
+        "        line three",
+        "[lobby] * guest-1 waves",
+    ]
+    alice.type(b"typed\r\n")
+    assert bob.lines() == []
+    clock.advance(0.05)
+    assert bob.lines() == ["[lobby] <guest-1> typed"]
+
+
+def test_a_paste_is_said_even_when_the_connection_drops_before_its_wait_is_over(hub):
+    """Lines held for a paste are sent when the connection is lost, before its part."""
+    alice, _ = pasting_terminal(hub)
+    bob = Terminal(hub)
+    bob.lines()
+    alice.type(b"last words\r\n")
+    alice.connection.connectionLost(None)
+    assert bob.lines() == [
+        "[lobby] <guest-1> last words",
+        "[lobby] <- guest-1 left (connection closed)",
+    ]
+
+
 def test_quit_parts_and_closes_the_connection(hub):
     """/quit leaves with the reason, closes, and ignores anything typed after it."""
     alice, bob = Terminal(hub), Terminal(hub)
@@ -219,6 +302,34 @@ def test_quit_parts_and_closes_the_connection(hub):
     assert bob.lines() == ["[lobby] <- guest-1 left (bye)"]
     alice.connection.connectionLost(None)
     assert bob.lines() == []
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [b"\xff\xf4\xff\xfd\x06", b"\x03", b"\x03\r\n", b"hi\r\n\xff\xf4"],
+    ids=["iac-ip", "ctrl-c", "ctrl-c-line", "after-a-line"],
+)
+def test_ctrl_c_says_goodbye_and_leaves_like_quit(hub, keys):
+    """What telnet sends for Ctrl-C (IAC IP, then DO TIMING-MARK), or a lone ^C byte from a
+    client in character mode, ends the session as /quit does."""
+    alice, bob = Terminal(hub), Terminal(hub)
+    bob.lines()
+    alice.lines()
+    alice.type(keys)
+    assert alice.transport.disconnecting
+    written = alice.transport.value()
+    assert written.replace(bytes((IAC, WONT, 6)), b"").endswith(b"* goodbye\r\n")
+    assert bob.lines()[-1] == "[lobby] <- guest-1 left (quit)"
+
+
+def test_a_ctrl_c_byte_inside_a_line_is_only_removed(hub):
+    """0x03 inside a line (pasted noise, binary junk) is a control character like any other:
+    removed, and the session goes on; at the start of a line it leaves."""
+    alice = Terminal(hub)
+    alice.lines()
+    alice.type(b"a\x03b\r\nx\x03\r\n\x03after\r\nnever read\r\n")
+    assert alice.transport.disconnecting
+    assert alice.lines() == ["[lobby] <guest-1> ab", "[lobby] <guest-1> x", "* goodbye"]
 
 
 def test_connection_lost_parts_every_room(hub):

@@ -1,22 +1,29 @@
 """The line protocol's rendering: what a telnet or nc user reads, its help, hints and caches."""
 
+import re
 import typing
 
 import pytest
 
 from chathub import errors
 from chathub.events import (
+    BanEntry,
+    BanList,
     Error,
     Event,
     Gap,
     Help,
     History,
+    Identified,
+    Invited,
+    Modes,
     Notice,
     Ok,
     Outgoing,
     Private,
     RoomList,
     Skipped,
+    Topic,
     Welcome,
     Who,
 )
@@ -50,12 +57,16 @@ CASES: list[tuple[Outgoing, list[str]]] = [
                 Event("dev", "action", "a", "y", TS, 43),
             ),
         ),
-        ["[dev #42] <a> x", "[dev #43] * a y"],
+        ["* 1970-01-01 (UTC)", "[dev #42 00:00] <a> x", "[dev #43 00:00] * a y"],
     ),
     (History("dev", ()), ["* no messages in dev"]),
     (
         Welcome("guest-1", ("lobby",), "hi"),
-        ["* hi", "* your nick is guest-1", "* type /help for a list of commands"],
+        [
+            "* hi",
+            "* your nick is guest-1",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
+        ],
     ),
     (
         Welcome("guest-1", ("lobby",), "line one\n\nline two"),
@@ -63,12 +74,12 @@ CASES: list[tuple[Outgoing, list[str]]] = [
             "* line one",
             "* line two",
             "* your nick is guest-1",
-            "* type /help for a list of commands",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
         ],
     ),
     (
         Welcome("guest-1", ("lobby",), ""),
-        ["* your nick is guest-1", "* type /help for a list of commands"],
+        ["* your nick is guest-1", "* type /help for a list of commands; /quit or Ctrl-C leaves"],
     ),
     (
         Skipped("lobby", 3, 1, 41),
@@ -82,6 +93,57 @@ CASES: list[tuple[Outgoing, list[str]]] = [
     ),
     (Help(), ["* " + line for line in HELP.split("\n")]),
     (Ok(), []),
+    (
+        Welcome("alice", ("lobby",), "", "alice"),
+        [
+            "* your nick is alice",
+            "* you are identified as alice",
+            "* type /help for a list of commands; /quit or Ctrl-C leaves",
+        ],
+    ),
+    (
+        Error("nick-registered", "the nick alice is registered", "alice"),
+        ["! the nick alice is registered; /identify alice PASSWORD"],
+    ),
+    (Identified("alice", "alice"), ["* you are identified as alice"]),
+    (Identified(None, "alice"), ["* you are no longer identified"]),
+    (
+        Topic("dev", "release on Friday", "alice", TS),
+        ["* topic of dev: release on Friday (set by alice)"],
+    ),
+    (Topic("dev", ""), ["* dev has no topic"]),
+    (Modes("dev", "+im"), ["* modes of dev: +im"]),
+    (Modes("dev", ""), ["* dev has no modes set"]),
+    (BanList("dev", ()), ["* bans of dev: (none)"]),
+    (
+        BanList(None, (BanEntry("10.0.0.0/8", "root", "spam", 0.0, 7200.0),)),
+        ["* server bans:", "*   10.0.0.0/8 by root for 2h, until 1970-01-01 02:00 UTC: spam"],
+    ),
+    (Invited("dev", "alice"), ["* alice invited you to dev; /join dev"]),
+    (
+        Event("dev", "topic", "alice", "release on Friday", TS),
+        ["[dev] * alice set the topic: release on Friday"],
+    ),
+    (Event("dev", "topic", "alice", "", TS), ["[dev] * alice cleared the topic"]),
+    (Event("dev", "mode", "alice", "+im", TS), ["[dev] * alice set mode +im"]),
+    (Event("dev", "mode", "alice", "+o", TS, target="bob"), ["[dev] * alice set mode +o bob"]),
+    (
+        Event("dev", "kick", "alice", "spam", TS, target="bob"),
+        ["[dev] <- bob was kicked by alice (spam)"],
+    ),
+    (
+        Event("dev", "ban", "alice", "spam", TS, target="bob", until=TS + 7200),
+        ["[dev] * alice banned bob for 2h (spam)"],
+    ),
+    (Event("dev", "ban", "alice", "", TS, target="bob"), ["[dev] * alice banned bob"]),
+    (Event("dev", "unban", "alice", "", TS, target="bob"), ["[dev] * alice lifted the ban on bob"]),
+    (Event("dev", "edit", "alice", "new", TS, message_id=4), ["[dev] * alice edited #4: new"]),
+    (Event("dev", "delete", "alice", "", TS, message_id=4), ["[dev] * alice deleted #4"]),
+    (Event("dev", "close", "root", "", TS), ["[dev] <- the room was closed by root"]),
+    (
+        History("dev", (Event("dev", "message", "a", "x", TS, 42, edited=True),)),
+        ["* 1970-01-01 (UTC)", "[dev #42 00:00] <a> x (edited)"],
+    ),
 ]
 IDS = [type(item).__name__ for item, _ in CASES]
 
@@ -112,10 +174,23 @@ def test_help_names_every_line_protocol_command():
         "/msg",
         "/history",
         "/since",
+        "/before",
         "/help",
         "/quit",
     ]:
         assert name in text
+
+
+def test_help_descriptions_line_up_in_one_column_after_at_least_two_spaces():
+    """Every `/help` row's description starts in the same column, two spaces or more after its
+    command, however long the command's usage (`/part [ROOM] [REASON]` was pushed out)."""
+    rows = [line for line in render(Help(), "alice") if line.startswith("*   ")]
+    starts = set()
+    for row in rows:
+        usage = re.match(r"\*   (\S+(?: \S+)*?)  +\S", row)
+        assert usage is not None, row
+        starts.add(usage.end() - 1)
+    assert len(rows) >= 12 and len(starts) == 1, rows
 
 
 @pytest.mark.parametrize(
@@ -137,10 +212,29 @@ def test_every_hint_names_a_line_protocol_command():
         assert hint.split()[0] in HELP
 
 
-def test_stored_events_show_their_id():
-    """History lines carry the id: `[room #id] <nick> text` and `[room #id] * nick action`."""
-    assert render_stored(Event("dev", "message", "a", "x", TS, 5)) == "[dev #5] <a> x"
-    assert render_stored(Event("dev", "action", "a", "y", TS, 6)) == "[dev #6] * a y"
+def test_stored_events_show_their_id_and_time():
+    """History lines carry the id and the UTC time: `[room #id HH:MM] <nick> text` and
+    `[room #id HH:MM] * nick action`."""
+    ts = 1_796_085_588.0  # 2026-12-01 00:39:48 UTC
+    assert render_stored(Event("dev", "message", "a", "x", ts, 5)) == "[dev #5 00:39] <a> x"
+    assert render_stored(Event("dev", "action", "a", "y", ts, 6)) == "[dev #6 00:39] * a y"
+
+
+def test_history_says_which_day_before_the_first_line_of_each_day():
+    """A day line (UTC) goes before the first message and again where the day changes."""
+    evening, morning = 1_796_078_400.0, 1_796_085_588.0  # 22:40 on Nov 30, 00:39 on Dec 1
+    events = (
+        Event("dev", "message", "a", "late", evening, 1),
+        Event("dev", "message", "a", "later", evening + 60, 2),
+        Event("dev", "message", "b", "early", morning, 3),
+    )
+    assert render(History("dev", events), "me") == [
+        "* 2026-11-30 (UTC)",
+        "[dev #1 22:40] <a> late",
+        "[dev #2 22:41] <a> later",
+        "* 2026-12-01 (UTC)",
+        "[dev #3 00:39] <b> early",
+    ]
 
 
 def test_an_event_is_encoded_once_for_every_member():

@@ -83,17 +83,29 @@ HASH = "sha256:" + "ab" * 32
 TOKEN = f'[[tokens]]\nname = "ci"\nnick = "ci-bot"\nrooms = ["dev"]\nrate = 2\nhash = "{HASH}"\n'
 
 
-def test_tokens_are_read_and_operators_kept_as_read(tmp_path):
-    """[[tokens]] become checked Token entries; [operators] is kept raw in Config.operators."""
-    path = write(tmp_path, TOKEN + "\n[operators]\nalice = true\n")
+def test_tokens_and_operators_are_read(tmp_path):
+    """[[tokens]] become checked Token entries; `operators` (an array, or a table of
+    NAME = true) the server operators' account names."""
+    path = write(tmp_path, TOKEN + "\n[operators]\nalice = true\nbob = false\n")
     config = load(["--config", path], {}).config
     (token,) = config.tokens
     assert (token.name, token.nick, token.rooms, token.rate, token.hash) == (
         "ci", "ci-bot", ("dev",), 2.0, HASH,
     )  # fmt: skip
-    assert config.operators == {"alice": True}
+    assert config.operators == ("alice",)
     listed = write(tmp_path, 'operators = ["alice", "bob"]\n', "list.toml")
-    assert load(["--config", listed], {}).config.operators == ["alice", "bob"]
+    assert load(["--config", listed], {}).config.operators == ("alice", "bob")
+
+
+@pytest.mark.parametrize(
+    "text", ['operators = ["no way"]\n', "operators = 3\n", '[operators]\nalice = "yes"\n']
+)
+def test_bad_operators_name_the_file(tmp_path, text):
+    """An operator that is not an account name, or a shape that is neither, stops loading."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as problem:
+        load(["--config", path], {})
+    assert "operators" in str(problem.value) and path in str(problem.value)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +142,7 @@ FILE_ERRORS = [
      "is not scheme://host[:port], null or *"),
     ('telnet = " "\n', 'telnet = " " in {path}: must not be empty'),
     ("tokens = 5\n", "tokens in {path} must be [[tokens]] tables"),
-    ('operators = "alice"\n', "operators in {path} must be a table or an array"),
+    ('operators = "alice"\n', "operators must be an array of account names or a table in {path}"),
 ]  # fmt: skip
 
 
@@ -277,7 +289,7 @@ def test_render_lists_tokens_without_their_hash(tmp_path):
         f"# token ci: nick ci-bot, rooms dev, rate 2/s, hash (secret, not shown)  # file {path}"
         in text
     )
-    assert HASH not in text and "# operators: in" in text
+    assert HASH not in text and f"# server operators: alice  # file {path}" in text
 
 
 @pytest.mark.parametrize(

@@ -235,3 +235,22 @@ def test_packaged_assets_are_preferred_to_the_checkout(tmp_path, monkeypatch):
     (tmp_path / "static").mkdir()
     monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path)
     assert asset_dir("static") == tmp_path / "static"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/no/such/page", "/static/missing.js", "/favicon.ico"])
+def test_a_missing_page_is_a_styled_html_404(http, path):
+    """Any unknown address on the web port is the site's own 404 page (its stylesheet, a
+    way back), not twisted.web's bare "No Such Resource"."""
+    code, headers, body = fetch(http, path)
+    assert code == 404
+    assert headers[b"Content-Type"] == [b"text/html; charset=utf-8"]
+    assert b"No Such Resource" not in body
+    assert b'rel="stylesheet"' in body and b"Not found" in body and b'href="/"' in body
+
+
+def test_a_missing_api_path_stays_a_json_404(http):
+    """Under /api a 404 is JSON, as every /api error is."""
+    code, headers, body = fetch(http, "/api/nope")
+    assert code == 404
+    assert headers[b"Content-Type"] == [b"application/json; charset=utf-8"]
+    assert body.startswith(b'{"error":"not-found"')

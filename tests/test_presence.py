@@ -164,3 +164,55 @@ def test_without_a_timer_presence_is_announced_at_once() -> None:
     hub.connect(joiner, "x")
     assert presence(watcher) == [("join", ("x",))]
     assert isinstance(joiner.items[-1], Event | History)
+
+
+def test_a_batch_reaches_a_websocket_as_one_event_listing_the_nicks() -> None:
+    """Over /ws a crowd arriving in one turn is one `join` event with `nicks`, then messages."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from chathub.config import WebSocketSettings
+    from chathub.websocket import WebSocketFactory
+    from tests.test_websocket import connect
+
+    clock = MemoryReactorClock()
+    hub = Hub(MemoryStore(), clock=clock.seconds, later=clock.callLater)
+    factory = WebSocketFactory(hub, clock, WebSocketSettings(ws_max_message=4096))
+    watcher = connect(factory, "?nick=watcher")
+    clock.advance(0)
+    watcher.messages()
+    crowd = [RecordingClient() for _ in range(5)]
+    sessions = [hub.connect(client, f"c{n}") for n, client in enumerate(crowd)]
+    hub.handle(sessions[0], cmd.Say("first words"))
+    clock.advance(0)
+    got = watcher.messages()
+    assert [(m["kind"], m.get("nicks")) for m in got] == [
+        ("join", ["c0", "c1", "c2", "c3", "c4"]),
+        ("message", None),
+    ]
+
+
+def test_a_batch_reaches_a_terminal_as_one_line() -> None:
+    """Over telnet the same crowd is one `[lobby] -> c0, c1, c2 and 2 others joined` line."""
+    from tests.test_line_limits import Terminal
+
+    clock = task.Clock()
+    hub = Hub(MemoryStore(), clock=clock.seconds, later=clock.callLater)
+    terminal = Terminal(hub, clock)
+    clock.advance(0)
+    terminal.lines()
+    for n in range(5):
+        hub.connect(RecordingClient(), f"c{n}")
+    clock.advance(0)
+    assert [line for line in terminal.lines() if "joined" in line] == [
+        "[lobby] -> c0, c1, c2 and 2 others joined"
+    ]
+
+
+def test_a_crowd_of_more_than_a_hundred_is_named_in_part_with_a_count() -> None:
+    """JSON names the first NICKS_NAMED nicks of a big batch and says how many there were."""
+    from chathub.jsonwire import NICKS_NAMED
+
+    arrivals = [Arrival("join", f"n{k}", 1.0) for k in range(250)]
+    ((event, _),) = batch_events("lobby", arrivals)
+    fields = event_fields(event)
+    assert len(fields["nicks"]) == NICKS_NAMED and fields["count"] == 250

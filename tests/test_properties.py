@@ -31,12 +31,20 @@ from chathub.config import HubSettings, WebSocketSettings
 from chathub.delivery import Session
 from chathub.events import Error, Event
 from chathub.hub import Hub
-from chathub.line import TOO_LONG, LineConnection, LineFactory, LineSplitter, LineTooLong
+from chathub.line import (
+    INTERRUPT,
+    TOO_LONG,
+    LineConnection,
+    LineFactory,
+    LineSplitter,
+    LineTooLong,
+)
 from chathub.origins import origin_allowed, parse_origin
 from chathub.store import MemoryStore
 from chathub.telnet import BINARY, DO, DONT, IAC, NAWS, WILL, WONT, TelnetFilter
 from chathub.text import (
     ROOM_MAX,
+    clean_message,
     clean_text,
     command_start,
     is_valid_nick,
@@ -155,7 +163,7 @@ def test_line_splitter_output_is_the_same_however_the_stream_is_split(
 def test_line_splitter_lines_are_short_and_unbroken(max_length: int, data: bytes) -> None:
     """No line it yields is longer than the limit or holds a line ending."""
     for line in LineSplitter(max_length).feed(data):
-        if line is not TOO_LONG:
+        if line is not TOO_LONG and line is not INTERRUPT:
             assert isinstance(line, bytes)
             assert len(line) <= max_length
             assert b"\n" not in line
@@ -163,9 +171,14 @@ def test_line_splitter_lines_are_short_and_unbroken(max_length: int, data: bytes
 
 @given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"").rstrip(b"\r"))))
 def test_line_splitter_returns_each_short_line_as_sent(lines: list[bytes]) -> None:
-    """Lines within the limit come back exactly, one per line ending."""
+    """Lines within the limit come back exactly, one per line ending, up to one that starts
+    with Ctrl-C, which ends the input there."""
     data = b"".join(line + b"\r\n" for line in lines)
-    assert LineSplitter(20).feed(data) == lines
+    interrupted = [n for n, line in enumerate(lines) if line.startswith(b"\x03")]
+    if interrupted:
+        assert LineSplitter(20).feed(data) == [*lines[: interrupted[0]], INTERRUPT]
+    else:
+        assert LineSplitter(20).feed(data) == lines
 
 
 # --- the whole telnet input path: filter, split, decode, parse -------------------------------
@@ -177,7 +190,7 @@ def _commands(pieces: list[bytes], max_length: int) -> list[object]:
     for piece in pieces:
         data, _ = telnet.feed(piece)
         for line in splitter.feed(data):
-            if isinstance(line, LineTooLong):
+            if isinstance(line, LineTooLong) or line is INTERRUPT:
                 parsed.append(line)
             else:
                 parsed.append(parse_line(line.decode("utf-8", "replace")))
@@ -728,3 +741,15 @@ def test_split_endpoint_inverts_twisted_quoting(fields: list[str]) -> None:
     """Fields quoted with `\\` (backslash and colon escaped) and joined by `:` split back."""
     quoted = [field.replace("\\", "\\\\").replace(":", "\\:") for field in fields]
     assert split_endpoint(":".join(quoted)) == fields
+
+
+@given(hostile_text)
+def test_clean_message_leaves_no_control_but_line_feeds_and_is_idempotent(text: str) -> None:
+    """A message of several lines keeps only its line feeds: no other control, no bidi
+    override; cleaning it again changes nothing; no line starts or ends it blank."""
+    cleaned = clean_message(text)
+    for character in cleaned.replace("\n", ""):
+        assert unicodedata.category(character) != "Cc", repr(cleaned)
+        assert character not in _BIDI_CONTROLS, repr(cleaned)
+    assert clean_message(cleaned) == cleaned
+    assert not cleaned.startswith("\n") and not cleaned.endswith("\n")

@@ -259,6 +259,30 @@ def test_a_message_longer_than_text_max_is_refused():
     assert [e.text for e in hub.store.recent("lobby", 10)] == ["12345"]
 
 
+def test_a_message_of_several_lines_is_one_message_with_its_lines_cleaned(hub):
+    """Line breaks (LF, CR LF, CR) survive as `\n`; each line is cleaned; blank lines around
+    the text go; it is one stored message with one id."""
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Say("\r\nfirst\x1b[31m\r\n  second\rthird\n\n"))
+    (event,) = alice.of_type(Event)
+    assert event.text == "first\n  second\nthird" and event.id == 1
+    assert [e.text for e in hub.store.recent("lobby", 10)] == ["first\n  second\nthird"]
+
+
+def test_a_message_of_more_than_lines_max_lines_is_refused():
+    """Past `lines_max` lines a message is a `too-long` error that names the limit."""
+    hub = Hub(MemoryStore(), settings=HubSettings(lines_max=3))
+    alice, a = join(hub, "alice")
+    alice.clear()
+    hub.handle(a, cmd.Say("1\n2\n3\n4", ref=1))
+    hub.handle(a, cmd.Msg("alice", "1\n2\n3\n4", ref=2))
+    hub.handle(a, cmd.Say("1\n2\n3"))
+    error = Error("too-long", "messages are at most 3 lines")
+    assert alice.of_type(Error) == [error, error]
+    assert [e.text for e in hub.store.recent("lobby", 10)] == ["1\n2\n3"]
+
+
 def test_who_and_history_answer_about_rooms_one_is_not_in(hub):
     """Questions need no membership: /who and /history of another room are answered."""
     alice, a = join(hub, "alice")

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from chathub.events import Event
 from chathub.linewire import render_event
-from chathub.screen import MAX_WIDTH, MIN_WIDTH, cells, collapse_spaces, wrap
-from chathub.text import clean_text
+from chathub.screen import MAX_WIDTH, MIN_WIDTH, UNKNOWN_INDENT, cells, collapse_spaces, wrap
+from chathub.text import clean_message, clean_text
 
 BLANK_RUN = re.compile(r"[\s\u115f\u1160\u3164\uffa0\u2800]{2,}")
 
@@ -26,6 +26,11 @@ def terminal_cells(text: str) -> int:
 
 def message(text: str) -> str:
     return render_event(Event("lobby", "message", "mallory", clean_text(text), 0.0, 1))
+
+
+def lines_message(text: str) -> str:
+    """A message of several lines as the line protocol renders it, before wrapping."""
+    return render_event(Event("lobby", "message", "mallory", clean_message(text), 0.0, 1))
 
 
 def test_runs_of_blanks_become_one_space_and_single_ones_stay():
@@ -114,3 +119,32 @@ def test_no_line_carries_a_run_of_blanks_from_user_text(text):
     """For every client (width known or not): one blank at most between words, so padding
     cannot push a forged prefix to where a terminal wraps."""
     assert not BLANK_RUN.search(message(text))
+
+
+def test_each_line_of_a_message_starts_an_indented_row_whether_the_width_is_known_or_not():
+    """A message of several lines is several rows; those after the first are indented under
+    the text (by at most UNKNOWN_INDENT cells for a terminal that reports nothing) and wrapped
+    with the same indent when the width is known."""
+    line = lines_message("first line\n[lobby] <alice> forged\n" + "word " * 20)
+    assert wrap(line, None) == [
+        "[lobby] <mallory> first line",
+        " " * UNKNOWN_INDENT + "[lobby] <alice> forged",
+        " " * UNKNOWN_INDENT + ("word " * 20).strip(),
+    ]
+    rows = wrap(line, 40)
+    indent = " " * (39 // 3)  # the prefix is longer than a third of the row
+    assert rows[0] == "[lobby] <mallory> first line"
+    assert rows[1] == indent + "[lobby] <alice> forged"
+    assert len(rows) > 3 and all(row.startswith(indent) for row in rows[1:])
+
+
+@settings(max_examples=200)
+@given(st.lists(forging_text, min_size=2, max_size=5), widths | st.none())
+def test_no_row_of_a_message_of_several_lines_starts_at_the_left_edge(texts, width):
+    """Whatever each line holds, and whatever the width, only the first row starts at the
+    left edge, and every row fits a terminal that reported its width."""
+    rows = wrap(lines_message("\n".join(texts)), width)
+    for row in rows[1:]:
+        assert row.startswith(" ")
+    if width is not None:
+        assert all(terminal_cells(row) <= min(width, MAX_WIDTH) - 1 for row in rows)

@@ -11,9 +11,10 @@ from twisted.internet.defer import Deferred
 
 from chathub import sqlitewriter as writer_module
 from chathub.events import Event
+from chathub.records import AccountRecord, BanRecord, Put, RoleRecord, RoomRecord
 from chathub.sqlite import HOT_MESSAGES, IDLE_SECONDS, SqliteStore
 from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, MAX_LAG, RETRY_SECONDS
-from chathub.store import SECONDS_PER_DAY, Query, Recent, Since, StoreError
+from chathub.store import SECONDS_PER_DAY, Before, Query, Recent, Since, StoreError
 
 START = 1_700_000_000.0
 
@@ -413,6 +414,26 @@ def test_a_read_the_cache_cannot_answer_comes_from_the_file_identical(
     assert read(store, "dev", Since(0, 100)) == said
     assert read(store, "dev", Recent(5)) == said[-5:]
     assert read(store, "dev", Since(10, 3)) == said[10:13]
+    assert read(store, "dev", Before(11, 4)) == said[6:10]
+    close(store, runner)
+
+
+def test_a_read_before_an_id_joins_the_file_with_what_is_not_written_yet(
+    path: str, clock: task.Clock
+) -> None:
+    """Scrolling back across messages still waiting for the writer: the file's rows and
+    memory's make one answer, in order, none missing."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, history_memory=2_000)
+    said = [say(store, "dev", f"message {n} " + "x" * 50) for n in range(30)]
+    clock.advance(FLUSH_SECONDS)
+    runner.run_all()
+    said += [say(store, "dev", f"unwritten {n}") for n in range(3)]
+    answers: list[list[Event]] = []
+    store.read("dev", Before(33, 20), answers.append)
+    assert answers == []  # memory does not hold twenty: the file is read
+    runner.run_all()
+    assert answers == [said[12:32]]
     close(store, runner)
 
 
@@ -537,3 +558,105 @@ def test_idle_rooms_leave_memory_but_not_the_file(path: str, clock: task.Clock) 
     assert not store.is_open("dev") and "dev" not in store.cache
     assert say(store, "dev", "b").id == 2
     close(store, runner)
+
+
+def test_records_edits_and_deletions_survive_a_restart(path: str, clock: task.Clock) -> None:
+    """Accounts, rooms, roles and bans, and edited and deleted messages, are in the file."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(4):
+        say(store, "dev", f"m{n}")
+    store.save(Put(AccountRecord("alice", "$argon2id$fake", START)))
+    store.save(Put(RoomRecord("dev", "alice", "release", "alice", START, "m")))
+    store.save(Put(RoleRecord("dev", "bob", "voice")))
+    store.save(Put(BanRecord("", "account:eve", "alice", "spam", START, START + 60)))
+    store.edit_message("dev", 1, "first, edited")
+    store.delete_message("dev", 3)
+    close(store, runner)
+
+    again = open_store(path, clock, runner)
+    state = again.load_state()
+    assert [a.name for a in state.accounts] == ["alice"]
+    assert state.rooms == [RoomRecord("dev", "alice", "release", "alice", START, "m")]
+    assert state.roles == [RoleRecord("dev", "bob", "voice")]
+    assert state.bans == [BanRecord("", "account:eve", "alice", "spam", START, START + 60)]
+    events = read(again, "dev", Recent(10))
+    assert [(e.id, e.text, e.edited) for e in events] == [
+        (1, "first, edited", True),
+        (2, "m1", False),
+        (4, "m3", False),
+    ]
+    assert say(again, "dev", "m4").id == 5
+    close(again, runner)
+
+
+def test_an_edit_queued_behind_its_message_is_written_after_it(
+    path: str, clock: task.Clock
+) -> None:
+    """An edit of a message still queued is written in the same batch or a later one, after
+    the message: the file ends up with the new text, whatever the batch size."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner, batch_rows=2)
+    for n in range(5):
+        say(store, "dev", f"m{n}")
+    store.edit_message("dev", 5, "last, edited")
+    store.delete_message("dev", 4)
+    close(store, runner)
+    again = open_store(path, clock, runner)
+    assert [(e.id, e.text) for e in read(again, "dev", Recent(10))] == [
+        (1, "m0"), (2, "m1"), (3, "m2"), (5, "last, edited"),
+    ]  # fmt: skip
+    close(again, runner)
+
+
+def test_a_read_from_the_file_before_an_edit_is_written_gives_the_edit(
+    path: str, clock: task.Clock
+) -> None:
+    """A message read from the file (not in memory) is served edited or not at all, even
+    while the change waits to be written."""
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    close(store, runner)
+    again = open_store(path, clock, runner, history_memory=1)  # nothing stays in memory
+    say(again, "dev", "m3")
+    runner.run_all()
+    again.cache.forget("dev")
+    again.edit_message("dev", 1, "edited")
+    again.delete_message("dev", 2)
+    answers: list[list[Event]] = []
+    again.read("dev", Recent(10), answers.append)
+    work, done = runner.jobs.pop(-1)  # the read, run before the queued changes are written
+    done.callback(work())
+    assert [(e.id, e.text) for e in answers[0]] == [(1, "edited"), (3, "m2"), (4, "m3")]
+    close(again, runner)
+
+
+def test_a_version_2_file_is_upgraded(path: str, clock: task.Clock) -> None:
+    """A file written by the previous schema gains the new columns and tables; its
+    messages are kept."""
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        """
+        CREATE TABLE events (room TEXT NOT NULL, id INTEGER NOT NULL, kind TEXT NOT NULL,
+            nick TEXT NOT NULL, text TEXT NOT NULL, ts REAL NOT NULL,
+            bot INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, id)) WITHOUT ROWID;
+        CREATE TABLE rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO events VALUES ('dev', 1, 'message', 'alice', 'old', 1.0, 0);
+        INSERT INTO rooms VALUES ('dev', 1);
+        PRAGMA user_version = 2;
+        """
+    )
+    connection.close()
+    runner = ManualRunner()
+    store = open_store(path, clock, runner)
+    assert [(e.text, e.author) for e in read(store, "dev", Recent(5))] == [("old", None)]
+    store.save(Put(AccountRecord("alice", "$argon2id$fake", START)))
+    say(store, "dev", "new")
+    close(store, runner)
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert connection.execute("SELECT count(*) FROM accounts").fetchone()[0] == 1
+    connection.close()

@@ -8,10 +8,20 @@ import pytest
 from twisted.internet import defer, task
 
 from chathub.events import Event
+from chathub.records import (
+    AccountRecord,
+    BanRecord,
+    LoginRecord,
+    Put,
+    Remove,
+    RoleRecord,
+    RoomRecord,
+)
 from chathub.sqlite import SqliteStore
 from chathub.store import (
     DEFAULT_RETAIN_MESSAGES,
     SECONDS_PER_DAY,
+    Before,
     MemoryStore,
     Query,
     Recent,
@@ -87,6 +97,10 @@ def recent(store: Store, room: str, count: int) -> list[Event]:
 
 def since(store: Store, room: str, after: int, limit: int) -> list[Event]:
     return read_now(store, room, Since(after, limit))
+
+
+def before(store: Store, room: str, below: int, limit: int) -> list[Event]:
+    return read_now(store, room, Before(below, limit))
 
 
 def ids(events: list[Event]) -> list[int | None]:
@@ -171,6 +185,53 @@ def test_since_edges(make_store: MakeStore) -> None:
     assert since(store, "nowhere", 0, 10) == []
 
 
+def test_before_returns_the_newest_messages_below_the_id_oldest_first(
+    make_store: MakeStore,
+) -> None:
+    """`before(room, id, limit)` is the page just older than `id`, in the order said."""
+    store = make_store()
+    for n in range(10):
+        say(store, "dev", f"m{n}")
+    assert ids(before(store, "dev", 8, 3)) == [5, 6, 7]
+    assert ids(before(store, "dev", 4, 10)) == [1, 2, 3]
+
+
+def test_paging_back_with_before_reaches_the_first_message_and_loses_none(
+    make_store: MakeStore,
+) -> None:
+    """Asking again before the oldest id of each answer walks back through all of history."""
+    store = make_store()
+    for n in range(25):
+        say(store, "dev", f"m{n}")
+    seen: list[int | None] = []
+    below = store.last_id("dev") + 1
+    while page := before(store, "dev", below, 7):
+        seen = ids(page) + seen
+        below = page[0].id or 0
+    assert seen == list(range(1, 26))
+
+
+def test_before_edges(make_store: MakeStore) -> None:
+    """Before id 1, with a zero limit or in an unknown room there is nothing; an id past the
+    last gives the newest."""
+    store = make_store()
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    assert before(store, "dev", 1, 10) == []
+    assert before(store, "dev", 3, 0) == []
+    assert before(store, "nowhere", 5, 10) == []
+    assert ids(before(store, "dev", 99, 2)) == [2, 3]
+
+
+def test_before_stops_at_the_retained_window(make_store: MakeStore) -> None:
+    """What retention dropped is not read back by scrolling up."""
+    store = make_store(retain_messages=3)
+    for n in range(6):
+        say(store, "dev", f"m{n}")
+    assert ids(before(store, "dev", 6, 10)) == [4, 5]
+    assert before(store, "dev", 4, 10) == []
+
+
 def test_rooms_lists_rooms_with_messages(make_store: MakeStore) -> None:
     """`rooms()` names every room that has stored messages."""
     store = make_store()
@@ -247,3 +308,73 @@ def test_a_working_store_reports_healthy(make_store: MakeStore) -> None:
     store = make_store()
     say(store, "dev", "a")
     assert store.health().ok
+
+
+# --- what is not history: accounts, rooms, bans; edits and deletions --------------------------
+
+
+def restarted(store: Store) -> Store:
+    """The store as the next process finds it: a SQLite store closed and opened again (its
+    `load_state` is what the file held at start-up); a memory store is itself."""
+    if isinstance(store, SqliteStore):
+        closed = store.close()
+        assert closed.called
+        return SqliteStore(store.path, store.reactor, run=run_now)
+    return store
+
+
+def test_saved_records_come_back_from_load_state(make_store: MakeStore) -> None:
+    """Records saved with `Put` are given back by `load_state`; a `Remove` forgets one."""
+    store = make_store()
+    account = AccountRecord("alice", "$argon2id$v=19$fake", START)
+    login = LoginRecord("sha256:abc", "alice", START, START + 100)
+    room = RoomRecord("dev", "alice", "release", "alice", START, "is", False)
+    role = RoleRecord("dev", "bob", "op")
+    ban = BanRecord("dev", "10.0.0.0/8", "alice", "spam", START, None)
+    for record in (account, login, room, role, ban):
+        store.save(Put(record))
+    store.save(Put(RoomRecord("dev", "alice", "release on Friday", "alice", START, "is")))
+    store.save(Remove(LoginRecord("sha256:abc", "alice", 0, 0)))
+    state = restarted(store).load_state()
+    assert state.accounts == [account]
+    assert state.logins == []
+    assert state.rooms == [RoomRecord("dev", "alice", "release on Friday", "alice", START, "is")]
+    assert (state.roles, state.bans) == ([role], [ban])
+
+
+def test_an_edited_message_is_read_edited(make_store: MakeStore) -> None:
+    """After `edit_message` every read gives the new text, marked edited, same id."""
+    store = make_store()
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    store.edit_message("dev", 2, "changed")
+    events = recent(store, "dev", 3)
+    assert [(e.id, e.text, e.edited) for e in events] == [
+        (1, "m0", False),
+        (2, "changed", True),
+        (3, "m2", False),
+    ]
+    assert since(store, "dev", 1, 1)[0].text == "changed"
+
+
+def test_a_deleted_message_is_gone_from_every_read_and_its_id_is_not_reused(
+    make_store: MakeStore,
+) -> None:
+    """After `delete_message` no read gives the message, and the next id still follows."""
+    store = make_store()
+    for n in range(3):
+        say(store, "dev", f"m{n}")
+    store.delete_message("dev", 2)
+    assert ids(recent(store, "dev", 10)) == [1, 3]
+    assert ids(since(store, "dev", 1, 10)) == [3]
+    assert ids(recent(store, "dev", 1)) == [3]
+    assert say(store, "dev", "m3").id == 4
+
+
+def test_a_message_keeps_its_author(make_store: MakeStore) -> None:
+    """The author (an account, or a guest's key) comes back with the message."""
+    store = make_store()
+    opened(store, "dev")
+    store.append(Event("dev", "message", "alice", "hi", START, author="alice"))
+    store.append(Event("dev", "message", "guest-1", "yo", START, author="~k1"))
+    assert [e.author for e in recent(store, "dev", 2)] == ["alice", "~k1"]

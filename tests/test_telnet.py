@@ -7,6 +7,7 @@ from chathub.telnet import (
     DO,
     DONT,
     IAC,
+    IP,
     NAWS,
     PREAMBLE,
     SB,
@@ -145,3 +146,9 @@ def test_iac_iac_is_a_literal_ff_byte():
 def test_unknown_bytes_after_iac_are_ignored_not_fatal():
     """NOP, GA and unknown command bytes are dropped and the stream carries on."""
     assert feed_all([b"a\xff\xf1b\xff\x05c"]) == (b"abc", b"")
+
+
+def test_interrupt_process_becomes_the_ctrl_c_byte():
+    """IAC IP (Ctrl-C in telnet) is 0x03 in the data, what a terminal sends for Ctrl-C."""
+    for chunks in split_ways(b"ab" + bytes((IAC, IP)) + b"c"):
+        assert feed_all(chunks) == (b"ab\x03c", b"")

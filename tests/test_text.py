@@ -1,6 +1,13 @@
 """Room names, nicks and the cleaning of user text."""
 
-from chathub.text import clean_text, is_valid_nick, nick_key, nick_skeleton, normalize_room
+from chathub.text import (
+    clean_message,
+    clean_text,
+    is_valid_nick,
+    nick_key,
+    nick_skeleton,
+    normalize_room,
+)
 
 
 def test_room_names_are_lower_cased_and_lose_a_leading_hash():
@@ -73,3 +80,12 @@ def test_nicks_that_differ_visibly_have_different_skeletons():
 def test_clean_text_removes_an_application_mode_arrow_key_whole():
     """ESC O A (the Up arrow when a terminal is in application mode) leaves no `A` behind."""
     assert clean_text("a\x1bOAb\x1bODc") == "abc"
+
+
+def test_a_message_keeps_its_lines_each_cleaned():
+    """`clean_message` keeps line breaks (CR LF and CR become LF), cleans every line as
+    `clean_text` does, drops trailing blanks and blank lines at either end."""
+    text = "\r\n  \nfirst\x1b[31m red  \r\n\n  indented\x07\rlast\u2028 \n\n"
+    assert clean_message(text) == "first red\n\n  indented\nlast"
+    assert clean_message("one line \x1b[2J") == clean_text("one line \x1b[2J")
+    assert clean_message("\n \n") == ""

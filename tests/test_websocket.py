@@ -228,6 +228,8 @@ def test_welcome_comes_first_with_the_nick_and_rooms_asked_for(factory, mode):
         "nick": "alice",
         "rooms": ["dev", "ops"],
         "motd": "Welcome to chathub.",
+        "account": None,
+        "topics": {},
     }
     assert kinds(messages[1:]) == ["join", "join"]
     assert [m["type"] for m in messages].count("welcome") == 1

@@ -3,7 +3,9 @@
 Rules:
 - The bench is a client. It talks to its target over sockets and starts it, when asked, as a
   separate process: it never imports `chathub.cli` or the server's modules (hub, adapters,
-  service); `chathub.config` (pure) is the one part of chathub it reads, for the hub's flags.
+  service); `chathub.config` (pure) is the one part of chathub it reads, for the hub's flags,
+  with `chathub.tokens` (pure, and imported by `chathub.config` anyway), to make the API token
+  a started hub accepts when the bench publishes over HTTP.
   The baseline (`baseline.py`) is the exception that proves it: a server of its own, run as
   `python -m chathub.bench.baseline`, imported by nothing.
 - Importing this package is cheap: `main` imports the bench when it is called, so `chathub.cli`

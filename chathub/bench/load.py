@@ -9,6 +9,8 @@ Rules:
   backlog is small; a dropped SYN would cost a one-second retransmit and falsify connect time).
 - Counting starts after the connections settle (no bytes for `QUIET_SECONDS`), so greetings,
   join events and replays are never counted as deliveries.
+- An HTTP publisher is a keep-alive connection; the hub closes one that has sent nothing for a
+  while (connecting and settling may take longer), so a closed one is opened again at once.
 """
 
 import contextlib
@@ -17,9 +19,23 @@ import socket
 import time
 from collections.abc import Callable
 
-from chathub.bench.conn import Conn, Endpoint, Plan, counter_for, is_ready, opening
+from chathub.bench.conn import (
+    Conn,
+    Endpoint,
+    Plan,
+    counter_for,
+    is_ready,
+    opening,
+    ready_at_once,
+)
 from chathub.bench.report import Connect
-from chathub.bench.wire import FrameCounter, LatencySampler, marker_counter, ws_client_frame
+from chathub.bench.wire import (
+    AnswerCounter,
+    FrameCounter,
+    LatencySampler,
+    marker_counter,
+    ws_client_frame,
+)
 
 CONNECT_WINDOW = 200
 QUIET_SECONDS = 0.3
@@ -49,7 +65,8 @@ class Load:
     # --- connecting ---------------------------------------------------------------------------
 
     def _port(self, wire: str) -> int:
-        port = {"telnet": self.endpoint.telnet, "ws": self.endpoint.web}.get(wire)
+        web = self.endpoint.web
+        port = {"telnet": self.endpoint.telnet, "ws": web, "sse": web, "http": web}.get(wire)
         port = self.endpoint.redis if wire == "redis" else port
         if port is None:
             raise ValueError(f"the target has no {wire} port")
@@ -108,7 +125,7 @@ class Load:
                             raise ConnectionError(f"connect failed: errno {error}")
                         first = opening(conn.wire, conn.room, self.endpoint, conn.publisher)
                         conn.sock.sendall(first)
-                        if conn.wire == "redis" and conn.publisher:
+                        if ready_at_once(conn):
                             self._admit(conn, connecting, waiting)  # nothing to wait for
                             done += 1
                         else:
@@ -139,7 +156,7 @@ class Load:
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         del waiting[conn.fd]
         conn.ready = True
-        if conn.wire == "ws":
+        if conn.wire in ("ws", "sse"):
             rest = conn.head.split(b"\r\n\r\n", 1)[1]
             conn.counter.feed(rest)  # keeps the frame walker aligned; not counted as delivered
         conn.head = b""
@@ -166,6 +183,8 @@ class Load:
             self._drop(conn)
             return 0
         if conn.publisher:
+            if isinstance(conn.counter, AnswerCounter):
+                conn.counter.feed(data)  # HTTP answers: tallied, not deliveries
             return 0  # its own echo or Redis's reply counts: not a delivery
         if conn.sampler is not None:
             conn.sampler.feed(data)
@@ -208,6 +227,9 @@ class Load:
                 self._drop(conn)
 
     def _drop(self, conn: Conn) -> None:
+        if conn.wire == "http" and conn.publisher:
+            self._reopen(conn)
+            return
         self.log(f"bench: the target closed a {conn.wire} connection")
         poller = self.batch if (not conn.publisher and conn.sampler is None) else self.eager
         poller.unregister(conn.fd)
@@ -218,6 +240,30 @@ class Load:
         else:
             self.subscribers.remove(conn)
             self.per_room[conn.room] -= 1
+
+    def _reopen(self, conn: Conn) -> None:
+        """A keep-alive HTTP publisher the hub closed: the same publisher on a new connection
+        (what it had not sent yet is lost, and shows as loss)."""
+        if conn.pending or (
+            isinstance(conn.counter, AnswerCounter) and conn.counter.answers < conn.sent
+        ):
+            self.log("bench: the target closed an HTTP publisher with requests unanswered")
+        self.eager.unregister(conn.fd)
+        del self.by_fd[conn.fd]
+        conn.sock.close()
+        sock = socket.create_connection((self.endpoint.host, self._port("http")), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        conn.sock, conn.pending = sock, b""
+        if isinstance(conn.counter, AnswerCounter):
+            conn.sent = conn.counter.answers  # the lost ones are no longer awaited
+        self.by_fd[conn.fd] = conn
+        self.eager.register(conn.fd, select.EPOLLIN)
+
+    def answers(self) -> tuple[int, int]:
+        """HTTP publishers' answers so far: all of them, and the `201 Created` among them."""
+        counters = [c.counter for c in self.publishers if isinstance(c.counter, AnswerCounter)]
+        return sum(c.answers for c in counters), sum(c.created for c in counters)
 
     def poll(self, timeout: float, sweep: bool) -> int:
         """Read the eager sockets that are ready within `timeout`, and with `sweep` every batch

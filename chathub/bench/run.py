@@ -62,12 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rooms", type=int, default=1, help="rooms (lobby, bench1, ...)")
     parser.add_argument(
         "--transport",
-        choices=("telnet", "ws", "mix"),
+        choices=("telnet", "ws", "sse", "mix"),
         default="telnet",
-        help="subscribers' wire: telnet, WebSocket, or half and half (ignored for redis)",
+        help="subscribers' wire: telnet, WebSocket, Server-Sent Events (GET "
+        "/api/rooms/ROOM/events), or half telnet and half WebSocket (ignored for redis)",
     )
     parser.add_argument(
-        "--publish-over", choices=("telnet", "ws"), default="telnet", help="publishers' wire"
+        "--publish-over",
+        choices=("telnet", "ws", "http"),
+        default="telnet",
+        help="publishers' wire; http: POST /api/rooms/ROOM/messages on a keep-alive connection "
+        "with an API token (--start makes one)",
+    )
+    parser.add_argument(
+        "--token", help="a running chathub's API token secret, for --publish-over http"
+    )
+    parser.add_argument(
+        "--http-batch",
+        type=int,
+        default=1,
+        help="with --publish-over http: send the messages due at once as arrays of up to N "
+        "(chathub takes 100) instead of one POST each",
     )
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
     parser.add_argument(
@@ -124,8 +139,11 @@ def _target(args: argparse.Namespace) -> Target:
         os.sched_setaffinity(0, {int(cpu) for cpu in args.bench_cpu.split(",")})
     raise_fd_limit()
     if args.start:
-        return start_target(args.target, args.host, args.hub_cpu, args.hub_arg)
-    endpoint = Endpoint(args.host, args.telnet_port, args.web_port, args.redis_port)
+        token = args.publish_over == "http"
+        return start_target(args.target, args.host, args.hub_cpu, args.hub_arg, token)
+    endpoint = Endpoint(
+        args.host, args.telnet_port, args.web_port, args.redis_port, token=args.token
+    )
     return Target(endpoint, args.pid)
 
 
@@ -173,6 +191,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> Report:
         size=args.size,
         sampled=args.sampled,
         source_ips=args.source_ips,
+        http_batch=args.http_batch,
     )
     sampler = Sampler(target.pid)
     load = Load(plan, target.endpoint, log)
@@ -219,17 +238,25 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--rate must be more than 0")
     if args.step <= 1:
         parser.error("--step must be more than 1")
+    if not 1 <= args.http_batch <= 100:
+        parser.error("--http-batch must be 1 to 100 (chathub takes arrays of up to 100)")
     if args.storm:
         _check_storm(args, parser)
         return
     if args.duration > 0 and args.publishers < 1:
         parser.error("a trial needs at least one publisher (or --duration 0)")
+    scripts = args.transport == "sse" or args.publish_over == "http"
+    if scripts and args.target != "chathub":
+        parser.error("--transport sse and --publish-over http are chathub's (its /api)")
     if not args.start:
-        needed = {"redis": ["redis_port"]}.get(args.target) or (
-            ["web_port"] if args.transport == "ws" else ["telnet_port"]
-        )
-        if args.transport == "mix" or args.publish_over != args.transport:
-            needed = ["telnet_port", "web_port"] if args.target != "redis" else needed
+        if args.target == "redis":
+            needed = ["redis_port"]
+        else:
+            wires = {"telnet", "ws"} if args.transport == "mix" else {args.transport}
+            wires.add(args.publish_over)
+            needed = sorted({"web_port" if wire != "telnet" else "telnet_port" for wire in wires})
+        if args.publish_over == "http" and args.target == "chathub" and args.token is None:
+            needed.append("token")
         missing = [name for name in needed if getattr(args, name) is None]
         if missing:
             flags = ", ".join("--" + name.replace("_", "-") for name in missing)

@@ -11,6 +11,8 @@ Rules:
   `--ports-file`; redis-server is ready when it answers `PING`. A target that exits or stays
   silent for `START_TIMEOUT` seconds stops the bench with its log's tail.
 - CPU and RSS come from `/proc/PID`; a vanished process reads as None, never as an error.
+- Publishing over HTTP needs an API token: a started chathub gets a `--config` file with one
+  (made with `chathub.tokens`, any room, no useful rate limit), and the bench keeps its secret.
 """
 
 import json
@@ -28,13 +30,16 @@ from pathlib import Path
 
 from chathub.bench.conn import Endpoint
 from chathub.config import table
+from chathub.tokens import ANY_ROOM, Token, config_entry, hash_secret, new_secret
 
 START_TIMEOUT = 20.0
 TARGETS = ("chathub", "baseline", "redis")
 FD_WANTED = 200_000
-# A bench publisher is far over any user's rate, and its connections share one address and may
-# number more than the default total: these settings are set to 0 (off) for a started chathub.
-UNLIMITED = ("max_rate", "max_per_ip", "max_connections")
+# Turned off (0) for a started chathub: a bench publisher is far over any user's rate, its
+# connections share one address and may number more than the default total, and its telnet
+# lines arrive close together (a paste would make several messages one).
+UNLIMITED = ("max_rate", "max_per_ip", "max_connections", "paste_window")
+BENCH_TOKEN_RATE = 1e9  # messages a second: a bench publisher is never refused for its rate
 
 
 @dataclass
@@ -134,15 +139,33 @@ def _free_port() -> int:
         return port
 
 
+def token_config(where: Path) -> tuple[str, Path]:
+    """A new API token's secret, and a configuration file (in `where`) that accepts it."""
+    secret = new_secret()
+    token = Token("bench", "bench-bot", (ANY_ROOM,), BENCH_TOKEN_RATE, hash_secret(secret))
+    path = where / "bench.toml"
+    path.write_text(config_entry(token))
+    return secret, path
+
+
 def start_target(
-    kind: str, host: str, hub_cpu: str | None = None, hub_args: Sequence[str] = ()
+    kind: str,
+    host: str,
+    hub_cpu: str | None = None,
+    hub_args: Sequence[str] = (),
+    token: bool = False,
 ) -> Target:
-    """Start a `kind` target (one of `TARGETS`) and wait until it listens."""
+    """Start a `kind` target (one of `TARGETS`) and wait until it listens; with `token`,
+    chathub accepts a token whose secret is the endpoint's."""
     scratch = tempfile.TemporaryDirectory(prefix="chathub-bench-")
     where = Path(scratch.name)
     ports_file = where / "ports.json"
     log = where / "target.log"
     port = 0
+    secret = None
+    if token and kind == "chathub":
+        secret, config = token_config(where)
+        hub_args = ["--config", str(config), *hub_args]
     if kind == "redis":
         port = _free_port()
         command = redis_command(port)
@@ -163,7 +186,7 @@ def start_target(
         endpoint = Endpoint(host, redis=port)
     else:
         ports = _wait_for_ports(process, ports_file, log)
-        endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"])
+        endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"], token=secret)
     return Target(endpoint, process.pid, process, scratch)
 
 

@@ -9,6 +9,11 @@ Rules:
   in the eager poll until the next message is due.
 - After the window the trial drains: it ends when every expected delivery has arrived, or when
   none has for `DRAIN_STALL` seconds; what has not arrived then is lost.
+- Over HTTP each message is one `POST` (pipelined on the publisher's keep-alive connection),
+  or with `http_batch` N as arrays of up to N: as fast as possible, what the window lets go at
+  once; at a set rate, what is due within `LINGER_SECONDS` of an array's first message (a
+  script that has several to say sends them together; the wait counts in its latency).
+  Answers other than `201` are counted and said, and the messages they refused show as lost.
 - The target's CPU is sampled at the start and the end; the bench's own CPU too. Latencies are
   taken from the sampled subscribers and cleared for the next trial.
 """
@@ -19,11 +24,12 @@ from collections.abc import Callable
 
 from chathub.bench.load import Load
 from chathub.bench.report import Latency, Trial, progress_line
-from chathub.bench.wire import make_payload, resp_command, ws_say
+from chathub.bench.wire import http_publish, make_payload, resp_command, ws_say
 
 SWEEP_SECONDS = 0.02
 DRAIN_STALL = 5.0  # a drain gives up after this long without a new delivery
 MAX_WINDOW_MESSAGES = 100  # in flight when publishing as fast as possible
+LINGER_SECONDS = 0.02  # at a set rate, the longest a message waits for its HTTP array to fill
 
 
 def run_trial(
@@ -62,17 +68,36 @@ def run_trial(
     next_progress = start + 1.0
     last_delivery = start
     end = start + seconds
+    # HTTP publishers' arrays being filled (`http_batch`): publisher -> (first added, payloads).
+    arrays: dict[int, tuple[float, list[bytes]]] = {}
+    batch = load.plan.http_batch
     while True:
         now = time.monotonic()
         if now < end:
             due = int((now - start) * rate) + 1 if rate is not None else sys.maxsize
             while published < due and (rate is not None or in_flight() < MAX_WINDOW_MESSAGES):
                 index = published % len(load.publishers)
-                load.publishers[index].pending += _message(load, index)
+                if load.publishers[index].wire == "http" and batch > 1:
+                    array = arrays.setdefault(index, (now, []))[1]
+                    array.append(_payload(load, index))
+                    if len(array) >= batch:
+                        load.publishers[index].pending += _post(load, index, arrays.pop(index)[1])
+                else:
+                    load.publishers[index].pending += _message(load, index)
                 published += 1
                 expected += fanout[index]
                 per_room_published[load.publishers[index].room] += 1
+            # An array goes when full, when its first message has waited `LINGER_SECONDS`, or
+            # at once when publishing as fast as possible (the window decides then).
+            for index, (first, array) in list(arrays.items()):
+                if rate is None or now - first >= LINGER_SECONDS:
+                    load.publishers[index].pending += _post(load, index, array)
+                    del arrays[index]
             load.flush()
+        elif arrays:
+            for index, (_, array) in arrays.items():
+                load.publishers[index].pending += _post(load, index, array)
+            arrays.clear()
         elif any(conn.pending for conn in load.publishers):
             load.flush()
         elif delivered >= expected or now - last_delivery > DRAIN_STALL:
@@ -103,6 +128,9 @@ def run_trial(
             latencies.extend(conn.sampler.latencies_ns)
             conn.sampler.latencies_ns.clear()
     total = sum(conn.delivered for conn in load.subscribers) - base
+    answers, created = load.answers()
+    if answers > created:
+        load.log(f"bench: {answers - created} of {answers} HTTP publishes were refused")
     return Trial(
         rate=rate,
         seconds=max(seconds, last_delivery - start),
@@ -116,13 +144,30 @@ def run_trial(
     )
 
 
+def _payload(load: Load, publisher_index: int) -> bytes:
+    payload = make_payload(publisher_index, load.seq, load.plan.size)
+    load.seq += 1
+    return payload
+
+
+def _post(load: Load, publisher_index: int, payload: bytes | list[bytes]) -> bytes:
+    """A POST of one message, or of an array of them."""
+    conn = load.publishers[publisher_index]
+    endpoint = load.endpoint
+    if endpoint.token is None:
+        raise RuntimeError("publishing over HTTP needs a token")
+    conn.sent += 1
+    return http_publish(endpoint.host, endpoint.web or 0, conn.room, endpoint.token, payload)
+
+
 def _message(load: Load, publisher_index: int) -> bytes:
     """The next message of publisher `publisher_index`, in its wire's format."""
     conn = load.publishers[publisher_index]
-    payload = make_payload(publisher_index, load.seq, load.plan.size)
-    load.seq += 1
+    payload = _payload(load, publisher_index)
     if conn.wire == "telnet":
         return payload + b"\r\n"
     if conn.wire == "ws":
         return ws_say(conn.room, payload)
+    if conn.wire == "http":
+        return _post(load, publisher_index, payload)
     return resp_command(b"PUBLISH", conn.room.encode(), payload)

@@ -8,6 +8,9 @@ Rules:
   which walks frame headers, jumping over payloads, so the two methods check each other.
 - Every counter keeps just enough state to count correctly however the stream was split
   into reads (a header cut in two, a payload spread over many reads).
+- Server-Sent Events are counted like batched WebSocket reads, by the marker tag (it is in each
+  event's `data:` line once, and nothing else of the stream can hold it). Publishing over HTTP
+  is a `POST` on a keep-alive connection; its answers are tallied by status line.
 - A bench payload carries a marker `~~~~PUB.SEQ.TIME_NS~` (publisher, sequence, send time in
   nanoseconds since the epoch); only the few sampled subscribers look for it, to measure latency.
 """
@@ -205,3 +208,43 @@ def resp_command(*parts: bytes) -> bytes:
     for part in parts:
         out.append(b"$%d\r\n%s\r\n" % (len(part), part))
     return b"".join(out)
+
+
+def sse_request(host: str, port: int, room: str) -> bytes:
+    """The GET that opens a room's event stream."""
+    return (
+        f"GET /api/rooms/{room}/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+
+
+def http_publish(
+    host: str, port: int, room: str, token: str, payload: bytes | list[bytes]
+) -> bytes:
+    """A `POST /api/rooms/ROOM/messages` of one message (or, for a list, an array of them),
+    keeping the connection open."""
+    if isinstance(payload, list):  # a bench payload needs no JSON escaping
+        body = b"[" + b",".join(b'{"text":"' + one + b'"}' for one in payload) + b"]"
+    else:
+        body = b'{"text":"' + payload + b'"}'
+    head = (
+        f"POST /api/rooms/{room}/messages HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class AnswerCounter:
+    """An HTTP publisher's answers: how many came, and how many were `201 Created`."""
+
+    def __init__(self) -> None:
+        self._answers = PatternCounter(b"HTTP/1.1 ")
+        self._created = PatternCounter(b"HTTP/1.1 201 ")
+        self.answers = 0
+        self.created = 0
+
+    def feed(self, data: bytes) -> int:
+        self.answers += self._answers.feed(data)
+        self.created += self._created.feed(data)
+        return 0  # answers are not deliveries

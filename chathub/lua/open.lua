@@ -1,6 +1,7 @@
 -- open: a process reads a room from now on. In one step its channel gets every later
 -- publication of the room, and it gets the room's last id and newest entries (newest first,
--- none older than the `keep` newest ids), so that nothing falls between and nothing comes twice.
+-- none older than the `keep` newest ids, as they are now: see amend), so that nothing falls
+-- between and nothing comes twice.
 --
 -- ARGV: prefix, proc, room, hot, keep
 -- Returns {last id, entries}
@@ -15,6 +16,8 @@ if top > 0 and hot > 0 then
   if top > keep then
     low = '(' .. (top - keep) .. '-0'
   end
-  entries = redis.call('XREVRANGE', p .. 'room:' .. room .. ':log', '+', low, 'COUNT', hot)
+  local log = p .. 'room:' .. room .. ':log'
+  entries = redis.call('XREVRANGE', log, '+', low, 'COUNT', hot + extra(p, room))
+  entries = amend(p, room, entries, hot)
 end
 return {top, entries}

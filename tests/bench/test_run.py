@@ -59,3 +59,41 @@ def test_a_storm_needs_no_publisher() -> None:
 
     parser = build_parser()
     _check(parser.parse_args(["--storm", "-m", "0", "--telnet-port", "1"]), parser)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needs"),
+    [
+        (["--transport", "sse", "--telnet-port", "1"], "--web-port"),
+        (["--transport", "sse", "--publish-over", "http", "--web-port", "1"], "--token"),
+        (["--publish-over", "http", "--telnet-port", "1"], "--web-port, --token"),
+        (["--start", "--target", "baseline", "--transport", "sse"], "chathub's"),
+        (["--start", "--target", "redis", "--publish-over", "http"], "chathub's"),
+    ],
+)
+def test_scripts_wires_need_the_web_port_a_token_and_chathub(
+    argv: list[str], needs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Event streams and HTTP publishing go to the web port; HTTP publishing to a running hub
+    needs its token (a started one gets its own); neither exists on the baseline or redis."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert needs in capsys.readouterr().err
+
+
+def test_sse_and_http_against_a_running_hub_pass_the_checks() -> None:
+    """With the web port and a token nothing more is needed."""
+    from chathub.bench.run import _check
+
+    parser = build_parser()
+    argv = ["--transport", "sse", "--publish-over", "http", "--web-port", "1", "--token", "t"]
+    _check(parser.parse_args(argv), parser)
+
+
+@pytest.mark.parametrize("batch", ["0", "101"])
+def test_http_batch_is_1_to_100(batch: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """chathub takes arrays of up to 100 messages."""
+    with pytest.raises(SystemExit):
+        main(["--start", "--publish-over", "http", "--http-batch", batch])
+    assert "--http-batch must be 1 to 100" in capsys.readouterr().err

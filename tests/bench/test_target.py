@@ -10,6 +10,7 @@ from chathub.bench.target import (
     hub_command,
     read_cpu_seconds,
     read_rss_kib,
+    token_config,
 )
 from chathub.config import table
 
@@ -42,3 +43,17 @@ def test_the_baseline_runs_as_a_module_of_the_bench_package() -> None:
     command = baseline_command(Path("ports.json"))
     assert command[1:3] == ["-m", "chathub.bench.baseline"]
     assert importlib.util.find_spec("chathub.bench.baseline") is not None
+
+
+def test_a_token_config_is_one_the_hub_loads_and_the_secret_unlocks(tmp_path: Path) -> None:
+    """`--publish-over http` with `--start`: the configuration file made for the hub loads
+    (as chathub's own loader reads it) and holds a token for any room that the secret opens,
+    with no rate a bench could reach."""
+    from chathub.options import load
+    from chathub.tokens import TokenTable
+
+    secret, path = token_config(tmp_path)
+    config = load(["--config", str(path)], {}).config
+    token = TokenTable(config.tokens).find(secret)
+    assert token is not None and token.allows("lobby") and token.allows("bench7")
+    assert token.rate >= 1e9

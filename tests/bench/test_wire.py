@@ -6,14 +6,17 @@ import random
 
 from chathub.bench.wire import (
     RESP_MESSAGE,
+    AnswerCounter,
     FrameCounter,
     LatencySampler,
     LineCounter,
     PatternCounter,
+    http_publish,
     make_payload,
     marker_counter,
     resp_command,
     resp_counter,
+    sse_request,
     ws_client_frame,
 )
 
@@ -41,7 +44,9 @@ def resp_push(channel: bytes, data: bytes) -> bytes:
     return resp_command(b"message", channel, data)
 
 
-def feed_all(counter: LineCounter | PatternCounter | FrameCounter, parts: list[bytes]) -> int:
+def feed_all(
+    counter: LineCounter | PatternCounter | FrameCounter | AnswerCounter, parts: list[bytes]
+) -> int:
     return sum(counter.feed(part) for part in parts)
 
 
@@ -151,3 +156,50 @@ def test_frame_counter_keeps_each_ping_payload_however_split() -> None:
         counter = FrameCounter()
         assert feed_all(counter, parts) == 2
         assert counter.pings == [b"ping-1234567"]
+
+
+def test_sse_events_are_counted_by_their_marker_however_split() -> None:
+    """An event stream (chunked, with comments and an `id:` per event) counts one delivery per
+    bench message, however the reads cut it."""
+    events = b"".join(
+        b"%x\r\nevent: message\nid: lobby:%d\ndata: %s\n\n\r\n"
+        % (0, n, json.dumps({"text": make_payload(0, n, 64).decode()}).encode())
+        for n in range(20)
+    )
+    stream = b": chathub event stream\n\n" + events + b": keepalive\n\n"
+    for parts in splits(stream, seed=7):
+        assert feed_all(marker_counter(), parts) == 20
+
+
+def test_an_sse_request_and_an_http_publish_are_well_formed() -> None:
+    """The GET names the room's stream; the POST carries the token, the JSON body and its
+    length, so that many can follow each other on one keep-alive connection."""
+    get = sse_request("127.0.0.1", 8080, "bench1")
+    assert get.startswith(b"GET /api/rooms/bench1/events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
+    assert get.endswith(b"\r\n\r\n")
+    payload = make_payload(3, 9, 64)
+    post = http_publish("127.0.0.1", 8080, "lobby", "chathub_secret", payload)
+    head, body = post.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /api/rooms/lobby/messages HTTP/1.1\r\n")
+    assert b"\r\nAuthorization: Bearer chathub_secret\r\n" in head
+    assert b"\r\nContent-Length: %d" % len(body) in head
+    assert json.loads(body) == {"text": payload.decode()}
+
+
+def test_answer_counter_tallies_created_and_refused_however_split() -> None:
+    """Answers are counted by status line, a line cut across reads included."""
+    answers = (
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}" * 3
+        + b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    for parts in splits(answers, seed=3):
+        counter = AnswerCounter()
+        assert feed_all(counter, parts) == 0  # answers are not deliveries
+        assert (counter.answers, counter.created) == (4, 3)
+
+
+def test_an_http_publish_of_several_is_one_array() -> None:
+    """`--http-batch`: the messages due together go as one JSON array."""
+    payloads = [make_payload(0, n, 40) for n in range(3)]
+    body = http_publish("h", 1, "lobby", "t", payloads).split(b"\r\n\r\n", 1)[1]
+    assert json.loads(body) == [{"text": payload.decode()} for payload in payloads]

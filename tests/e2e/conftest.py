@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -173,6 +174,16 @@ def connect(hub: HubProcess) -> Iterator["type[TelnetClient] | object"]:
     yield open_client
     for client in clients:
         client.close()
+
+
+_HISTORY_TIME = re.compile(r"^(\[[a-z0-9_-]+ #\d+) \d\d:\d\d\]")
+_DAY_LINE = re.compile(r"^\* \d{4}-\d\d-\d\d \(UTC\)$")
+
+
+def untimed(lines: list[str]) -> list[str]:
+    """Telnet lines with the time taken out of history lines (`[dev #4 09:15]` is `[dev #4]`)
+    and without the lines naming the day, for tests about ids and text."""
+    return [_HISTORY_TIME.sub(r"\1]", line) for line in lines if not _DAY_LINE.match(line)]
 
 
 def ci() -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.e2e.conftest import HubProcess, TelnetClient, start_hub
+from tests.e2e.conftest import HubProcess, TelnetClient, start_hub, untimed
 from tests.e2e.measure import rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,14 @@ def history_line(make: ModuleType, room: str, id: int) -> str:
     if make.kind_for(id) == "action":
         return f"[{room} #{id}] * {nick} {text}"
     return f"[{room} #{id}] <{nick}> {text}"
+
+
+def history_lines(client: TelnetClient, count: int) -> list[str]:
+    """The next `count` history lines, without their times and the lines naming the day."""
+    lines: list[str] = []
+    while len(lines) < count:
+        lines += untimed([client.read_line()])
+    return lines
 
 
 TEXT_BYTES = 900
@@ -97,14 +105,14 @@ def test_a_300_mb_history_starts_in_seconds_and_is_served_from_disk(tmp_path: Pa
         asked = time.monotonic()
         client.send(f"/join {room}")
         client.expect(f"[{room}] -> ")
-        replay = [client.read_line() for _ in range(50)]
+        replay = history_lines(client, 50)
         replay_seconds = time.monotonic() - asked
         assert replay == [history_line(make, room, id) for id in range(last - 49, last + 1)]
 
         # /since from the middle of the room: 500 rows that are on disk only.
         asked = time.monotonic()
         client.send(f"/since 100 {room}")
-        lines = [client.read_line() for _ in range(500)]
+        lines = history_lines(client, 500)
         since_seconds = time.monotonic() - asked
         assert lines == [history_line(make, room, id) for id in range(101, 601)]
         client.close()
@@ -159,7 +167,7 @@ def joined(hub: HubProcess, room: str, nick: str = "eve") -> tuple[TelnetClient,
     client.send(f"/join {room}")
     client.expect(f"[{room}] -> ")
     client.send("/who")  # a marker: every line before its answer is the replay
-    replay = client.expect(f"* members of {room}")[:-1]
+    replay = untimed(client.expect(f"* members of {room}")[:-1])
     return client, replay
 
 
@@ -175,7 +183,7 @@ def test_a_last_id_behind_the_stored_messages_never_reuses_an_id(tmp_path: Path)
         client.send("new one")
         client.expect("[dmg] <eve> new one")
         client.send("/since 5")
-        assert client.expect("new one")[-1] == "[dmg #6] <eve> new one"
+        assert untimed(client.expect("new one"))[-1] == "[dmg #6] <eve> new one"
         client.close()
         assert hub.stop() == 0
     finally:
@@ -189,7 +197,7 @@ def test_a_last_id_behind_the_stored_messages_never_reuses_an_id(tmp_path: Path)
         client.send("newer")
         client.expect("[dmg] <eve> newer")
         client.send("/since 6")
-        assert client.expect("newer")[-1] == "[dmg #7] <eve> newer"
+        assert untimed(client.expect("newer"))[-1] == "[dmg #7] <eve> newer"
         client.close()
     finally:
         again.process.kill()
@@ -227,7 +235,7 @@ def test_messages_stored_as_blobs_are_replayed_or_skipped_and_the_room_works(tmp
         client.send("still works")
         client.send("/since 0")
         client.expect("[badblob] <eve> still works")
-        lines = client.expect("still works")
+        lines = untimed(client.expect("still works"))
         assert lines == [
             "[badblob #1] <old> first",
             "[badblob #3] <old> third",

@@ -44,7 +44,7 @@ def test_chathub_max_rate_from_the_environment_limits_the_rate(
     assert "max_rate = 5.0  # env CHATHUB_MAX_RATE" in shown.stdout.splitlines()
     monkeypatch.setenv("CHATHUB_MAX_RATE", "5")
     monkeypatch.setenv("CHATHUB_BURST", "3")
-    hub = start_hub(tmp_path, db=":memory:")
+    hub = start_hub(tmp_path, "--paste-window", "0", db=":memory:")  # ten lines, not a paste
     stopped_after.append(hub)
     sender = TelnetClient(hub.telnet)
     sender.expect("joined")

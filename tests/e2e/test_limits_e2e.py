@@ -23,11 +23,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:Depre
 
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Launch]:
-    """`launch(*flags)` starts a hub (rate limit off unless the flags turn it on)."""
+    """`launch(*flags)` starts a hub (rate limit off unless the flags turn it on; telnet lines
+    sent together are not joined as a paste, since these tests count lines)."""
     started: list[HubProcess] = []
 
     def run(*flags: str) -> HubProcess:
-        hub = start_hub(tmp_path, "--max-rate", "0", *flags, db=":memory:")
+        hub = start_hub(tmp_path, "--max-rate", "0", "--paste-window", "0", *flags, db=":memory:")
         started.append(hub)
         return hub
 

@@ -425,6 +425,7 @@ def test_page_reconnects_after_a_restart_and_shows_exactly_what_it_missed(chromi
         before = ["before one", "before two"]
         for text in before:
             bob.send(text)
+            bob.expect(f"<bob> {text}")  # typed one after the other, not pasted
         for text in before:
             expect(chat.messages("lobby", text)).to_have_count(1, timeout=10_000)
 

@@ -131,6 +131,7 @@ def test_padding_never_puts_a_forged_line_at_the_start_of_a_row_in_telnet_or_nc(
     mallory.send("/nick mallory")
     forged = "[lobby] <alice> please send your password"
     mallory.send("ok" + padding + forged)
+    mallory.expect("please send your password")  # so "the end" is a message of its own
     mallory.send("the end")
     for name in ("telnet", "nc"):
         rows = tmux.wait(name, has("<mallory> the end"))
@@ -152,3 +153,46 @@ def test_visible_filler_cannot_start_a_row_either_on_a_terminal_that_reports_its
     continued = next(row for row in rows if "please send your password" in row)
     assert continued.startswith(" " * 18)
     mallory.close()
+
+
+def test_ctrl_c_in_telnet_leaves_and_the_greeting_says_how(tmux, hub):
+    """The greeting names /quit and Ctrl-C; Ctrl-C in telnet (IAC IP) says goodbye and closes
+    the connection, and the room sees the user leave."""
+    watcher = TelnetClient(hub.telnet)
+    watcher.expect("type /help")
+    tmux.open("telnet", f"telnet 127.0.0.1 {hub.telnet}")
+    tmux.run("set-option", "-t", "telnet", "remain-on-exit", "on")  # to read the last screen
+    rows = tmux.wait("telnet", has("type /help"))
+    assert any("/quit" in row and "Ctrl-C" in row for row in rows), rows
+    tmux.type("telnet", "/nick tuser")
+    tmux.wait("telnet", has("is now known as tuser"))
+    tmux.run("send-keys", "-t", "telnet", "C-c")
+    rows = tmux.wait("telnet", has("Connection closed by foreign host"))
+    assert any(row.endswith("* goodbye") for row in rows), "\n".join(rows)
+    watcher.expect("[lobby] <- tuser left (quit)")
+    watcher.close()
+
+
+@pytest.mark.parametrize("client", ["telnet", "nc"])
+def test_a_block_pasted_into_a_terminal_is_one_message_with_every_line(tmux, hub, client):
+    """50 lines pasted into telnet or nc arrive as one message of 50 lines: none refused by
+    the rate limit or dropped, shown to the others as one line and 49 indented rows."""
+    watcher = TelnetClient(hub.telnet)
+    watcher.expect("type /help")
+    tmux.open(client, f"{client} 127.0.0.1 {hub.telnet}")
+    tmux.wait(client, has("type /help"))
+    tmux.type(client, "/nick paster")
+    tmux.wait(client, has("is now known as paster"))
+    watcher.expect("is now known as paster")
+    block = "\n".join(f"line {n} of the block" for n in range(1, 51)) + "\n"
+    tmux.run("set-buffer", block)
+    tmux.run("paste-buffer", "-t", client)
+    seen = watcher.expect("line 50 of the block")
+    assert seen[0] == "[lobby] <paster> line 1 of the block", seen
+    assert [row.strip() for row in seen[1:]] == [f"line {n} of the block" for n in range(2, 51)]
+    assert all(row.startswith(" ") for row in seen[1:])
+    watcher.send("/history 1")
+    assert watcher.expect("line 50 of the block")[-1].strip() == "line 50 of the block"
+    rows = tmux.screen(client)
+    assert not any(row.startswith("! ") for row in rows), rows
+    watcher.close()

@@ -90,7 +90,8 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 def test_a_flooder_at_5000_lines_a_second_does_not_hold_up_a_normal_client(tmp_path: Path):
     """With the default --max-rate, a 5,000 lines/s flood next to a normal client: every one of
     its messages arrives, and the flooder is warned at most once a second."""
-    hub = start_hub(tmp_path, db=":memory:")  # --max-rate 10 --burst 20, the defaults
+    # --max-rate 10 --burst 20, the defaults; the flood's lines are not joined as a paste.
+    hub = start_hub(tmp_path, "--paste-window", "0", db=":memory:")
     try:
         flooder, alice, bob = greeted(hub, "flooder"), greeted(hub, "alice"), greeted(hub, "bob")
         arrived: dict[int, float] = {}
@@ -157,7 +158,9 @@ def test_a_client_that_never_reads_costs_bounded_memory_and_is_told_what_it_skip
 ):
     """100,000 messages pass a client that reads nothing: the hub's RSS stays within the bound,
     another reader gets every message in order, and the sleeper is told what it skipped."""
-    hub = start_hub(tmp_path, "--max-rate", "0", "--slow-timeout", "600", db=":memory:")
+    hub = start_hub(
+        tmp_path, "--max-rate", "0", "--paste-window", "0", "--slow-timeout", "600", db=":memory:"
+    )
     try:
         sleeper = greeted(hub, "sleeper")
         sender, reader = greeted(hub, "sender"), greeted(hub, "reader")
@@ -226,7 +229,9 @@ def test_a_client_that_never_reads_costs_bounded_memory_and_is_told_what_it_skip
 def test_a_client_behind_for_the_slow_timeout_is_disconnected(tmp_path: Path):
     """--slow-timeout 1: a client that reads nothing while output waits is cut off; the room
     sees it leave, and a reader still gets everything."""
-    hub = start_hub(tmp_path, "--max-rate", "0", "--slow-timeout", "1", db=":memory:")
+    hub = start_hub(
+        tmp_path, "--max-rate", "0", "--paste-window", "0", "--slow-timeout", "1", db=":memory:"
+    )
     try:
         sleeper = greeted(hub, "sleeper")
         sender, watcher = greeted(hub, "sender"), greeted(hub, "watcher")
@@ -262,7 +267,9 @@ def test_a_client_behind_for_the_slow_timeout_is_disconnected(tmp_path: Path):
 def test_a_websocket_that_never_reads_is_told_what_it_skipped(tmp_path: Path):
     """A /ws client that reads nothing while 30 MB flow gets, once it reads, the `skipped`
     error with the id to catch up from."""
-    hub = start_hub(tmp_path, "--max-rate", "0", "--slow-timeout", "600", db=":memory:")
+    hub = start_hub(
+        tmp_path, "--max-rate", "0", "--paste-window", "0", "--slow-timeout", "600", db=":memory:"
+    )
     try:
         # No compression (1 KB of "x" would shrink to almost nothing) and a one-message queue,
         # so the client library stops reading the socket at once.

@@ -1,0 +1,343 @@
+"""Moderation: topics, roles, kicks, invitations, modes, kills, closing rooms; and the checks on
+joining and speaking that they make.
+
+Rules:
+- Pure hub rules, called by `Hub.handle` (bans: `banning.py`; edits: `edits.py`) and by the
+  admin API. Who may do what is `access.py`'s: a room's operators (and its owner) moderate it,
+  server operators moderate everywhere, and one acts only on lower ranks.
+- A command about a room is about the client's current room, or the one it names, which it
+  must be in (a server operator need not be).
+- Every change is an event to the room (`topic`, `mode`, `kick`, `ban`, `unban`, `edit`,
+  `delete`, `close`) through `Hub.publish`, the actor's copy carrying its command's `ref`, and
+  is kept by the store (`roomstate.py`, `bans.py`). A kicked or banned member leaves the room
+  with that event, without a `part`.
+- Joining: a closed room is refused (`room-closed`), a ban (`banned`, the room's or the
+  server's), an invite-only room without an invitation or a role (`invite-only`). Speaking in
+  a moderated room needs a voice (`moderated`). The first registered user to join a room
+  without an owner becomes its owner.
+"""
+
+from typing import TYPE_CHECKING
+
+from chathub import access, banning, bans, errors
+from chathub import commands as cmd
+from chathub import edits as message_edits
+from chathub import rooms as room_rules
+from chathub.access import OP, SERVER
+from chathub.commands import Ref
+from chathub.events import Error, Event, Invited, Modes, Notice, Outgoing, Topic
+from chathub.records import GLOBAL
+from chathub.roomstate import TOPIC_MAX, mode_change
+from chathub.text import clean_text, nick_skeleton
+
+if TYPE_CHECKING:
+    from chathub.delivery import Session
+    from chathub.hub import Hub
+
+REASON_MAX = 200  # characters of a kick's or a ban's reason
+
+
+def handle(hub: "Hub", session: "Session", command: cmd.ModerationCommand) -> None:
+    match command:
+        case cmd.Topic(text, room, ref):
+            topic(hub, session, text, room, ref)
+        case cmd.Grant(nick, role, give, room, ref):
+            grant(hub, session, nick, role, give, room, ref)
+        case cmd.Kick(nick, reason, room, ref):
+            kick(hub, session, nick, reason, room, ref)
+        case cmd.Invite(nick, room, ref):
+            invite(hub, session, nick, room, ref)
+        case cmd.Mode(modes, room, ref):
+            mode(hub, session, modes, room, ref)
+        case cmd.Kill(nick, reason, ref):
+            kill(hub, session, nick, reason, ref)
+        case cmd.Edit() | cmd.Delete():
+            message_edits.handle(hub, session, command)
+        case _:
+            banning.handle(hub, session, command)
+
+
+# --- helpers the other moderation modules share -------------------------------------------------
+
+
+def target_room(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> str | None:
+    """The room a moderation command is about: one the client is in, or for a server
+    operator any room. None after an error reply."""
+    if access.is_server_operator(hub, session.account):
+        return room_rules.named_room(hub, session, room, ref)
+    return room_rules.member_room(hub, session, room, ref)
+
+
+def allowed(
+    hub: "Hub", session: "Session", room: str | None, minimum: int, what: str, ref: Ref | None
+) -> bool:
+    """Whether `session` ranks at least `minimum` in `room` (None: the server); else told."""
+    if room is None:
+        ranked = SERVER if access.is_server_operator(hub, session.account) else access.NOBODY
+    else:
+        ranked = access.rank(hub, session, room)
+    if ranked >= minimum:
+        return True
+    hub.tell(session, errors.not_op(room if minimum < SERVER else None, what), ref)
+    return False
+
+
+def announce(hub: "Hub", session: "Session | None", event: Event, ref: Ref | None = None) -> None:
+    """Tell the room of a change; the actor gets its copy with `ref` (also from outside)."""
+    assert event.room is not None
+    if session is not None and event.room in session.rooms:
+        hub.publish((event,), (event.room,), (), ((0, session, ref),))
+        return
+    hub.publish((event,), (event.room,))
+    if session is not None:
+        hub.tell(session, event, ref)
+
+
+def remove(hub: "Hub", session: "Session", room: str) -> None:
+    """Take `session` out of `room` without a part (a kick, a ban, a closing said why)."""
+    if room in session.rooms:
+        session.rooms.remove(room)
+        hub.remove_member(room, session)
+
+
+def reason_of(text: str) -> str:
+    return clean_text(text).strip()[:REASON_MAX]
+
+
+# --- joining and speaking -----------------------------------------------------------------------
+
+
+def join_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
+    """Why `session` may not join `room` (closed, banned, invite-only), or None."""
+    now = hub.clock()
+    for scope in (GLOBAL, room):
+        ban = hub.bans.match(scope, session.nick, session.account, session.address, now)
+        if ban is not None:
+            until = bans.shown_until(ban.until)
+            return errors.banned(room if scope else None, ban.reason, until)
+    if room not in hub.room_states.private:
+        return None
+    state = hub.room_states.get(room)
+    if state is None or access.rank(hub, session, room) >= OP:
+        return None
+    if state.closed and access.rank(hub, session, room) < SERVER:
+        return errors.room_closed(room)
+    if "i" in state.modes and not (
+        access.rank(hub, session, room) > 0 or access.invited(hub, session, room)
+    ):
+        return errors.invite_only(room)
+    return None
+
+
+def joined(hub: "Hub", session: "Session", room: str) -> tuple[Outgoing, ...]:
+    """`session` has just joined `room`: an invitation is used up, a registered user may
+    become the owner; what to tell it before the room's replay."""
+    told: list[Outgoing] = []
+    if session.invited:
+        session.invited.discard(room)
+    state = hub.room_states.get(room)
+    if session.account is not None:
+        if state is not None:
+            state.invited.discard(nick_skeleton(session.account))
+        if state is None or state.owner is None:
+            state = hub.room_states.ensure(room)
+            state.owner = session.account
+            hub.room_states.changed(state)
+            told.append(Notice(f"you are the owner of {room}"))
+    if state is not None and state.topic:
+        told.insert(0, Topic(room, state.topic, state.topic_by, state.topic_ts))
+    return tuple(told)
+
+
+def speak_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
+    """Why `session` may not speak in `room` (moderated, and it has no voice), or None."""
+    if room in hub.room_states.moderated and access.rank(hub, session, room) == 0:
+        return errors.moderated(room)
+    return None
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def topic(
+    hub: "Hub", session: "Session", text: str | None, room: str | None, ref: Ref | None
+) -> None:
+    target = target_room(hub, session, room, ref)
+    if target is None:
+        return
+    state = hub.room_states.get(target)
+    if text is None:
+        if state is None:
+            hub.tell(session, Topic(target, ""), ref)
+        else:
+            hub.tell(session, Topic(target, state.topic, state.topic_by, state.topic_ts), ref)
+        return
+    if not allowed(hub, session, target, OP, "set the topic", ref):
+        return
+    text = clean_text(text).strip()
+    if len(text) > TOPIC_MAX:
+        hub.tell(session, errors.too_long(TOPIC_MAX), ref)
+        return
+    state = hub.room_states.ensure(target)
+    now = hub.clock()
+    state.topic, state.topic_by, state.topic_ts = text, session.nick, now
+    hub.room_states.changed(state)
+    announce(hub, session, Event(target, "topic", session.nick, text, now), ref)
+
+
+def _account_of(hub: "Hub", nick: str) -> tuple["Session | None", str | None]:
+    """The client called `nick` (if connected) and the account it stands for: the client's
+    account, else the registered account owning the nick."""
+    holder = hub.sessions.get(nick_skeleton(nick))
+    if holder is not None and holder.account is not None:
+        return holder, holder.account
+    owner = hub.accounts.find(nick)
+    return holder, owner.name if owner is not None else None
+
+
+def grant(
+    hub: "Hub",
+    session: "Session",
+    nick: str,
+    role: cmd.Role,
+    give: bool,
+    room: str | None,
+    ref: Ref | None,
+) -> None:
+    target = target_room(hub, session, room, ref)
+    if target is None or not allowed(hub, session, target, OP, "change roles", ref):
+        return
+    holder, account = _account_of(hub, nick)
+    if holder is None and account is None:
+        hub.tell(session, errors.no_such_nick(nick), ref)
+        return
+    shown = holder.nick if holder is not None else (account or nick)
+    mine = access.rank(hub, session, target)
+    theirs = access.account_rank(hub, account, target) if account else 0
+    if holder is not session and theirs >= mine and not (give and theirs < OP):
+        hub.tell(session, errors.outranked(shown), ref)
+        return
+    if account is not None:
+        changed = hub.room_states.set_role(hub.room_states.ensure(target), account, role, give)
+    elif role == "op":
+        message = f"{shown} is not identified: only an account can be an operator"
+        hub.tell(session, Error("not-registered", message), ref)
+        return
+    else:
+        assert holder is not None  # a guest, voiced for its connection
+        voiced = holder.voiced or set()
+        changed = give != (target in voiced)
+        (voiced.add if give else voiced.discard)(target)
+        holder.voiced = voiced or None
+    if not changed:
+        state = "already" if give else "not"
+        name = "an operator" if role == "op" else "voiced"
+        hub.tell(session, Notice(f"{shown} is {state} {name} in {target}"), ref)
+        return
+    change = ("+" if give else "-") + ("o" if role == "op" else "v")
+    event = Event(target, "mode", session.nick, change, hub.clock(), target=shown)
+    announce(hub, session, event, ref)
+
+
+def kick(
+    hub: "Hub", session: "Session", nick: str, reason: str, room: str | None, ref: Ref | None
+) -> None:
+    target = target_room(hub, session, room, ref)
+    if target is None or not allowed(hub, session, target, OP, "kick", ref):
+        return
+    victim = hub.sessions.get(nick_skeleton(nick))
+    if victim is None or target not in victim.rooms:
+        hub.tell(session, Error("not-in-room", f"{errors.shown(nick)} is not in {target}"), ref)
+        return
+    if victim is not session and access.rank(hub, victim, target) >= access.rank(
+        hub, session, target
+    ):
+        hub.tell(session, errors.outranked(victim.nick), ref)
+        return
+    event = Event(target, "kick", session.nick, reason_of(reason), hub.clock(), target=victim.nick)
+    announce(hub, session, event, ref)
+    remove(hub, victim, target)
+
+
+def invite(hub: "Hub", session: "Session", nick: str, room: str | None, ref: Ref | None) -> None:
+    target = target_room(hub, session, room, ref)
+    if target is None or not allowed(hub, session, target, OP, "invite", ref):
+        return
+    holder, account = _account_of(hub, nick)
+    if holder is None and account is None:
+        hub.tell(session, errors.no_such_nick(nick), ref)
+        return
+    if account is not None:
+        hub.room_states.ensure(target).invited.add(nick_skeleton(account))
+    if holder is not None:
+        if account is None:
+            holder.invited = (holder.invited or set()) | {target}
+        hub.tell(holder, Invited(target, session.nick))
+    shown = holder.nick if holder is not None else account
+    hub.tell(session, Notice(f"invited {shown} to {target}"), ref)
+
+
+def mode(
+    hub: "Hub", session: "Session", modes: str | None, room: str | None, ref: Ref | None
+) -> None:
+    target = target_room(hub, session, room, ref)
+    if target is None:
+        return
+    state = hub.room_states.get(target)
+    current = state.modes if state is not None else ""
+    if modes is None:
+        hub.tell(session, Modes(target, "+" + current if current else ""), ref)
+        return
+    if not allowed(hub, session, target, OP, "change modes", ref):
+        return
+    result = mode_change(current, modes.strip())
+    if result is None:
+        message = "modes are + or - and letters: i (invite-only), m (moderated), s (secret)"
+        hub.tell(session, Error("bad-mode", message), ref)
+        return
+    letters, change = result
+    if not change:
+        hub.tell(session, Modes(target, "+" + current if current else ""), ref)
+        return
+    state = hub.room_states.ensure(target)
+    state.modes = letters
+    hub.room_states.changed(state)
+    announce(hub, session, Event(target, "mode", session.nick, change, hub.clock()), ref)
+    if state.private:
+        access.drop_unwelcome_readers(hub, target)
+
+
+def kill(hub: "Hub", session: "Session", nick: str, reason: str, ref: Ref | None) -> None:
+    if not allowed(hub, session, None, SERVER, "disconnect users", ref):
+        return
+    victim = hub.sessions.get(nick_skeleton(nick))
+    if victim is None:
+        hub.tell(session, errors.no_such_nick(nick), ref)
+        return
+    disconnect(hub, victim, session.nick, reason_of(reason))
+    hub.tell(session, Notice(f"disconnected {victim.nick}"), ref)
+
+
+def disconnect(hub: "Hub", victim: "Session", by: str, reason: str) -> None:
+    """A server operator ends `victim`'s connection; its rooms see it leave, with why."""
+    because = f": {reason}" if reason else ""
+    hub.tell(victim, Error("killed", f"you were disconnected by {by}{because}"))
+    hub.disconnect(victim, f"killed by {by}{because}")
+    victim.client.close()
+
+
+def close_room(hub: "Hub", by: str, room: str, reason: str, closed: bool) -> bool:
+    """A server operator closes `room` (its members are put out, nobody else may join or
+    read it) or opens it again; False when it already was so."""
+    state = hub.room_states.ensure(room)
+    if state.closed == closed:
+        return False
+    state.closed = closed
+    hub.room_states.changed(state)
+    if closed:
+        event = Event(room, "close", by, reason_of(reason), hub.clock())
+        hub.publish((event,), (room,))
+        for member in list(hub.members.get(room, ())):
+            remove(hub, member, room)
+        access.drop_unwelcome_readers(hub, room)
+    return True
