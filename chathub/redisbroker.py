@@ -94,7 +94,7 @@ def with_ids(items: tuple[Item, ...], first: int) -> tuple[Item, ...]:
         if type(item) is Event and item.kind in STORED_KINDS:
             item = Event(
                 item.room, item.kind, item.nick, item.text, item.ts, next_id, item.old,
-                bot=item.bot,
+                bot=item.bot, author=item.author,
             )  # fmt: skip
             next_id += 1
         numbered.append(item)

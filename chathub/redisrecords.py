@@ -14,7 +14,8 @@ Rules:
   change missed while cut off is not missed for ever. Changes made here while Redis was away
   are kept (at most `MAX_UNSENT`) and written when it is back.
 - A ban made elsewhere holds here at once: the members here it matches are put out of its
-  room (or, for a server ban, disconnected), as the process that made it does with its own.
+  room when its `ban` event comes (`announced`, after the record), or disconnected at once
+  for a server ban, as the process that made it does with its own.
 - Two processes changing one record at once: the last write wins (no account is registered
   twice in practice: registering takes a password hash of about 0.1 s).
 """
@@ -140,8 +141,16 @@ class RedisRecords:
         self.book.apply(change)
         if self.hub is not None:
             apply(self.hub, change)
-            if enforce and isinstance(change, Put) and isinstance(change.record, BanRecord):
-                enforce_ban(self.hub, change.record)
+            record = change.record
+            put = isinstance(change, Put)
+            # A server ban is announced by no event: enforced now.
+            if enforce and put and isinstance(record, BanRecord) and record.scope == GLOBAL:
+                enforce_ban(self.hub, record.scope, record.mask, record.by, record.reason)
+
+    def announced(self, event: Event) -> None:
+        """A room's `ban` event from another process (after its record): enforce it here."""
+        if self.hub is not None and event.room is not None and event.target is not None:
+            enforce_ban(self.hub, event.room, event.target, event.nick, event.text)
 
     async def reload(self) -> None:
         """Read every record again and apply what differs; then write what waited here."""
@@ -209,19 +218,20 @@ def apply(hub: "Hub", change: Change) -> None:
                 by_scope.pop(record.scope, None)
 
 
-def enforce_ban(hub: "Hub", ban: BanRecord) -> None:
-    """A ban made elsewhere: put out of its room (or disconnect) the members here it matches."""
+def enforce_ban(hub: "Hub", scope: str, mask: str, by: str, reason: str) -> None:
+    """A ban made elsewhere: put out of its room (or disconnect) the members here it matches.
+    A member put out is told itself (the room's copy comes back after it left)."""
     from chathub import moderation as mod
 
-    candidates = hub.members.get(ban.scope, {}) if ban.scope != GLOBAL else hub.sessions.values()
-    hit = [m for m in candidates if matches(ban.mask, m.nick, m.account, m.address)]
-    because = f"banned: {ban.reason}" if ban.reason else "banned"
+    candidates = hub.members.get(scope, {}) if scope != GLOBAL else hub.sessions.values()
+    hit = [m for m in candidates if matches(mask, m.nick, m.account, m.address)]
+    because = f"banned: {reason}" if reason else "banned"
     now = hub.clock()
     for member in hit:
-        if ban.scope == GLOBAL:
-            mod.disconnect(hub, member, ban.by, because)
+        if scope == GLOBAL:
+            mod.disconnect(hub, member, by, because)
         else:
-            mod.announce(
-                hub, None, Event(ban.scope, "kick", ban.by, because, now, target=member.nick)
-            )
-            mod.remove(hub, member, ban.scope)
+            kick = Event(scope, "kick", by, because, now, target=member.nick)
+            mod.remove(hub, member, scope)
+            hub.publish((kick,), (scope,))
+            hub.tell(member, kick)

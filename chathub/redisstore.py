@@ -256,6 +256,10 @@ class RedisStore:
                     self.cache.append(room, event, on_disk=True)
                 self._last[room] = stored[-1].id  # type: ignore[assignment]
         deliver(publication)
+        if publication.origin != self.backplane.origin:
+            for item in publication.items:
+                if type(item) is Event and item.kind == "ban":
+                    self.records.announced(item)
 
     # --- reading ------------------------------------------------------------------------------
 

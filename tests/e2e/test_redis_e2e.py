@@ -148,7 +148,7 @@ def test_since_and_the_event_stream_answer_the_same_events_with_the_same_ids_any
     streams = [sse_events(hub, "lobby:2", 4) for hub in two]
     assert streams[0] == streams[1] == [(f"lobby:{n + 1}", f"message {n}") for n in range(2, 6)]
     alice.send("/since 4")
-    assert alice.expect("message 5")[-1].startswith("[lobby #6]")
+    assert alice.expect("message 5")[-1].startswith("[lobby #6 ")
 
 
 def sse_events(hub: HubProcess, since: str, count: int) -> list[tuple[str, str]]:
