@@ -30,17 +30,16 @@ Rules:
   answers at once, as it always has.
 """
 
-import heapq
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 
-from chathub import claims, errors, identity, moderation, signals
+from chathub import claims, errors, identity, moderation, roomlists, signals
 from chathub import commands as cmd
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
-from chathub.access import ANONYMOUS, Viewer, can_see
+from chathub.access import ANONYMOUS, Viewer
 from chathub.accounts import Accounts
 from chathub.attempts import Attempts
 from chathub.bans import Bans
@@ -66,7 +65,6 @@ from chathub.text import (
     DEFAULT_ROOM,
     clean_lines,
     clean_text,
-    nick_key,
     nick_skeleton,
     normalize_room,
 )
@@ -346,25 +344,8 @@ class Hub(Delivery):
     def room_list(
         self, limit: int | None = None, viewer: Viewer = ANONYMOUS, session: Session | None = None
     ) -> tuple[list[tuple[str, int]], int]:
-        """The busiest rooms (most members first, then by name; rooms recently active but
-        empty after them), at most `limit` (`room_list_max`), and how many rooms there are.
-        Private rooms that `viewer` (or `session`) may not see are left out (`access.py`)."""
-        limit = limit or self.settings.room_list_max
-        private = self.room_states.private
-        hidden = {r for r in private if not can_see(self, r, viewer, session)} if private else set()
-        busiest = heapq.nsmallest(
-            limit, ((-len(m), name) for name, m in self.members.items() if name not in hidden)
-        )
-        listing = [(name, -negative) for negative, name in busiest]
-        if len(listing) < limit:
-            idle = sorted(
-                name
-                for name in self.store.rooms()
-                if name not in self.members and name not in hidden
-            )
-            listing += [(name, 0) for name in idle[: limit - len(listing)]]
-        new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
-        return listing, max(len(listing), self.store.room_count() + new_rooms - len(hidden))
+        """This process's busiest rooms and how many there are (`roomlists.room_list`)."""
+        return roomlists.room_list(self, limit, viewer, session)
 
     def list_rooms(
         self,
@@ -373,31 +354,12 @@ class Hub(Delivery):
         viewer: Viewer = ANONYMOUS,
         session: Session | None = None,
     ) -> None:
-        """`room_list`, from every process when there are several: at once, or later from
-        the roster (None: it cannot be reached). Private rooms are left out as there."""
-        if self.roster is None:
-            answer(self.room_list(limit, viewer, session))
-            return
-
-        def visible(listing: Listing | None) -> None:
-            if listing is None or not self.room_states.private:
-                answer(listing)
-                return
-            shown = [(n, c) for n, c in listing[0] if can_see(self, n, viewer, session)]
-            answer((shown, max(len(shown), listing[1] - (len(listing[0]) - len(shown)))))
-
-        self.roster.rooms(limit or self.settings.room_list_max, visible)
+        """The busiest rooms of every process (`roomlists.list_rooms`)."""
+        roomlists.list_rooms(self, limit, answer, viewer, session)
 
     def room_members(self, room: str, answer: Callable[[list[str] | None], None]) -> None:
-        """The nicks in `room` (in every process), sorted as `who` shows them."""
-        if self.roster is None:
-            answer(sorted((s.nick for s in self.members.get(room, ())), key=nick_key))
-            return
-
-        def sort(nicks: list[str] | None) -> None:
-            answer(None if nicks is None else sorted(nicks, key=nick_key))
-
-        self.roster.who(room, sort)
+        """The nicks in `room`, in every process (`roomlists.room_members`)."""
+        roomlists.room_members(self, room, answer)
 
     def room_page(
         self,
@@ -406,26 +368,8 @@ class Hub(Delivery):
         answer: Callable[[list[tuple[str, int]]], None],
         viewer: Viewer = ANONYMOUS,
     ) -> None:
-        """Rooms with members or stored messages whose names sort after `after`, in name
-        order, at most `limit`, with their member counts (for paging through every room);
-        private rooms `viewer` may not see are left out (a page may then be short)."""
-        if self.roster is not None:
-
-            def visible(page: list[tuple[str, int]] | None) -> None:
-                answer([(name, n) for name, n in page or [] if can_see(self, name, viewer)])
-
-            self.roster.room_page(after, limit, visible)
-            return
-
-        def names_read(names: list[str]) -> None:
-            members = self.members
-            chosen = sorted(set(names) | {name for name in members if name > after})[:limit]
-            answer([
-                (name, len(members.get(name, ()))) for name in chosen
-                if can_see(self, name, viewer)
-            ])  # fmt: skip
-
-        self.store.room_names(after, limit, names_read)
+        """A page of every room by name (`roomlists.room_page`)."""
+        roomlists.room_page(self, after, limit, answer, viewer)
 
     def history(
         self,

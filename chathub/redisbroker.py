@@ -27,78 +27,20 @@ Rules (broker.py's, carried out over Redis):
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chathub.broker import Item, Publication, Receiver
-from chathub.events import STORED_KINDS, Event, Private
+from chathub.broker import Publication, Receiver
+from chathub.events import STORED_KINDS, Event
 from chathub.redisconn import Backplane
 from chathub.redisstore import RedisStore
+from chathub.rediswire import decode_item, encode_item, entry, with_ids
 
 log = Logger()
 
 MAX_IN_FLIGHT = 5_000  # publications sent and not back: past it, publish refuses
 BEHIND = 1_000  # past it, the store says it is behind: new messages wait (their senders held)
-
-
-def encode_item(item: Item) -> dict[str, Any]:
-    if type(item) is Private:
-        return {"p": item.sender, "to": item.to, "t": item.text, "s": item.ts}
-    assert type(item) is Event
-    fields: dict[str, Any] = {"k": item.kind, "r": item.room, "n": item.nick, "t": item.text}
-    fields["s"] = item.ts
-    if item.old is not None:
-        fields["o"] = item.old
-    if item.nicks is not None:
-        fields["N"] = item.nicks
-    if item.bot:
-        fields["b"] = 1
-    for name, value in (
-        ("a", item.author), ("e", item.edited or None), ("g", item.target),
-        ("m", item.message_id), ("u", item.until), ("c", item.topic),
-    ):  # fmt: skip
-        if value is not None:
-            fields[name] = value
-    return fields
-
-
-def decode_item(fields: dict[str, Any]) -> Item:
-    if "p" in fields:
-        return Private(fields["p"], fields["to"], fields["t"], fields["s"])
-    nicks = fields.get("N")
-    return Event(
-        fields["r"], fields["k"], fields["n"], fields["t"], fields["s"], None, fields.get("o"),
-        tuple(nicks) if nicks is not None else None, bool(fields.get("b")), fields.get("a"),
-        bool(fields.get("e")), fields.get("g"), fields.get("m"), fields.get("u"),
-        fields.get("c"),
-    )  # fmt: skip
-
-
-def entry(event: Event) -> bytes:
-    """A stored event as its room's stream keeps it (room and id are the stream's)."""
-    fields: dict[str, Any] = {"k": event.kind, "n": event.nick, "t": event.text, "s": event.ts}
-    if event.bot:
-        fields["b"] = 1
-    if event.author is not None:
-        fields["a"] = event.author
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def with_ids(items: tuple[Item, ...], first: int) -> tuple[Item, ...]:
-    """`items` with their stored events numbered from `first`, in order."""
-    numbered: list[Item] = []
-    next_id = first
-    for item in items:
-        if type(item) is Event and item.kind in STORED_KINDS:
-            item = Event(
-                item.room, item.kind, item.nick, item.text, item.ts, next_id, item.old,
-                bot=item.bot, author=item.author,
-            )  # fmt: skip
-            next_id += 1
-        numbered.append(item)
-    return tuple(numbered)
 
 
 class RedisBroker:

@@ -27,7 +27,6 @@ Rules (store.py's, over Redis):
 - Accounts, log-ins, rooms' settings and roles, and bans are `redisrecords.py`'s.
 """
 
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,10 +37,11 @@ from twisted.python.failure import Failure
 
 from chathub.broker import Publication
 from chathub.cache import HistoryCache, pack
-from chathub.events import Event, EventKind
+from chathub.events import Event
 from chathub.records import Change, SavedState
 from chathub.redisconn import Backplane
 from chathub.redisrecords import RedisRecords
+from chathub.rediswire import parse_entries
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
@@ -66,34 +66,6 @@ MAX_OPEN_ROOMS = 10_000
 MARGIN = 64  # read this many more than asked: some may not be delivered here yet
 
 Deliver = Callable[[Publication], None]
-
-
-def parse_entries(room: str, entries: list[Any]) -> list[Event]:
-    """Stream entries (`[id, [b"e", json]]`) as events, in the order given."""
-    events = []
-    for entry_id, fields in entries:
-        try:
-            data = json.loads(fields[1])
-            kind: EventKind = "action" if data["k"] == "action" else "message"
-            number = int(entry_id.split(b"-", 1)[0])
-            edited = len(fields) >= 4 and fields[2] == b"x"
-            text = fields[3].decode("utf-8", "replace") if edited else data["t"]
-            events.append(
-                Event(
-                    room,
-                    kind,
-                    data["n"],
-                    text,
-                    data["s"],
-                    number,
-                    bot=bool(data.get("b")),
-                    author=data.get("a"),
-                    edited=edited,
-                )
-            )
-        except (ValueError, KeyError, IndexError, TypeError):
-            log.warn("skipped an unreadable entry {id} of room {room}", id=entry_id, room=room)
-    return events
 
 
 class RedisStore:

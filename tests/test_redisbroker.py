@@ -10,8 +10,9 @@ from chathub import commands as cmd
 from chathub.broker import Publication
 from chathub.events import Error, Event, History, Private, Who
 from chathub.hub import Hub
-from chathub.redisbroker import RedisBroker, decode_item, encode_item
+from chathub.redisbroker import RedisBroker
 from chathub.redisstore import RedisStore
+from chathub.rediswire import decode_item, encode_item
 from chathub.store import Recent, Since
 from tests.recording import RecordingClient
 

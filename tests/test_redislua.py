@@ -183,6 +183,43 @@ def test_read_answers_the_newest_or_those_after_an_id(lua):
     assert lua.run("read", "empty", -1, 3, 1000) == [0, []]
 
 
+def test_read_before_an_id_answers_the_newest_below_it(lua):
+    for n in range(1, 8):
+        lua.publish("a", [f"m{n}"], ["dev"])
+    _, below = lua.run("read", "dev", -1, 3, 1000, 6)
+    assert [e for e, _ in below] == [b"5-0", b"4-0", b"3-0"]
+    assert lua.run("read", "dev", -1, 3, 1000, 1)[1] == []
+
+
+def test_reads_and_opens_leave_deleted_entries_out_and_carry_edits(lua):
+    """A deleted id is in the room's `gone` set, an edit in its `edits` hash: reads skip the
+    one (still answering as many as asked) and add the other's text as field `x`."""
+    for n in range(1, 6):
+        lua.publish("a", [f"m{n}"], ["dev"])
+    redis = lua
+    redis.call("SADD", f"{lua.prefix}room:dev:gone", 4)
+    redis.call("HSET", f"{lua.prefix}room:dev:edits", 3, "edited")
+    _, newest = lua.run("read", "dev", -1, 3, 1000)
+    assert [e for e, _ in newest] == [b"5-0", b"3-0", b"2-0"]
+    assert newest[1][1][2:] == [b"x", b"edited"]
+    _, after = lua.run("read", "dev", 2, 2, 1000)
+    assert [e for e, _ in after] == [b"3-0", b"5-0"]
+    _, opened = lua.run("open", "b", "dev", 2, 1000)
+    assert [e for e, _ in opened] == [b"5-0", b"3-0"]
+
+
+def test_a_record_is_kept_and_sent_to_every_other_live_process(lua):
+    redis = lua
+    redis.call("ZADD", f"{lua.prefix}procs", 9e15, "a", 9e15, "b")
+    listener = lua.listen("b", "a")
+    assert lua.run("record", "a", "put", "account\talice", "{}", "R a 0 {}") == 1
+    assert redis.call("HGET", f"{lua.prefix}records", "account\talice") == b"{}"
+    assert pushes(listener, 1) == [(f"{lua.prefix}proc:b".encode(), b"R a 0 {}")]
+    assert nothing_more(listener)
+    lua.run("record", "a", "del", "account\talice", "", "R a 0 {}")
+    assert redis.call("HEXISTS", f"{lua.prefix}records", "account\talice") == 0
+
+
 # --- nicks ---------------------------------------------------------------------------------------
 
 
