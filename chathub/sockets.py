@@ -22,6 +22,10 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
+from chathub.internals import fair_accepts
+
+SHARED_ACCEPTS = 8  # connections a worker accepts a turn from a socket the workers share
+
 
 @implementer(IListeningPort)
 class BoundPort:
@@ -121,6 +125,7 @@ class Adopter:
         with socket.socket(fileno=os.dup(self.fd)) as inherited:
             family = inherited.family
         port: IListeningPort = self._reactor.adoptStreamPort(self.fd, family, factory)
+        fair_accepts(port, SHARED_ACCEPTS)
         return port
 
     def listenTCP(
