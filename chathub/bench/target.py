@@ -219,12 +219,18 @@ def start_target(
         )
     if redis is not None:
         companions[process.pid] = [redis.pid]
-    if kind == "redis":
-        _wait_for_redis(process, port)
-        endpoint = Endpoint(host, redis=port)
-    else:
-        ports = _wait_for_ports(process, ports_file, log)
-        endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"], token=secret)
+    try:
+        if kind == "redis":
+            _wait_for_redis(process, port)
+            endpoint = Endpoint(host, redis=port)
+        else:
+            ports = _wait_for_ports(process, ports_file, log)
+            endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"], token=secret)
+    except SystemExit:
+        if redis is not None:  # the redis-server started for it goes with it
+            redis.terminate()
+            redis.wait(10)
+        raise
     return Target(endpoint, process.pid, process, scratch, redis)
 
 
