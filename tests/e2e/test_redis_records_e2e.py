@@ -2,7 +2,7 @@
 real redis-server (see test_redis_e2e.py), each change made on one holding on the other."""
 
 from tests.e2e.accounts import PASSWORD, http, is_type, log_in, registered, telnet, web
-from tests.e2e.test_redis_e2e import get_json, redis, two  # noqa: F401 - the fixtures
+from tests.e2e.test_redis_e2e import get_json, hub_on, redis, two  # noqa: F401 - the fixtures
 
 
 def test_an_account_registered_on_one_process_logs_in_on_the_other(two):  # noqa: F811
@@ -100,3 +100,28 @@ def test_a_message_edited_on_one_process_is_served_edited_by_the_other(two):  # 
     for hub in two:
         texts = [e["text"] for e in get_json(hub, "/api/rooms/lobby/messages")["events"]]
         assert texts == ["final text"]
+
+
+def test_a_process_started_later_knows_the_accounts_and_bans_made_before(
+    two,  # noqa: F811
+    redis,  # noqa: F811
+    tmp_path,
+):
+    """Records are read from Redis at start: a third process knows the account and the ban."""
+    first, _ = two
+    alice = registered(first, "alice")
+    alice.send("/join dev")
+    alice.expect("* you are the owner of dev")
+    alice.send("/ban mallory 1h spam")
+    alice.expect("[dev] * alice banned mallory")
+    alice.close()
+    third = hub_on(redis, tmp_path, "three")
+    try:
+        late = telnet(third)
+        late.send(f"/identify alice {PASSWORD}")
+        late.expect("* you are identified as alice")
+        mallory = telnet(third, "mallory")
+        mallory.send("/join dev")
+        mallory.expect("! you are banned from dev (until ")
+    finally:
+        third.stop()
