@@ -216,6 +216,11 @@ class Backplane:
     # --- the link's state ---------------------------------------------------------------------
 
     def connected(self, conn: Any, subscriber: bool) -> None:
+        # Each publish script is a small write: Nagle's algorithm would hold one back until
+        # the previous was acknowledged (hiredis and redis-server set TCP_NODELAY too).
+        no_delay = getattr(conn.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         if subscriber:
             self._pushes = conn
             conn.subscribe([self.channel]).addCallbacks(self._subscribed_now, self._sync_failed)
