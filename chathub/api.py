@@ -25,6 +25,7 @@ from twisted.web.server import Request
 from chathub import sessionapi, sse
 from chathub.access import can_see
 from chathub.adminapi import AdminApi
+from chathub.broker import Listing
 from chathub.config import FlowLimits
 from chathub.events import Event
 from chathub.flow import UNTIMED
@@ -114,9 +115,20 @@ class ApiResource(Resource):
         after = (request.args or {}).get(b"after")
         viewer = viewer_of(request, self.hub, self.tokens)
         if after is None:
-            listing, total = self.hub.room_list(limit, viewer)
-            rooms = [{"name": name, "members": count} for name, count in listing]
-            return send_json(request, {"rooms": rooms, "total": max(total, len(rooms))})
+
+            def start_listing(reply: Reply) -> None:
+                def listed(listing: Listing | None) -> None:
+                    if listing is None:
+                        reply(send_error(request, 503, "unavailable", UNAVAILABLE))
+                        return
+                    rooms = [{"name": name, "members": count} for name, count in listing[0]]
+                    reply(
+                        send_json(request, {"rooms": rooms, "total": max(listing[1], len(rooms))})
+                    )
+
+                self.hub.list_rooms(limit, listed, viewer)
+
+            return answer(request, start_listing)
         start_after = after[0].decode("utf-8", "replace")[:64]
 
         def start(reply: Reply) -> None:
@@ -162,6 +174,7 @@ class ApiResource(Resource):
 
 
 _MALFORMED = -1
+UNAVAILABLE = "the other chathub processes cannot be reached just now; try again"
 
 
 def _path(request: Request) -> list[str]:

@@ -14,7 +14,7 @@ Rules (decided here, so that a broker for many processes is an implementation, n
   publishes (Redis: one Lua script), so ids are strictly increasing per room across processes.
 - One order per room. A broker hands one room's publications to every hub in the same order,
   the order of their ids (the local broker: the order of the calls; a Redis broker: the order
-  of the room's channel, which is the order of the script's runs).
+  of each process's channel, which is the order of the script's runs).
 - Replies find their sender through the publication's `origin` (the publishing hub's id) and
   `seq` (its number there). Only the origin hub knows which of its sessions sent which item
   with which `ref`; other hubs deliver every item plainly. A hub keeps what it waits for in a
@@ -25,11 +25,16 @@ Rules (decided here, so that a broker for many processes is an implementation, n
   needs.
 - Failure is said, never silent. `publish` returns False when the publication cannot reach
   every process (the backplane is down): the hub answers its sender with an `unavailable`
-  error and nobody sees the event. The local broker never fails.
+  error and nobody sees the event. A publication already in flight when the backplane goes
+  is handed back as lost (`Receiver.lost`), and its senders are told the same. The local
+  broker never fails.
+- Presence across processes is a `Roster`: who holds which nick, who is in which room, which
+  rooms there are. A hub without one (the local broker's) knows all of it itself.
 - Pure: no twisted, no I/O of its own; a broker that talks to a network gets its reactor and
   client injected.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +67,9 @@ class Receiver(Protocol):
 
     def receive(self, publication: Publication) -> None: ...
 
+    def lost(self, publication: Publication) -> None:
+        """One of this receiver's own publications will never be handed back."""
+
 
 class Broker(Protocol):
     def attach(self, receiver: Receiver) -> None:
@@ -70,6 +78,66 @@ class Broker(Protocol):
     def publish(self, publication: Publication) -> bool:
         """Store what is kept (giving it ids), then hand it to every attached hub; False when
         that cannot be done (nothing was stored or delivered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to a nick claim: the nick now this process's (None: none), and who holds
+    the nick asked for when another process has it."""
+
+    nick: str | None
+    holder: str | None = None
+
+
+# A listing of rooms: the busiest (name, members), and how many rooms there are.
+Listing = tuple[list[tuple[str, int]], int]
+
+
+class Roster(Protocol):
+    """Who is where across every process that shares a backplane: the presence half of a
+    broker for many processes. Its answers come later, from the reactor; None means the
+    backplane cannot be reached (the hub then answers `unavailable`).
+
+    Nicks are given as shown; the roster keys them by `nick_skeleton`, as the hub does. What
+    is only told (`release`, `joined`, `left`) is applied in the order told; while the
+    backplane is away it is not queued: the process's whole state is written again when it
+    is back."""
+
+    def available(self) -> bool:
+        """Whether the backplane can be reached now."""
+
+    def claim(
+        self,
+        nick: str | None,
+        old: str | None,
+        rooms: tuple[str, ...],
+        answer: Callable[[Claim | None], None],
+    ) -> None:
+        """Make `nick` this process's unless another process holds it (None, or refused at
+        connect: a free `guest-N` instead); `old` is released, and the entries of `rooms`
+        renamed with it."""
+
+    def release(self, nick: str) -> None:
+        """`nick` is no longer held here."""
+
+    def joined(self, room: str, nick: str) -> None: ...
+
+    def left(self, room: str, nick: str) -> None: ...
+
+    def holder(self, nick: str, answer: Callable[[str | None, bool], None]) -> None:
+        """The nick as its holder shows it, anywhere (None: nobody), and whether the
+        backplane answered at all."""
+
+    def who(self, room: str, answer: Callable[[list[str] | None], None]) -> None:
+        """The nicks in `room`, in every live process."""
+
+    def rooms(self, limit: int, answer: Callable[[Listing | None], None]) -> None:
+        """The busiest rooms (most members first, then by name), and the number of rooms."""
+
+    def room_page(
+        self, after: str, limit: int, answer: Callable[[list[tuple[str, int]] | None], None]
+    ) -> None:
+        """Rooms with members or history whose names sort after `after`, with member counts."""
 
 
 class LocalBroker:

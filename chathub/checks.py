@@ -7,6 +7,7 @@ import math
 from typing import TypeVar
 
 from chathub.origins import host_pattern, parse_origin
+from chathub.redisurl import parse_redis_url
 
 T = TypeVar("T")
 
@@ -54,4 +55,10 @@ def not_empty(value: str) -> str:
     """Some text besides spaces."""
     if not value.strip():
         raise ValueError("must not be empty")
+    return value
+
+
+def redis_url(value: str) -> str:
+    """A Redis URL: redis://, rediss:// or unix://."""
+    parse_redis_url(value)
     return value

@@ -1,6 +1,8 @@
 """The `chathub` command: the shell around the service.
 
 Rules:
+- `--workers N` above 1 runs the supervisor (`workers.py`), which starts `chathub worker ...`
+  processes: each serves like `chathub` on the sockets it inherits.
 - The first argument picks the command: `chathub [FLAGS]` serves, `chathub config [FLAGS]` prints
   the configuration in effect, `chathub bench ...` runs the load generator, imported by name
   only then (it is a package of its own, with `main(argv) -> int`).
@@ -26,6 +28,8 @@ from chathub.options import ConfigError, Loaded, build_parser, load, render
 from chathub.service import BindError, ChathubService
 from chathub.store import StoreError
 from chathub.tokens import DEFAULT_RATE, config_entry, hash_secret, new_secret, parse_tokens
+
+READY_FD = 3  # a worker's pipe to its supervisor (workers.py)
 
 CONFIG_DESCRIPTION = (
     "Print the configuration in effect as TOML, each value followed by where it came from "
@@ -53,8 +57,11 @@ def show_config(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     return 0
 
 
-def serve(config: Config) -> int:
-    """Run the hub on the global reactor until a signal stops it; returns the exit code."""
+def serve(config: Config, worker: tuple[int, dict[str, int]] | None = None) -> int:
+    """Run the hub on the global reactor until a signal stops it; returns the exit code.
+
+    A worker of `--workers N` (`worker`: its index and inherited listeners) pins itself to a
+    core, adopts its supervisor's sockets, says `ready` on its pipe and prints nothing."""
     from twisted.internet import defer, reactor
     from twisted.logger import Logger
 
@@ -70,7 +77,9 @@ def serve(config: Config) -> int:
     async def start() -> None:
         nonlocal exit_code
         try:
-            service = ChathubService(reactor, config)  # opens the store: may raise StoreError
+            inherited = worker[1] if worker is not None else None
+            # Opens the store (may raise StoreError), or reaches Redis (BackplaneError, one).
+            service = ChathubService(reactor, config, inherited=inherited)
             ports = await service.listen()
         except (BindError, StoreError) as problem:
             print(f"chathub: {problem}", file=sys.stderr, flush=True)
@@ -89,7 +98,10 @@ def serve(config: Config) -> int:
 
         reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(stop()))
         listening = ", ".join(f"{name} on port {port}" for name, port in ports.items())
-        print(f"chathub: serving {listening}", file=sys.stderr, flush=True)
+        if worker is not None:
+            os.write(READY_FD, b"ready\n")
+        else:
+            print(f"chathub: serving {listening}", file=sys.stderr, flush=True)
         log.info("started, serving {listening}", listening=listening)
 
     def begin() -> None:
@@ -149,5 +161,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(show_config(argv[1:], os.environ))
     if command == "token":
         sys.exit(make_token(argv[1:]))
+    if command == "worker":  # started by the supervisor of --workers N
+        from chathub.workers import pin_to_core, worker_arguments
+
+        index, fds, argv = worker_arguments(argv[1:])
+        pin_to_core(index)
+        loaded = read_config(argv, os.environ, build_parser())
+        sys.exit(1 if loaded is None else serve(loaded.config, (index, fds)))
     loaded = read_config(argv, os.environ, build_parser())
+    if loaded is not None and loaded.config.backplane.workers > 1:
+        from chathub.workers import supervise
+
+        sys.exit(supervise(loaded.config, argv))
     sys.exit(1 if loaded is None else serve(loaded.config))

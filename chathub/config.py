@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-from chathub.checks import hosts, natural, not_empty, origins, positive
+from chathub.checks import hosts, natural, not_empty, origins, positive, redis_url
 from chathub.tokens import Token
 
 T = TypeVar("T")
@@ -359,6 +359,32 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class BackplaneSettings:
+    """Many processes as one hub: the Redis they share, and the workers on this machine."""
+
+    redis: str | None = setting(
+        None,
+        "join every chathub using this Redis into one hub (rooms, nicks, who, history, ids): "
+        "redis://[user:password@]host:port/db, rediss:// for TLS, or unix:///path/redis.sock; "
+        "history is kept there instead of --db",
+        check=redis_url,
+        metavar="URL",
+        secret=True,
+    )
+    workers: int = setting(
+        1,
+        "processes on this machine sharing the listeners, each on its own core; above 1 "
+        "without --redis, chathub runs a private redis-server on a UNIX socket (it must be "
+        "installed)",
+        check=positive,
+        metavar="N",
+    )
+    # Fixed by the code.
+    heartbeat_seconds: float = 2.0  # how often a process says it is alive
+    presence_ttl: float = 6.0  # a process silent this long is gone: its users leave
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one section per part of the program."""
 
@@ -369,6 +395,7 @@ class Config:
     websocket: WebSocketSettings = WebSocketSettings()
     http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
+    backplane: BackplaneSettings = BackplaneSettings()
     # From the TOML file only: API tokens (`[[tokens]]`, see tokens.py), and the accounts
     # that are server operators (`operators = ["root"]`, or an `[operators]` table of
     # `root = true`; see `accounts.operator_names`).

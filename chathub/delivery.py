@@ -20,7 +20,13 @@ Rules:
   Anything else delivered first sends what waits, so nobody sees a different order.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
-  done (`when_done`); they are then carried out in order.
+  done (`when_done`); they are then carried out in order. Holds are counted: a client waits
+  until every one of them is over.
+- Publications in flight: a broker for many processes hands a publication back later. Until
+  it does, its senders are held like a command that is not finished, and what the hub tells
+  them meanwhile waits behind it, so a client's direct replies never overtake its own
+  messages, joins or nick changes. A publication the broker loses (the backplane went away)
+  is answered to its senders with `unavailable` in its place (`lost`).
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
@@ -28,6 +34,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from chathub import commands as cmd
@@ -84,6 +91,8 @@ class Session:
     joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
     # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
     waiting: Waiting | None = None
+    holds: int = 0  # unfinished work holding it (commands, publications in flight)
+    in_flight: int = 0  # its publications a remote broker has not handed back yet
     signalled: dict[str, float] = field(default_factory=dict)  # room -> last typing signal
     # Accounts and moderation (identity.py, access.py): where it connected from, the account
     # it is identified as and the hash of the log-in token it used, and as a guest the rooms
@@ -139,11 +148,16 @@ class Delivery:
         self._seq = 0
         self._awaiting: dict[int, Senders] = {}
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
+        self._on_failed: dict[int, Callable[[], None]] = {}
         self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
         # Bots' publications stored and answered, waiting for the end of the turn to be
         # delivered (`fan_out_later`): the numbers of ours to hold, and those held.
         self._fan_out_later: set[int] = set()
         self._held: list[Publication] = []
+        # Publications a remote broker has not handed back yet, with their senders (held), and
+        # the one being published now (0 once a synchronous broker handed it back).
+        self._flying: dict[int, Senders] = {}
+        self._publishing = 0
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         raise NotImplementedError  # the Hub's
@@ -191,12 +205,16 @@ class Delivery:
             self._hold(session)
 
     def _hold(self, session: Session) -> None:
+        session.holds += 1
         if session.waiting is None:
             session.waiting = []
             session.client.hold_input(True)
 
     def _resume(self, session: Session) -> None:
-        """Carry out what waited for `session`'s unfinished command, in order."""
+        """One hold of `session` is over; when none is left, carry out what waited, in order."""
+        session.holds -= 1
+        if session.holds > 0:
+            return
         waiting, session.waiting = session.waiting, None
         if waiting is None or self.sessions.get(nick_skeleton(session.nick)) is not session:
             return
@@ -232,6 +250,10 @@ class Delivery:
         """
         self.flush()
         self.fan_out_held()
+        if session.in_flight:  # behind its own publications still in flight
+            assert session.waiting is not None
+            session.waiting.append(partial(session.client.deliver, item, ref))
+            return
         session.client.deliver(item, ref)
 
     # --- what the broker calls ----------------------------------------------------------------
@@ -241,22 +263,30 @@ class Delivery:
         each once; a sender of this hub gets its own items with their refs."""
         refs: dict[Session, dict[int, Ref]] = {}
         items = publication.items
+        flying: Senders | None = None
         if publication.origin == self.origin:
-            for index, sender, ref in self._awaiting.pop(publication.seq, ()):
+            seq = publication.seq
+            if seq == self._publishing:
+                self._publishing = 0  # handed back at once: nothing is in flight
+            flying = self._flying.pop(seq, None) if self._flying else None
+            for index, sender, ref in self._awaiting.pop(seq, ()):
                 if ref is not None:
                     refs.setdefault(sender, {})[index] = ref
-            stored = self._on_stored.pop(publication.seq, None)
+            self._on_failed.pop(seq, None)
+            stored = self._on_stored.pop(seq, None)
             if stored is not None:
                 stored(items)  # type: ignore[arg-type]  # a room's events
-            if publication.seq in self._fan_out_later:
-                self._fan_out_later.discard(publication.seq)
-                if self.later is not None:
+            if seq in self._fan_out_later:
+                self._fan_out_later.discard(seq)
+                if self.later is not None and flying is None:
                     if not self._held:
                         self.later(0, self.fan_out_held)
                     self._held.append(publication)
                     return
         self.fan_out_held()
         self._fan_out(publication, refs)
+        if flying is not None:
+            self._land(flying)
 
     def fan_out_held(self) -> None:
         """Deliver the bots' publications held for the end of the turn, each room's run of
@@ -293,6 +323,28 @@ class Delivery:
                 for item in items:
                     client.deliver(item)
 
+    def lost(self, publication: Publication) -> None:
+        """A publication of this hub that the broker will never hand back (the backplane went
+        away with it in flight): its senders are told `unavailable` in its place."""
+        seq = publication.seq
+        flying = self._flying.pop(seq, None)
+        self._awaiting.pop(seq, None)
+        self._on_stored.pop(seq, None)
+        self._fan_out_later.discard(seq)
+        failed = self._on_failed.pop(seq, None)
+        if failed is not None:
+            failed()
+        if flying is not None:
+            for _, session, ref in flying:
+                session.client.deliver(errors.unavailable(), ref)
+            self._land(flying)
+
+    def _land(self, senders: Senders) -> None:
+        """A publication in flight is back (or lost): its senders go on."""
+        for session in {session: None for _, session, _ in senders}:
+            session.in_flight -= 1
+            self._resume(session)
+
     def _recipients(self, publication: Publication) -> tuple[Session, ...]:
         # Copies: a delivery may end a connection (an outbox cutting off a slow reader), and
         # its part changes the room while we go through it.
@@ -325,29 +377,47 @@ class Delivery:
         senders: Senders = (),
         exclude: tuple[str, ...] = (),
         on_stored: Callable[[tuple[Event, ...]], None] | None = None,
+        on_failed: Callable[[], None] | None = None,
         fan_out_later: bool = False,
-    ) -> None:
+    ) -> bool:
         """The one way out for anything more than one client sees (see the module's rules).
-        `on_stored` hears the items as stored, ids set, when they come back; with
-        `fan_out_later` (a bot's room events, no senders) they reach the room at the end of
-        the turn."""
+        `on_stored` hears the items as stored, ids set, when they come back; `on_failed`, if
+        they never do; with `fan_out_later` (a bot's room events, no senders) they reach the
+        room at the end of the turn. False: refused at once (its senders were told)."""
         for room in rooms:
             if room in self.presence.pending:  # joins and parts said before go first
                 self.presence.flush(room)
         self._seq += 1
+        seq = self._seq
         if any(ref is not None for _, _, ref in senders):
-            self._awaiting[self._seq] = senders
+            self._awaiting[seq] = senders
         if on_stored is not None:
-            self._on_stored[self._seq] = on_stored
+            self._on_stored[seq] = on_stored
+        if on_failed is not None:
+            self._on_failed[seq] = on_failed
         if fan_out_later:
-            self._fan_out_later.add(self._seq)
-        publication = Publication(items, rooms, nicks, self.origin, self._seq, exclude)
+            self._fan_out_later.add(seq)
+        publication = Publication(items, rooms, nicks, self.origin, seq, exclude)
+        self._publishing = seq
         if not self.broker.publish(publication):
-            self._awaiting.pop(self._seq, None)
-            self._on_stored.pop(self._seq, None)
-            self._fan_out_later.discard(self._seq)
+            self._publishing = 0
+            self._awaiting.pop(seq, None)
+            self._on_stored.pop(seq, None)
+            self._on_failed.pop(seq, None)
+            self._fan_out_later.discard(seq)
             for _, session, ref in senders:
                 session.client.deliver(errors.unavailable(), ref)
+            if on_failed is not None:
+                on_failed()
+            return False
+        if self._publishing == seq:  # not handed back yet: in flight, its senders wait
+            self._publishing = 0
+            if senders:
+                self._flying[seq] = senders
+                for session in {session: None for _, session, _ in senders}:
+                    session.in_flight += 1
+                    self._hold(session)
+        return True
 
     def queue_message(self, event: Event, session: Session, ref: Ref | None) -> None:
         """Publish a room message now, or at the end of the batch (see the module's rules)."""

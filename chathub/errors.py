@@ -80,6 +80,14 @@ def unavailable() -> Error:
     return Error("unavailable", "the message could not be delivered everywhere; try again")
 
 
+def backplane_away() -> Error:
+    """Another process must agree and cannot be asked: the backplane (Redis) is away."""
+    return Error(
+        "unavailable",
+        "the server cannot reach the other chathub processes just now; try again in a moment",
+    )
+
+
 def no_such_nick(nick: str) -> Error:
     return Error("no-such-nick", f"nobody is called {shown(nick)}")
 

@@ -77,9 +77,16 @@ def publish(
                 Event(room, post.kind, nick, text, now, bot=True)
                 for post, text in zip(posts, texts, strict=True)
             )
-            stored: list[tuple[Event, ...]] = []
-            hub.publish(events, (room,), on_stored=stored.append, fan_out_later=True)
-            answer(stored[0] if stored else errors.unavailable())
+            # The answer comes when the broker hands the events back, ids set: at once from
+            # the local broker, later from one for many processes (or never: unavailable).
+            # Readers get them at the end of the turn, with the other posts to the room.
+            hub.publish(
+                events,
+                (room,),
+                on_stored=answer,
+                on_failed=lambda: answer(errors.unavailable()),
+                fan_out_later=True,
+            )
         if room not in hub.members and room not in hub.watchers:
             hub.store.close_room(room)
 

@@ -24,23 +24,26 @@ Rules:
   modules it calls); their state (`accounts`, `room_states`, `bans`) is loaded from the store
   here and saved by each change. Password hashing is the injected `hasher`'s, off the
   reactor thread.
+- Many processes: with a `Roster` (the presence half of a broker for many processes), nicks,
+  room members and room lists are the roster's, answered later; a client waits for them as
+  for a read from disk (`when_done`). Without one, the hub knows everything itself and
+  answers at once, as it always has.
 """
 
-import heapq
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 
+from chathub import claims, errors, identity, moderation, privatelog, roomlists, signals
 from chathub import commands as cmd
-from chathub import errors, identity, moderation, privatelog, signals
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
-from chathub.access import ANONYMOUS, Viewer, can_see
+from chathub.access import ANONYMOUS, Viewer
 from chathub.accounts import Accounts
 from chathub.attempts import Attempts
 from chathub.bans import Bans
-from chathub.broker import Broker, LocalBroker
+from chathub.broker import Broker, Listing, LocalBroker, Roster
 from chathub.config import HubSettings
 from chathub.delivery import Client, Delivery, Later, Session
 from chathub.events import (
@@ -79,6 +82,7 @@ class Hub(Delivery):
         broker: Broker | None = None,
         origin: str = "",
         later: Later | None = None,
+        roster: Roster | None = None,
         hasher: Hasher | None = None,
         operators: Iterable[str] = (),
     ) -> None:
@@ -97,6 +101,11 @@ class Hub(Delivery):
         self.bots: dict[str, str] = {}  # nick key -> the API token whose bot owns the nick
         self.guest_number = 0  # the last guest-N given out
         self.closing = False
+        # With many processes: who is where elsewhere, and the nicks being claimed here (by
+        # nick key) while the roster is asked, so that two clients of this process cannot
+        # both be given one.
+        self.roster = roster
+        self.claiming: dict[str, Session] = {}
         # Accounts and moderation: loaded once from the store, each change saved to it.
         saved = self.store.load_state()
         self.accounts = Accounts(saved, self.store.save)
@@ -149,6 +158,10 @@ class Hub(Delivery):
         if nick is not None and (error := nick_rules.problem(self, nick, None, account)):
             problems.append(error)
             nick = None
+        if self.roster is not None:
+            return claims.connect(
+                self, client, nick, rooms, since, problems, address, account, login
+            )
         session = Session(
             client,
             nick or nick_rules.next_guest(self),
@@ -160,7 +173,18 @@ class Hub(Delivery):
         )
         self.sessions[nick_skeleton(session.nick)] = session
         self.traffic.opened(client.transport_name)
+        self.welcome(session, rooms, since, problems)
+        return session
 
+    def welcome(
+        self,
+        session: Session,
+        rooms: Iterable[str],
+        since: dict[str, int] | None,
+        problems: list[Error],
+    ) -> None:
+        """The rest of `connect` once the client has its nick: the welcome, then its rooms."""
+        client = session.client
         wanted: list[str] = []
         for name in rooms:
             room = normalize_room(name)
@@ -172,7 +196,7 @@ class Hub(Delivery):
                     break
                 wanted.append(room)
         topics = tuple((room, t) for room in wanted if (t := self.room_states.topic_of(room)))
-        welcome = Welcome(session.nick, tuple(wanted), self.settings.motd, account, topics)
+        welcome = Welcome(session.nick, tuple(wanted), self.settings.motd, session.account, topics)
         client.deliver(welcome)
         for error in problems:
             client.deliver(error)
@@ -182,7 +206,6 @@ class Hub(Delivery):
                 enter()
             else:  # an earlier room is being read from disk: this one joins after it
                 session.waiting.append(enter)
-        return session
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client (after those it still waits for)."""
@@ -192,6 +215,9 @@ class Hub(Delivery):
         ref = command.ref
         if self._queued and not isinstance(command, cmd.Say | cmd.Me):
             self.flush()
+            if session.waiting is not None:  # its messages are in flight: this waits for them
+                session.waiting.append(command)
+                return
         match command:
             case cmd.Say() | cmd.Me() | cmd.Msg() if self.store.behind():
                 # Unwritten history is getting old: the message waits (unacknowledged, and
@@ -210,6 +236,8 @@ class Hub(Delivery):
                 nick_rules.rename(self, session, nick, ref)
             case cmd.Who(room):
                 room_rules.who(self, session, room, ref)
+            case cmd.Rooms() if self.roster is not None:
+                room_rules.rooms_command(self, session, ref)
             case cmd.Rooms():
                 listing, total = self.room_list(viewer=Viewer(session.account), session=session)
                 self.tell(session, RoomList(tuple(listing), total), ref)
@@ -249,6 +277,8 @@ class Hub(Delivery):
         self.traffic.closed(session.client.transport_name)
         for room in list(session.rooms):
             room_rules.part(self, session, room, reason, None, tell_self=False)
+        if self.roster is not None and not session.nick.startswith(claims.PENDING):
+            self.roster.release(session.nick)
 
     def admit(self, peer: str) -> Error | None:
         """Count a new connection from address `peer`, or say why it is refused.
@@ -302,12 +332,16 @@ class Hub(Delivery):
         self.fan_out_held()  # what was stored before it joined is history to it, not live
         self.members.setdefault(room, {})[session] = None
         self.traffic.joined(room, session.client.transport_name)
+        if self.roster is not None:
+            self.roster.joined(room, session.nick)
 
     def remove_member(self, room: str, session: Session) -> None:
         """Take `session` out of `room`; an empty room is closed (the store may let it go)."""
         members = self.members[room]
         del members[session]
         self.traffic.left(room, session.client.transport_name)
+        if self.roster is not None:
+            self.roster.left(room, session.nick)
         if not members:
             del self.members[room]
             self.store.close_room(room)
@@ -317,25 +351,22 @@ class Hub(Delivery):
     def room_list(
         self, limit: int | None = None, viewer: Viewer = ANONYMOUS, session: Session | None = None
     ) -> tuple[list[tuple[str, int]], int]:
-        """The busiest rooms (most members first, then by name; rooms recently active but
-        empty after them), at most `limit` (`room_list_max`), and how many rooms there are.
-        Private rooms that `viewer` (or `session`) may not see are left out (`access.py`)."""
-        limit = limit or self.settings.room_list_max
-        private = self.room_states.private
-        hidden = {r for r in private if not can_see(self, r, viewer, session)} if private else set()
-        busiest = heapq.nsmallest(
-            limit, ((-len(m), name) for name, m in self.members.items() if name not in hidden)
-        )
-        listing = [(name, -negative) for negative, name in busiest]
-        if len(listing) < limit:
-            idle = sorted(
-                name
-                for name in self.store.rooms()
-                if name not in self.members and name not in hidden
-            )
-            listing += [(name, 0) for name in idle[: limit - len(listing)]]
-        new_rooms = sum(1 for name in self.members if self.store.last_id(name) == 0)
-        return listing, max(len(listing), self.store.room_count() + new_rooms - len(hidden))
+        """This process's busiest rooms and how many there are (`roomlists.room_list`)."""
+        return roomlists.room_list(self, limit, viewer, session)
+
+    def list_rooms(
+        self,
+        limit: int | None,
+        answer: Callable[[Listing | None], None],
+        viewer: Viewer = ANONYMOUS,
+        session: Session | None = None,
+    ) -> None:
+        """The busiest rooms of every process (`roomlists.list_rooms`)."""
+        roomlists.list_rooms(self, limit, answer, viewer, session)
+
+    def room_members(self, room: str, answer: Callable[[list[str] | None], None]) -> None:
+        """The nicks in `room`, in every process (`roomlists.room_members`)."""
+        roomlists.room_members(self, room, answer)
 
     def room_page(
         self,
@@ -344,19 +375,8 @@ class Hub(Delivery):
         answer: Callable[[list[tuple[str, int]]], None],
         viewer: Viewer = ANONYMOUS,
     ) -> None:
-        """Rooms with members or stored messages whose names sort after `after`, in name
-        order, at most `limit`, with their member counts (for paging through every room);
-        private rooms `viewer` may not see are left out (a page may then be short)."""
-
-        def names_read(names: list[str]) -> None:
-            members = self.members
-            chosen = sorted(set(names) | {name for name in members if name > after})[:limit]
-            answer([
-                (name, len(members.get(name, ()))) for name in chosen
-                if can_see(self, name, viewer)
-            ])  # fmt: skip
-
-        self.store.room_names(after, limit, names_read)
+        """A page of every room by name (`roomlists.room_page`)."""
+        roomlists.room_page(self, after, limit, answer, viewer)
 
     def history(
         self,

@@ -60,6 +60,8 @@ _PRIVATE_NAMES: Final = (
     ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_response_data"),
     ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_headers"),
     ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_request_params"),
+    # fair_accepts: how many connections a listening port accepts in one turn
+    ("twisted.internet.tcp.Port", "numberAccepts"),
 )
 
 
@@ -326,3 +328,19 @@ def forget_handshake(protocol: WebSocketProtocol) -> None:
     untyped.http_request_params = {}
     if not protocol.send_queue:
         untyped.send_queue = LazyQueue()
+
+
+def fair_accepts(port: Any, most: int) -> None:
+    """Make a listening `port` accept at most `most` connections a reactor turn (Twisted
+    accepts up to 100 and raises that by 20 each time it takes all it tried). Workers that
+    share one listening socket then share a burst of connections by how soon each comes back
+    to its loop, instead of the first awake taking them all."""
+    if not hasattr(port, "numberAccepts"):
+        return  # not a tcp.Port (a UNIX socket's is one too; anything else: as it is)
+    read = port.doRead
+
+    def do_read() -> Any:
+        port.numberAccepts = min(port.numberAccepts, most)
+        return read()
+
+    port.doRead = do_read

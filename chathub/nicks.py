@@ -7,6 +7,10 @@ Rules:
   one nick (`nick_skeleton`): the second is refused while the first is connected. The nick of
   an API token's bot is never anyone else's; a registered nick is only its account's
   (`identity.py`); a nick a server operator banned everywhere is nobody's.
+- With a roster (many processes), a nick is claimed from it before it is given (and a
+  private message's recipient is looked up there when it is not connected here); the client
+  waits meanwhile, and a nick another process holds is refused like one held here. A change
+  made without asking first (`change`, for identifying) tells the roster after.
 - A nick change goes once to the renamed client and once to everyone who shares a room with it;
   a private message to its recipient and a copy to its sender (with the command's `ref`). Both
   have the room messages' limits: nick changes a minute, and the 4,000-character text.
@@ -14,9 +18,11 @@ Rules:
   that is refused is not.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chathub import errors, privatelog
+from chathub.broker import Claim
 from chathub.commands import Ref
 from chathub.events import Error, Event, Notice, Private
 from chathub.records import GLOBAL
@@ -50,6 +56,8 @@ def problem(
     if ban is not None:
         return errors.banned(None, ban.reason, None)
     holder = hub.sessions.get(nick_skeleton(nick))
+    if holder is None and hub.claiming:
+        holder = hub.claiming.get(nick_skeleton(nick))
     if holder is not None and holder is not session:
         return errors.nick_taken(nick, holder.nick)
     if nick_skeleton(nick) in hub.bots:
@@ -79,11 +87,44 @@ def rename(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
         retry = session.nick_changes.retry_after(now)
         hub.tell(session, errors.rate_limited("nick changes", per_minute, retry), ref)
         return
-    change(hub, session, nick, ref)
+    if hub.roster is None:
+        change(hub, session, nick, ref)
+        return
+    roster = hub.roster
+    key = nick_skeleton(nick)
+
+    def start(done: Callable[[], None]) -> None:
+        hub.claiming[key] = session
+        rooms = tuple(session.rooms)
+
+        def claimed(claim: Claim | None) -> None:
+            if hub.claiming.get(key) is session:
+                del hub.claiming[key]
+            if hub.sessions.get(nick_skeleton(session.nick)) is not session:  # gone meanwhile
+                if claim is not None and claim.nick is not None:
+                    for room in rooms:
+                        roster.left(room, claim.nick)
+                    roster.release(claim.nick)
+            elif claim is None:
+                hub.tell(session, errors.backplane_away(), ref)
+            elif claim.nick is None:
+                hub.tell(session, errors.nick_taken(nick, claim.holder), ref)
+            else:
+                change(hub, session, nick, ref, claimed=True)
+            done()
+
+        roster.claim(nick, session.nick, rooms, claimed)
+
+    hub.when_done(session, start)
 
 
-def change(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
-    """Rename `session` to `nick` (already checked) and tell whoever shares a room with it."""
+def change(
+    hub: "Hub", session: "Session", nick: str, ref: Ref | None, claimed: bool = False
+) -> None:
+    """Rename `session` to `nick` (already checked) and tell whoever shares a room with it;
+    with a roster, `claimed` says whether the roster gave it the nick (else it is told)."""
+    if hub.roster is not None and not claimed:
+        hub.roster.claim(nick, session.nick, tuple(session.rooms), _told)
     old = session.nick
     del hub.sessions[nick_skeleton(old)]
     session.nick = nick
@@ -96,7 +137,7 @@ def change(hub: "Hub", session: "Session", nick: str, ref: Ref | None) -> None:
 
 def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
     target = hub.sessions.get(nick_skeleton(to))
-    if target is None:
+    if target is None and hub.roster is None:
         hub.tell(session, errors.no_such_nick(to), ref)
         return
     text = clean_message(text)
@@ -104,9 +145,42 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     if error := errors.message_problem(text, hub.settings.text_max, hub.settings.lines_max):
         hub.tell(session, error, ref)
         return
+    if target is not None:
+        _send_private(hub, session, target.nick, text, ref)
+        return
+    roster = hub.roster
+    assert roster is not None
+
+    def start(done: Callable[[], None]) -> None:
+        def found(holder: str | None, answered: bool) -> None:
+            if hub.sessions.get(nick_skeleton(session.nick)) is not session:
+                pass  # gone meanwhile
+            elif not answered:
+                hub.tell(session, errors.backplane_away(), ref)
+            elif holder is None:
+                hub.tell(session, errors.no_such_nick(to), ref)
+            else:
+                _send_private(hub, session, holder, text, ref)
+            done()
+
+        roster.holder(to, found)
+
+    hub.when_done(session, start)
+
+
+def _send_private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
+    # Kept when a side is identified (privatelog.py). The account of a recipient on another
+    # process is not known here: the message is kept for the sender's side only.
+    target = hub.sessions.get(nick_skeleton(to))
     now = hub.clock()
-    id = privatelog.record(hub, session, target, text, now)
-    message = Private(session.nick, target.nick, text, now, id)
+    account = target.account if target is not None else None
+    id = privatelog.record(hub, session, to, account, text, now)
+    message = Private(session.nick, to, text, now, id)
     # To the recipient, then the sender's copy (with its ref); once if they are one.
-    nicks = (nick_skeleton(target.nick), nick_skeleton(session.nick))
+    nicks = (nick_skeleton(to), nick_skeleton(session.nick))
     hub.publish((message,), (), nicks, ((0, session, ref),))
+
+
+def _told(claim: Claim | None) -> None:
+    """The roster's answer to a change it was told of: nothing to do (a nick held elsewhere
+    meanwhile stays held there; identifying takes a registered nick back only here)."""

@@ -33,11 +33,12 @@ from twisted.web.static import File
 
 from chathub import __version__
 from chathub.access import can_see
+from chathub.broker import Listing
 from chathub.events import Event
 from chathub.httpauth import viewer_of
 from chathub.hub import Hub
 from chathub.respond import Reply, answer
-from chathub.text import DEFAULT_ROOM, nick_key, normalize_room
+from chathub.text import DEFAULT_ROOM, normalize_room
 
 # How many recent messages the server-rendered room page shows.
 ROOM_PAGE_MESSAGES = 100
@@ -125,16 +126,19 @@ class PageResource(Resource):
         self.hub = hub
         self.environment = environment
 
-    def render_GET(self, request: Request) -> bytes:
-        rooms, total = self.hub.room_list(viewer=viewer_of(request, self.hub))
-        return render_html(
-            request,
-            self.environment,
-            "page.html",
-            rooms=rooms,
-            total=total,
-            default_room=DEFAULT_ROOM,
-        )
+    def render_GET(self, request: Request) -> bytes | int:
+        def start(reply: Reply) -> None:
+            def listed(listing: Listing | None) -> None:
+                rooms, total = listing if listing is not None else ([], 0)
+                page = render_html(
+                    request, self.environment, "page.html", rooms=rooms, total=total,
+                    default_room=DEFAULT_ROOM,
+                )  # fmt: skip
+                reply(page)
+
+            self.hub.list_rooms(None, listed, viewer_of(request, self.hub))
+
+        return answer(request, start)
 
 
 class RoomResource(Resource):
@@ -154,8 +158,19 @@ class RoomResource(Resource):
         path = [segment for segment in request.postpath or () if segment]
         viewer = viewer_of(request, self.hub)
         if not path:
-            rooms, total = self.hub.room_list(viewer=viewer)
-            return render_html(request, self.environment, "rooms.html", rooms=rooms, total=total)
+
+            def start_index(reply: Reply) -> None:
+                def listed(listing: Listing | None) -> None:
+                    rooms, total = listing if listing is not None else ([], 0)
+                    reply(
+                        render_html(
+                            request, self.environment, "rooms.html", rooms=rooms, total=total
+                        )
+                    )
+
+                self.hub.list_rooms(None, listed, viewer)
+
+            return answer(request, start_index)
         if len(path) > 1:
             return self._error(request, 404, "Not found", "There is no such page.")
         try:
@@ -174,22 +189,21 @@ class RoomResource(Resource):
                 "optionally after #.",
             )
         visible = can_see(self.hub, room, viewer)
-        members = sorted((s.nick for s in self.hub.members.get(room, ())), key=nick_key)
-        if not visible:
-            members = []  # as for a room nobody is in
         name = room
 
         def start(reply: Reply) -> None:
-            def events_read(events: list[Event]) -> None:
-                if not visible:
-                    events = []
-                page = render_html(
-                    request, self.environment, "room.html", room=name, members=members,
-                    events=events,
-                )  # fmt: skip
-                reply(page)
+            def members_read(members: list[str] | None) -> None:
+                def events_read(events: list[Event]) -> None:
+                    page = render_html(
+                        request, self.environment, "room.html", room=name,
+                        members=(members or []) if visible else [],
+                        events=events if visible else [],
+                    )  # fmt: skip
+                    reply(page)
 
-            self.hub.history(name, None, self.messages, events_read)
+                self.hub.history(name, None, self.messages, events_read)
+
+            self.hub.room_members(name, members_read)
 
         return answer(request, start)
 

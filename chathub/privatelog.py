@@ -181,12 +181,14 @@ class MemoryPrivateLog:
 # --- the hub's side: `nicks.private` keeps, `Hub.handle` answers -------------------------------
 
 
-def record(hub: "Hub", sender: "Session", target: "Session", text: str, ts: float) -> int | None:
-    """Keep a private message that is going out, when a side is identified; its id (None: a
-    message between guests, not kept)."""
-    if sender.account is None and target.account is None:
+def record(
+    hub: "Hub", sender: "Session", to: str, to_account: str | None, text: str, ts: float
+) -> int | None:
+    """Keep a private message that is going out to the nick `to` (identified as `to_account`),
+    when a side is identified; its id (None: a message between guests, not kept)."""
+    if sender.account is None and to_account is None:
         return None
-    message = PrivateRecord(0, sender.nick, target.nick, sender.account, target.account, text, ts)
+    message = PrivateRecord(0, sender.nick, to, sender.account, to_account, text, ts)
     return hub.store.privates.append(message).id
 
 

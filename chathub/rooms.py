@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from chathub import errors, moderation
 from chathub.access import ANONYMOUS, can_see
 from chathub.commands import Ref
-from chathub.events import Error, Event, EventKind, History, Notice, Who
+from chathub.events import Error, Event, EventKind, History, Notice, RoomList, Who
 from chathub.presence import Arrival
 from chathub.store import Query, Recent, Since
 from chathub.text import clean_message, clean_text, nick_key, nick_skeleton, normalize_room
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Error | None:
     """Why `session`, now in `in_rooms` rooms, may not join `room`; counts the join if not."""
+    if hub.roster is not None and not hub.roster.available():
+        return errors.backplane_away()
     if refusal := moderation.join_refusal(hub, session, room):
         return refusal
     max_rooms = hub.settings.max_rooms
@@ -203,8 +205,40 @@ def part_command(
 
 def who(hub: "Hub", session: "Session", room: str | None, ref: Ref | None) -> None:
     target = named_room(hub, session, room, ref)
-    if target is not None:
-        members: list[str] = []
-        if can_see(hub, target, ANONYMOUS, session):
-            members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
+    if target is None:
+        return
+    if not can_see(hub, target, ANONYMOUS, session):
+        hub.tell(session, Who(target, ()), ref)
+        return
+    if hub.roster is None:
+        members = sorted((s.nick for s in hub.members.get(target, ())), key=nick_key)
         hub.tell(session, Who(target, tuple(members)), ref)
+        return
+
+    def start(done: Callable[[], None]) -> None:
+        def answer(members: list[str] | None) -> None:
+            if members is None:
+                hub.tell(session, errors.backplane_away(), ref)
+            else:
+                hub.tell(session, Who(target, tuple(members)), ref)
+            done()
+
+        hub.room_members(target, answer)
+
+    hub.when_done(session, start)
+
+
+def rooms_command(hub: "Hub", session: "Session", ref: Ref | None) -> None:
+    """`rooms` from the roster: every process's rooms, answered later."""
+
+    def start(done: Callable[[], None]) -> None:
+        def answer(listing: tuple[list[tuple[str, int]], int] | None) -> None:
+            if listing is None:
+                hub.tell(session, errors.backplane_away(), ref)
+            else:
+                hub.tell(session, RoomList(tuple(listing[0]), listing[1]), ref)
+            done()
+
+        hub.list_rooms(None, answer, ANONYMOUS, session)
+
+    hub.when_done(session, start)

@@ -14,6 +14,10 @@ Rules:
 - Shutdown drains: `/readyz` fails at once, listeners stop, every client is told and the
   connections are closed spread over `--drain-seconds`, then the store is flushed and closed.
 - An endpoint of `none` is not served (the admin port can be turned off).
+- A worker of `--workers N` adopts the sockets its supervisor bound (`inherited`: listener
+  name -> descriptor) instead of binding its own.
+- With `--redis`, the hub's store, broker and roster are Redis's (`redishub.py`, imported only
+  then): Redis is reached before anything listens, and closed after the drain.
 """
 
 import json
@@ -21,7 +25,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
@@ -37,12 +41,16 @@ from chathub.hashing import ThreadHasher
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.metrics import Metrics
+from chathub.sockets import Adopter
 from chathub.sqlite import SqliteStore
 from chathub.store import MemoryStore, Store
 from chathub.tls import check_tls_endpoint
 from chathub.tokens import TokenTable
 from chathub.web import make_site
 from chathub.websocket import WebSocketFactory
+
+if TYPE_CHECKING:
+    from chathub.redishub import RedisParts
 
 log = Logger()
 
@@ -115,12 +123,18 @@ class ListenerService(Service):
     """Listens on one endpoint string with one factory, and stops listening when stopped."""
 
     def __init__(
-        self, name: str, description: str, factory: IProtocolFactory, backlog: int | None = None
+        self,
+        name: str,
+        description: str,
+        factory: IProtocolFactory,
+        backlog: int | None = None,
+        fd: int | None = None,
     ) -> None:
         self.name: str = name  # what setName() does for a service without a parent yet
         self.description = description
         self.factory = factory
         self.backlog = backlog  # the accept queue, unless the description gives one
+        self.fd = fd  # a worker's: the socket its supervisor bound (`sockets.py`)
         self.port: IListeningPort | None = None
 
     async def listen(self, reactor: Any) -> IListeningPort:
@@ -130,6 +144,8 @@ class ListenerService(Service):
             description = self.description
             if self.backlog is not None:
                 description = with_backlog(description, self.backlog)
+            if self.fd is not None:
+                reactor = Adopter(reactor, self.fd)
             endpoint = serverFromString(reactor, description)
             self.port = await endpoint.listen(self.factory)
         except Exception as problem:  # bad strings, bad certificates, busy ports: all fatal
@@ -174,10 +190,24 @@ def open_store(config: StoreSettings, reactor: Any, max_open_rooms: int) -> Stor
 class ChathubService(MultiService):
     """The whole server: a hub, its store and its listeners."""
 
-    def __init__(self, reactor: Any, config: Config, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        config: Config,
+        store: Store | None = None,
+        inherited: dict[str, int] | None = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # inherited, unannotated
         self.reactor = reactor
         self.config = config
+        self.redis: RedisParts | None = None
+        if config.backplane.redis is not None and store is None:
+            from chathub.redishub import make_redis_parts
+
+            self.redis = make_redis_parts(
+                config.backplane, config.store, reactor, config.hub.max_rooms_total
+            )
+            store = self.redis.store
         self.store = (
             store
             if store is not None
@@ -186,10 +216,20 @@ class ChathubService(MultiService):
         # Joins and parts are announced in batches, at the end of each reactor turn; passwords
         # are hashed in threads of their own.
         self.hasher = ThreadHasher(reactor)
-        self.hub = Hub(
-            self.store, reactor.seconds, config.hub, later=reactor.callLater,
-            hasher=self.hasher, operators=config.operators,
-        )  # fmt: skip
+        if self.redis is not None:
+            redis = self.redis
+            self.hub = Hub(
+                self.store, reactor.seconds, config.hub, broker=redis.broker,
+                origin=redis.origin, later=reactor.callLater, roster=redis.roster,
+                hasher=self.hasher, operators=config.operators,
+            )  # fmt: skip
+            redis.roster.attach(self.hub)
+            redis.store.records.attach(self.hub)
+        else:
+            self.hub = Hub(
+                self.store, reactor.seconds, config.hub, later=reactor.callLater,
+                hasher=self.hasher, operators=config.operators,
+            )  # fmt: skip
         self.hub.bots = TokenTable(config.tokens).bot_nicks()
         self.lag = LagMonitor(reactor)
         self.metrics = Metrics(self.hub, self.lag.lag)
@@ -206,6 +246,7 @@ class ChathubService(MultiService):
                 getattr(config.listen, transport.endpoint),
                 transport.make_factory(self),
                 config.listen.listen_backlog,
+                (inherited or {}).get(transport.name),
             )
             for transport in TRANSPORTS
             if getattr(config.listen, transport.endpoint) != "none"
@@ -222,7 +263,11 @@ class ChathubService(MultiService):
         lag.setServiceParent(self)
 
     async def listen(self) -> dict[str, int | str | None]:
-        """Bind every listener (all or none) and write the ports file; raises `BindError`."""
+        """Reach Redis if there is one (raises `BackplaneError`), bind every listener (all or
+        none) and write the ports file; raises `BindError`."""
+        if self.redis is not None:
+            await self.redis.start()
+            log.info("joined the hub of Redis at {where}", where=self.redis.backplane.address.shown)
         try:
             for listener in self.listeners:
                 await listener.listen(self.reactor)

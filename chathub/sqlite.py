@@ -267,6 +267,9 @@ class SqliteStore:
         self.writer.counter_changed(name)
         return value
 
+    def count(self, name: str, answer: Callable[[int | None], None]) -> None:
+        answer(self.bump_counter(name))
+
     def behind(self) -> bool:
         return self.writer.behind() or self.privates.behind()
 

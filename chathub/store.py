@@ -122,6 +122,10 @@ class Store(Protocol):
     def bump_counter(self, name: str) -> int:
         """Add one to the counter `name` and return its new value (the first is 1)."""
 
+    def count(self, name: str, answer: Callable[[int | None], None]) -> None:
+        """`bump_counter` answered through a callback: at once, or later from a shared store
+        (None: it cannot be reached)."""
+
     def prune(self) -> None:
         """Drop messages past retention and rooms idle in memory; called periodically."""
 
@@ -242,6 +246,9 @@ class MemoryStore:
         value = self._counters.get(name, 0) + 1
         self._counters[name] = value
         return value
+
+    def count(self, name: str, answer: Callable[[int | None], None]) -> None:
+        answer(self.bump_counter(name))
 
     def prune(self) -> None:
         cutoff = age_cutoff(self.retain_days, self.clock())

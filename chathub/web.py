@@ -33,7 +33,7 @@ from chathub.page import (
     asset_dir,
     make_environment,
 )
-from chathub.respond import send_error
+from chathub.respond import Reply, answer, send_error
 from chathub.websocket import WebSocketFactory
 
 
@@ -53,11 +53,22 @@ class CounterResource(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self.hub = hub
 
-    def render_GET(self, request: Request) -> bytes:
-        number = self.hub.store.bump_counter("counter")
+    def render_GET(self, request: Request) -> bytes | int:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
-        return f"I am request #{number}".encode()
+
+        def start(reply: Reply) -> None:
+            def counted(number: int | None) -> None:
+                if number is None:  # a shared counter that cannot be reached
+                    request.setResponseCode(503)
+                    request.setHeader(b"retry-after", b"1")
+                    reply(b"the request counter cannot be reached; try again")
+                else:
+                    reply(f"I am request #{number}".encode())
+
+            self.hub.store.count("counter", counted)
+
+        return answer(request, start)
 
 
 class HealthResource(Resource):

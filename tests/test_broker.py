@@ -3,6 +3,7 @@
 import pytest
 
 from chathub import commands as cmd
+from chathub import feeds
 from chathub.broker import LocalBroker, Publication
 from chathub.events import Error, Event, Private
 from chathub.hub import Hub
@@ -58,6 +59,11 @@ class HoldingBroker:
         for publication in held:
             for receiver in self.receivers:
                 receiver.receive(publication)
+
+    def settle(self) -> None:
+        """Release until nothing is held: a client's next join waits for its last one."""
+        while self.held:
+            self.release()
 
 
 def message(room: str, text: str) -> Event:
@@ -195,7 +201,7 @@ def test_nothing_is_delivered_until_the_broker_hands_the_publication_back(comman
     alice_client, bob_client = RecordingClient(), RecordingClient()
     alice = hub.connect(alice_client, "alice")
     hub.connect(bob_client, "bob", rooms=("lobby", "dev"))
-    broker.release()
+    broker.settle()
     alice_client.clear()
     bob_client.clear()
     hub.handle(alice, command)
@@ -270,3 +276,116 @@ def test_publications_from_another_hub_reach_local_members_without_refs():
     assert carol_client.received == [(pm, None)]
     broker.release()
     assert alice_client.received[-1][1] == "r"  # its own publication still finds its sender
+
+
+# --- a broker that hands back later: a client's order ------------------------------------------
+
+
+def settled_pair() -> tuple[HoldingBroker, Hub, RecordingClient, RecordingClient, object]:
+    broker = HoldingBroker()
+    hub = Hub(broker=broker, origin="here")
+    alice_client, bob_client = RecordingClient(), RecordingClient()
+    alice = hub.connect(alice_client, "alice")
+    hub.connect(bob_client, "bob")
+    broker.settle()
+    alice_client.clear()
+    bob_client.clear()
+    return broker, hub, alice_client, bob_client, alice
+
+
+def test_a_direct_reply_waits_behind_the_senders_message_in_flight():
+    """`say` then `who`: the who answer comes after the message's own echo, never before."""
+    broker, hub, alice_client, _, alice = settled_pair()
+    with hub.batch():
+        hub.handle(alice, cmd.Say("first", ref="s"))
+        hub.handle(alice, cmd.Who(None, ref="w"))
+    assert alice_client.received == []  # the echo is in flight, so the answer waits
+    broker.release()
+    assert [(type(item).__name__, ref) for item, ref in alice_client.received] == [
+        ("Event", "s"),
+        ("Who", "w"),
+    ]
+
+
+def test_a_client_is_held_while_its_publication_is_in_flight():
+    """A second message is not published until the first came back (input is held meanwhile)."""
+    broker, hub, alice_client, _, alice = settled_pair()
+    hub.handle(alice, cmd.Say("one"))
+    hub.handle(alice, cmd.Say("two"))
+    assert len(broker.held) == 1
+    broker.release()
+    assert [p.items[0].text for p in broker.held] == ["two"]
+    broker.release()
+    assert [item.text for item in alice_client.items] == ["one", "two"]
+
+
+def test_what_an_adapter_tells_a_client_waits_for_its_publication_in_flight():
+    """`tell` (a rate warning, say) to a client with a message in flight comes after its echo."""
+    broker, hub, alice_client, _, alice = settled_pair()
+    hub.handle(alice, cmd.Say("hello"))
+    hub.tell(alice, Error("rate-limited", "slow down"))
+    assert alice_client.received == []
+    broker.release()
+    assert [type(item).__name__ for item in alice_client.items] == ["Event", "Error"]
+
+
+def test_a_joiner_gets_its_join_before_its_replay_when_the_join_is_in_flight():
+    """The replay told after a join's publication waits for it: join, then history."""
+    broker = HoldingBroker()
+    store = MemoryStore()
+    hub = Hub(store, broker=broker, origin="here")
+    store.append(Event("dev", "message", "old", "before", 1.0))
+    client = RecordingClient()
+    session = hub.connect(client, "alice")
+    broker.settle()
+    client.clear()
+    hub.handle(session, cmd.Join("dev", ref="j"))
+    assert client.received == []
+    broker.release()
+    assert [(type(item).__name__, ref) for item, ref in client.received] == [
+        ("Event", "j"),
+        ("History", None),
+    ]
+
+
+def test_a_lost_publication_tells_its_sender_unavailable_and_lets_it_go_on():
+    """Lost in flight: the sender gets `unavailable` with its ref in the echo's place; what
+    waited behind it then runs; nobody else hears of it."""
+    broker, hub, alice_client, bob_client, alice = settled_pair()
+    with hub.batch():
+        hub.handle(alice, cmd.Say("doomed", ref="s"))
+        hub.handle(alice, cmd.Who(None, ref="w"))
+    [publication] = broker.held
+    broker.held.clear()
+    hub.lost(publication)
+    assert [(type(item).__name__, ref) for item, ref in alice_client.received] == [
+        ("Error", "s"),
+        ("Who", "w"),
+    ]
+    assert alice_client.items[0].code == "unavailable"
+    assert bob_client.received == []
+
+
+def test_a_lost_bot_publication_answers_unavailable():
+    """A bot's publish whose publication is lost answers `unavailable` (HTTP 503)."""
+    broker = HoldingBroker()
+    hub = Hub(broker=broker, origin="here")
+    answers: list[object] = []
+    feeds.publish(hub, "deploy-bot", "dev", [feeds.Post("message", "shipped")], answers.append)
+    assert answers == []
+    [publication] = broker.held
+    hub.lost(publication)
+    [answer] = answers
+    assert isinstance(answer, Error) and answer.code == "unavailable"
+
+
+def test_a_bot_publication_is_answered_when_handed_back():
+    """A bot's publish is answered with its events (ids set) when the broker hands them back."""
+    broker = HoldingBroker()
+    hub = Hub(broker=broker, origin="here")
+    answers: list[object] = []
+    feeds.publish(hub, "deploy-bot", "dev", [feeds.Post("message", "shipped")], answers.append)
+    [publication] = broker.held
+    stored = Event("dev", "message", "deploy-bot", "shipped", 1.0, 7, bot=True)
+    hub.receive(Publication((stored,), publication.rooms, (), "here", publication.seq))
+    assert answers == [(stored,)]

@@ -7,6 +7,7 @@ import pytest
 
 from chathub.config import (
     GROUPS,
+    BackplaneSettings,
     Config,
     FlowLimits,
     HttpSettings,
@@ -60,8 +61,10 @@ def test_every_setting_has_a_type_options_can_read():
 
 
 def test_config_has_every_section_the_service_uses():
-    """Config holds the seven sections the service hands out, and nothing else is a section."""
-    assert section_names() == ["listen", "hub", "flow", "line", "websocket", "http", "store"]
+    """Config holds the eight sections the service hands out, and nothing else is a section."""
+    assert section_names() == [
+        "listen", "hub", "flow", "line", "websocket", "http", "store", "backplane"
+    ]  # fmt: skip
     defaults = Config()
     assert {name: type(getattr(defaults, name)) for name in section_names()} == {
         "listen": ListenSettings,
@@ -71,6 +74,7 @@ def test_config_has_every_section_the_service_uses():
         "websocket": WebSocketSettings,
         "http": HttpSettings,
         "store": StoreSettings,
+        "backplane": BackplaneSettings,
     }
     assert (defaults.tokens, defaults.operators) == ((), ())
 

@@ -356,7 +356,26 @@ def _handshake_attribute(name: str) -> Callable[[Pair], None]:
     return check
 
 
+def _port_number_accepts(_: Pair) -> None:
+    # Twisted's listening port keeps how many it accepts a turn, and fair_accepts caps it.
+    from twisted.internet import reactor
+    from twisted.internet.protocol import Factory
+    from twisted.internet.tcp import Port
+
+    port = Port(0, Factory(), interface="127.0.0.1", reactor=reactor)
+    port.startListening()
+    try:
+        assert port.numberAccepts == 100
+        internals.fair_accepts(port, 8)
+        with socket.create_connection(("127.0.0.1", port.getHost().port)):
+            port.doRead()
+        assert port.numberAccepts <= 8
+    finally:
+        port.stopListening()
+
+
 CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
+    ("twisted.internet.tcp.Port", "numberAccepts"): _port_number_accepts,
     ("twisted.internet.tcp.Server", "TLS"): _tcp_tls,
     ("twisted.internet.tcp.Server", "socket"): _tcp_socket,
     ("twisted.internet.tcp.Server", "connected"): _tcp_connected,

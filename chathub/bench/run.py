@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--hub-arg", action="append", default=[], help="with --start: one more flag for chathub"
     )
+    parser.add_argument(
+        "--workers", type=int, help="with --start: chathub --workers N (CPU and RSS: all of them)"
+    )
+    parser.add_argument(
+        "--with-redis",
+        action="store_true",
+        help="with --start: a redis-server started here for chathub's --redis (counted with it)",
+    )
+    parser.add_argument(
+        "--hub-fd-limit", type=int, help="with --start: cap each chathub process's descriptors"
+    )
     parser.add_argument("--subscribers", "-n", type=int, default=100, help="subscribers")
     parser.add_argument("--publishers", "-m", type=int, default=1, help="publishers")
     parser.add_argument("--rooms", type=int, default=1, help="rooms (lobby, bench1, ...)")
@@ -140,7 +151,13 @@ def _target(args: argparse.Namespace) -> Target:
     raise_fd_limit()
     if args.start:
         token = args.publish_over == "http"
-        return start_target(args.target, args.host, args.hub_cpu, args.hub_arg, token)
+        hub_args = list(args.hub_arg)
+        if args.workers is not None:
+            hub_args += ["--workers", str(args.workers)]
+        return start_target(
+            args.target, args.host, args.hub_cpu, hub_args, token, args.with_redis,
+            args.hub_fd_limit,
+        )  # fmt: skip
     endpoint = Endpoint(
         args.host, args.telnet_port, args.web_port, args.redis_port, token=args.token
     )

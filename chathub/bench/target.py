@@ -11,6 +11,10 @@ Rules:
   `--ports-file`; redis-server is ready when it answers `PING`. A target that exits or stays
   silent for `START_TIMEOUT` seconds stops the bench with its log's tail.
 - CPU and RSS come from `/proc/PID`; a vanished process reads as None, never as an error.
+- Many processes: `--workers N` and `--with-redis` (a redis-server started here, on a free
+  loopback port, for chathub's `--redis`) are passed through. The CPU and RSS read are then
+  the whole family's: the process, its descendants (workers, a private redis-server) and the
+  redis-server started for it (`companions`). `--hub-fd-limit` caps each of them.
 - Publishing over HTTP needs an API token: a started chathub gets a `--config` file with one
   (made with `chathub.tokens`, any room, no useful rate limit), and the bench keeps its secret.
 """
@@ -24,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,14 +46,25 @@ UNLIMITED = ("max_rate", "max_per_ip", "max_connections", "paste_window")
 BENCH_TOKEN_RATE = 1e9  # messages a second: a bench publisher is never refused for its rate
 
 
+# A started process's companions (the redis-server started for it): counted with it.
+companions: dict[int, list[int]] = {}
+
+
 @dataclass
 class Target:
     endpoint: Endpoint
     pid: int | None
     process: subprocess.Popen[bytes] | None = None
     scratch: tempfile.TemporaryDirectory[str] | None = None
+    redis: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
+        self._stop()
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.terminate()
+            self.redis.wait(10)
+
+    def _stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -59,6 +74,15 @@ class Target:
                 self.process.wait()
         if self.scratch is not None:
             self.scratch.cleanup()
+
+
+def fd_limit(limit: int) -> Callable[[], None]:
+    """A `preexec_fn` capping the process's descriptors at `limit`."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return cap
 
 
 def raise_fd_limit() -> None:
@@ -154,9 +178,12 @@ def start_target(
     hub_cpu: str | None = None,
     hub_args: Sequence[str] = (),
     token: bool = False,
+    with_redis: bool = False,
+    fd_cap: int | None = None,
 ) -> Target:
     """Start a `kind` target (one of `TARGETS`) and wait until it listens; with `token`,
-    chathub accepts a token whose secret is the endpoint's."""
+    chathub accepts a token whose secret is the endpoint's; `with_redis`, chathub uses a
+    redis-server started here; `fd_cap`: its descriptors are capped."""
     scratch = tempfile.TemporaryDirectory(prefix="chathub-bench-")
     where = Path(scratch.name)
     ports_file = where / "ports.json"
@@ -166,6 +193,15 @@ def start_target(
     if token and kind == "chathub":
         secret, config = token_config(where)
         hub_args = ["--config", str(config), *hub_args]
+    redis = None
+    if with_redis and kind == "chathub":
+        redis_port = _free_port()
+        redis = subprocess.Popen(
+            redis_command(redis_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=where, preexec_fn=raise_fd_limit,
+        )  # fmt: skip
+        _wait_for_redis(redis, redis_port)
+        hub_args = ["--redis", f"redis://127.0.0.1:{redis_port}/0", *hub_args]
     if kind == "redis":
         port = _free_port()
         command = redis_command(port)
@@ -179,15 +215,23 @@ def start_target(
             stdout=output,
             stderr=output,
             cwd=where,
-            preexec_fn=raise_fd_limit,
+            preexec_fn=raise_fd_limit if fd_cap is None else fd_limit(fd_cap),
         )
-    if kind == "redis":
-        _wait_for_redis(process, port)
-        endpoint = Endpoint(host, redis=port)
-    else:
-        ports = _wait_for_ports(process, ports_file, log)
-        endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"], token=secret)
-    return Target(endpoint, process.pid, process, scratch)
+    if redis is not None:
+        companions[process.pid] = [redis.pid]
+    try:
+        if kind == "redis":
+            _wait_for_redis(process, port)
+            endpoint = Endpoint(host, redis=port)
+        else:
+            ports = _wait_for_ports(process, ports_file, log)
+            endpoint = Endpoint(host, telnet=ports["telnet"], web=ports["web"], token=secret)
+    except SystemExit:
+        if redis is not None:  # the redis-server started for it goes with it
+            redis.terminate()
+            redis.wait(10)
+        raise
+    return Target(endpoint, process.pid, process, scratch, redis)
 
 
 def _wait_for_redis(process: subprocess.Popen[bytes], port: int) -> None:
@@ -209,25 +253,46 @@ def _wait_for_redis(process: subprocess.Popen[bytes], port: int) -> None:
 # --- the target's CPU and memory, from /proc -----------------------------------------------
 
 
+def family(pid: int) -> list[int]:
+    """`pid`, its companions, and all their descendants (workers, a private redis-server)."""
+    found = [pid, *companions.get(pid, ())]
+    at = 0
+    while at < len(found):
+        try:
+            for task in Path(f"/proc/{found[at]}/task").iterdir():
+                found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+        at += 1
+    return found
+
+
 def read_cpu_seconds(pid: int) -> float | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user and system) of `pid`'s family; None when `pid` is gone."""
+    total = None
+    for member in family(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        total = (total or 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def read_rss_kib(pid: int) -> int | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return None
+    """The RSS of `pid`'s family, KiB; None when `pid` is gone."""
+    total = None
+    for member in family(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total = (total or 0) + int(line.split()[1])
+    return total
 
 
 class Sampler:
