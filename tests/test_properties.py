@@ -27,7 +27,6 @@ from twisted.python.failure import Failure
 
 from chathub import commands as cmd
 from chathub.config import HubSettings, WebSocketSettings
-from chathub.delivery import Session
 from chathub.events import Error, Event
 from chathub.hub import Hub
 from chathub.line import (
@@ -40,6 +39,7 @@ from chathub.line import (
 )
 from chathub.origins import origin_allowed, parse_origin
 from chathub.parsing import json_ref, parse_json, parse_line
+from chathub.session import Session
 from chathub.store import MemoryStore
 from chathub.telnet import BINARY, DO, DONT, IAC, NAWS, WILL, WONT, TelnetFilter
 from chathub.text import (
