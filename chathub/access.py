@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from chathub.text import nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 NOBODY, VOICE, OP, OWNER, SERVER = range(5)
 RANK_NAMES = {VOICE: "voiced", OP: "an operator", OWNER: "the owner", SERVER: "a server operator"}

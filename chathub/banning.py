@@ -25,8 +25,8 @@ from chathub.events import BanEntry, BanList, Error, Event, Notice
 from chathub.records import GLOBAL
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 
 def handle(hub: "Hub", session: "Session", command: cmd.ModerationCommand) -> None:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from chathub import errors
 from chathub.broker import Claim
-from chathub.delivery import Client, Session
 from chathub.events import Error
 from chathub.limits import MinuteCounter
+from chathub.session import Client, Session
 from chathub.text import nick_skeleton
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
 """Every setting of chathub, declared once: its type, default, check and help.
 
 Rules:
-- A setting is a field of one frozen section dataclass below, declared with `setting(...)`: the
-  annotation is its type and the field's name is its key everywhere: the flag (`max_rate` is
-  `--max-rate`), the environment variable (`CHATHUB_MAX_RATE`) and the TOML key
-  (`max_rate = 10`). Keys are unique across sections.
+- A setting is a field of one frozen section dataclass below, declared with `setting(...)`
+  (`setting.py`): the annotation is its type and the field's name is its key everywhere: the
+  flag (`max_rate` is `--max-rate`), the environment variable (`CHATHUB_MAX_RATE`) and the
+  TOML key (`max_rate = 10`). Keys are unique across sections.
 - A setting's type is one that `options.py` reads from text and TOML: `int`, `float`, `str`,
   `str | None` (an empty value leaves it unset) or `tuple[str, ...]` (a repeatable flag, a
   comma-separated environment variable, a TOML array).
@@ -18,45 +18,12 @@ Rules:
 - Pure: no I/O here. Reading the flags, the environment and a TOML file is `options.py`.
 """
 
-from collections.abc import Callable
-from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from dataclasses import Field, dataclass, fields, is_dataclass
+from typing import Any
 
 from chathub.checks import hosts, natural, not_empty, origins, positive, redis_url
+from chathub.setting import setting, settings_of
 from chathub.tokens import Token
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What the table says of one setting besides its type and default."""
-
-    help: str
-    check: Callable[[Any], Any] | None = None
-    metavar: str | None = None
-    secret: bool = False  # masked by `chathub config`
-    group: str | None = None  # a key of GROUPS: its flag is listed there in `--help`
-
-
-# Groups of flags in `chathub --help`, with the line that introduces each.
-GROUPS = {"limits": "0 turns a limit off, unless said otherwise"}
-
-
-def setting(
-    default: T,
-    help: str,
-    *,
-    check: Callable[[Any], Any] | None = None,
-    metavar: str | None = None,
-    secret: bool = False,
-    group: str | None = None,
-) -> T:
-    """Declare a field as a setting (see the module's rules)."""
-    info = Setting(help, check, metavar, secret, group)
-    result: T = field(default=default, metadata={"setting": info})
-    return result
-
 
 # --- the sections -----------------------------------------------------------------------------
 
@@ -406,21 +373,6 @@ class Config:
 def section_names() -> list[str]:
     """The fields of `Config` that are sections of settings (the rest are reserved data)."""
     return [f.name for f in fields(Config) if is_dataclass(f.default)]
-
-
-def settings_of(section: type) -> list[Field[Any]]:
-    """The fields of a section class that are settings (in declaration order)."""
-    return [f for f in fields(section) if "setting" in f.metadata]
-
-
-def setting_info(f: Field[Any]) -> Setting:
-    info: Setting = f.metadata["setting"]
-    return info
-
-
-def default_of(f: Field[Any]) -> Any:
-    assert f.default is not MISSING
-    return f.default
 
 
 def table() -> dict[str, tuple[str, Field[Any]]]:

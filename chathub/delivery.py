@@ -30,18 +30,17 @@ Rules:
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from chathub import commands as cmd
 from chathub import errors
 from chathub.broker import Broker, Publication
 from chathub.events import Event, Outgoing, Private
-from chathub.limits import MinuteCounter
+from chathub.session import Session
 from chathub.store import Store
 from chathub.text import nick_skeleton
 from chathub.traffic import Traffic
@@ -50,73 +49,6 @@ if TYPE_CHECKING:
     from chathub.presence import Presence
 
 Ref = cmd.Ref
-
-
-class Client(Protocol):
-    """What the hub needs of a connection: somewhere to put output, and a way to end it."""
-
-    @property
-    def transport_name(self) -> str:
-        """`telnet`, `ws`, `sse`, `http`: traffic is counted by it."""
-        ...
-
-    def deliver(self, item: Outgoing, ref: Ref | None = None) -> None: ...
-
-    def deliver_events(self, events: tuple[Event, ...]) -> None:
-        """Room events fanned out together (`Hub.batch`), in order, none with a `ref`: the
-        same tuple goes to every member, so an adapter can encode it once."""
-        ...
-
-    def close(self) -> None: ...
-
-    def hold_input(self, held: bool) -> None:
-        """Stop (True) or go back to (False) reading this client's input: the hub cannot
-        carry out its next command yet (a room is read from disk, history is being written)."""
-        ...
-
-
-# What waits behind a command the hub could not finish at once: commands, and the rest of a
-# connect (its later joins).
-Waiting = list[cmd.Command | Callable[[], None]]
-
-
-@dataclass(eq=False, slots=True)
-class Session:
-    """The hub's record of one connected client."""
-
-    client: Client
-    nick: str
-    rooms: list[str] = field(default_factory=list)  # in join order; the last is current
-    nick_changes: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
-    joins: MinuteCounter = field(default_factory=lambda: MinuteCounter(0))
-    # Commands waiting for one that is not finished (see `Hub.when_done`); None: nothing waits.
-    waiting: Waiting | None = None
-    holds: int = 0  # unfinished work holding it (commands, publications in flight)
-    in_flight: int = 0  # its publications a remote broker has not handed back yet
-    signalled: dict[str, float] = field(default_factory=dict)  # room -> last typing signal
-    # Accounts and moderation (identity.py, access.py): where it connected from, the account
-    # it is identified as and the hash of the log-in token it used, and as a guest the rooms
-    # it was invited to or voiced in (None: none, the usual case; sets cost memory).
-    address: str = ""
-    account: str | None = None
-    login: str | None = None
-    invited: set[str] | None = None
-    voiced: set[str] | None = None
-    _key: str | None = None  # a guest's author key, made when first needed
-
-    @property
-    def current_room(self) -> str | None:
-        return self.rooms[-1] if self.rooms else None
-
-    @property
-    def author(self) -> str:
-        """Who a message it says is by: its account, or `~KEY` for this connection as a
-        guest (so a guest may edit what it said, and nobody who takes its nick later may)."""
-        if self.account is not None:
-            return self.account
-        if self._key is None:
-            self._key = "~" + secrets.token_hex(6)
-        return self._key
 
 
 # Who sent which item of a publication (by position), and the ref its copy carries.

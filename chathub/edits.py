@@ -28,8 +28,8 @@ from chathub.store import Since
 from chathub.text import clean_text
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 
 def handle(hub: "Hub", session: "Session", command: cmd.Edit | cmd.Delete) -> None:

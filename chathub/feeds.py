@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 from chathub import errors
 from chathub.access import ANONYMOUS, Viewer, can_see
-from chathub.delivery import Client, Session
 from chathub.events import Error, Event, EventKind, Gap, Outgoing
 from chathub.hub import Hub
+from chathub.session import Client, Session
 from chathub.store import Recent, Since
 from chathub.text import clean_message
 

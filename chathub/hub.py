@@ -45,7 +45,7 @@ from chathub.attempts import Attempts
 from chathub.bans import Bans
 from chathub.broker import Broker, Listing, LocalBroker, Roster
 from chathub.config import HubSettings
-from chathub.delivery import Client, Delivery, Later, Session
+from chathub.delivery import Delivery, Later
 from chathub.events import (
     Error,
     EventKind,
@@ -60,6 +60,7 @@ from chathub.passwords import Hasher, InlineHasher
 from chathub.presence import Presence
 from chathub.records import GLOBAL
 from chathub.roomstate import RoomStates
+from chathub.session import Client, Session
 from chathub.store import Answer, Before, MemoryStore, Query, Recent, Since, Store
 from chathub.text import (
     DEFAULT_ROOM,

@@ -36,8 +36,8 @@ from chathub.records import GLOBAL, AccountRecord
 from chathub.text import is_valid_nick, nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 GUEST_PREFIX = "guest-"
 

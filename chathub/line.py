@@ -27,14 +27,15 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from chathub import internals
-from chathub.commands import Command, Quit, Ref, Say, parse_line
+from chathub.commands import Command, Quit, Ref, Say
 from chathub.config import FlowLimits, LineSettings
-from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
 from chathub.linewire import encoded, encoded_event, encoded_events, render
+from chathub.parsing import parse_line
 from chathub.paste import Paste
+from chathub.session import Session
 from chathub.stream import CloseReason, Stream, peer_address
 from chathub.telnet import TelnetFilter
 

@@ -31,8 +31,8 @@ from chathub.roomstate import TOPIC_MAX, mode_change
 from chathub.text import clean_text, nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 REASON_MAX = 200  # characters of a kick's or a ban's reason
 

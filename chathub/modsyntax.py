@@ -1,7 +1,7 @@
 """The syntax of the account and moderation commands: telnet lines and WebSocket ops.
 
 Rules:
-- Pure, never raises on any input, like the rest of `commands.py` (whose parsers call these
+- Pure, never raises on any input, like the rest of `parsing.py` (whose parsers call these
   for the names they do not know): a command, an `Error` (`usage`, `bad-request`), or None
   for a name that is none of these.
 - On a line, the room is the current one unless the first argument names one with `#`
@@ -19,8 +19,8 @@ from typing import Any
 
 from chathub import bans
 from chathub import commands as cmd
-from chathub.commands import _BadField, _field, _parse_int
 from chathub.events import Error
+from chathub.parsing import _BadField, _field, _parse_int
 from chathub.text import is_valid_nick
 
 _ROLES: dict[str, tuple[cmd.Role, bool]] = {

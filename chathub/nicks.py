@@ -29,8 +29,8 @@ from chathub.records import GLOBAL
 from chathub.text import clean_message, is_valid_nick, nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 
 def next_guest(hub: "Hub") -> str:

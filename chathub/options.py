@@ -34,7 +34,8 @@ from typing import Any, Literal, get_type_hints
 
 from chathub import __version__
 from chathub.accounts import operator_names
-from chathub.config import GROUPS, Config, Setting, default_of, setting_info, table
+from chathub.config import Config, table
+from chathub.setting import GROUPS, Setting, default_of, setting_info
 from chathub.tokens import parse_tokens
 
 ENV_PREFIX = "CHATHUB_"

@@ -29,8 +29,8 @@ from chathub.events import Event, History, Outgoing
 from chathub.text import nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 DIGEST_MEMBERS = 500  # rooms larger than this announce joins and parts as a digest
 DIGEST_SECONDS = 5.0  # how often a digest is sent

@@ -38,8 +38,8 @@ from chathub.events import Conversation, Conversations, Error, Private, PrivateH
 from chathub.text import clean_text, nick_skeleton
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 CONVERSATIONS_MAX = 100  # conversations one `conversations` answer lists
 HISTORY_DEFAULT = 50  # messages a `pm_history` without `limit` answers (telnet: 20)

@@ -16,8 +16,8 @@ from chathub.broker import Listing
 from chathub.text import nick_key
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 
 def room_list(

@@ -24,8 +24,8 @@ from chathub.store import Query, Recent, Since
 from chathub.text import clean_message, clean_text, nick_key, nick_skeleton, normalize_room
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 
 def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Error | None:

@@ -18,8 +18,8 @@ from chathub.events import Event, Ok
 from chathub.rooms import member_room
 
 if TYPE_CHECKING:
-    from chathub.delivery import Session
     from chathub.hub import Hub
+    from chathub.session import Session
 
 TYPING_SECONDS = 3.0  # the fewest seconds between two signals of one client in one room
 

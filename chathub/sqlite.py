@@ -8,8 +8,9 @@ Rules:
 - One thread does all the file's work, in order: writes, reads, retention. The reactor never
   waits for it; what it answers comes back to the reactor as a Deferred.
 - Memory: open rooms' last ids, and recent messages in a `HistoryCache` under one byte budget
-  (`--history-memory`); reads it covers are answered at once, others from the file. An answer
-  from the file is joined up with what was stored since it was read, so it is never stale.
+  (`--history-memory`); reads it covers are answered at once, others from the file
+  (`sqlitereader.py`). An answer from the file is joined up with what was stored since it was
+  read, so it is never stale.
 - Writes: `append` queues the row; the writer commits queued rows in transactions of at most
   `batch_rows` rows (and `MAX_BATCH_BYTES`), `flush_seconds` after the first or at once when a
   batch is full, one after another while rows wait. The queue is bounded in time: once its
@@ -42,21 +43,19 @@ from twisted.python.threadpool import ThreadPool
 
 from chathub import sqlitefile, sqlitestate
 from chathub.cache import HistoryCache, pack
-from chathub.events import Event, EventKind
+from chathub.events import Event
 from chathub.records import Change, SavedState
 from chathub.sqliteedits import MessageEdits
 from chathub.sqlitefile import Row, Rows
 from chathub.sqliteprivate import SqlitePrivateLog
+from chathub.sqlitereader import Reader
 from chathub.sqlitewriter import BATCH_ROWS, FLUSH_SECONDS, RETRY_SECONDS, Runner, Writer
 from chathub.store import (
     DEFAULT_HISTORY_MEMORY,
     DEFAULT_RETAIN_DAYS,
     DEFAULT_RETAIN_MESSAGES,
     Answer,
-    Before,
     Query,
-    Recent,
-    Since,
     StoreError,
     StoreHealth,
     age_cutoff,
@@ -124,6 +123,10 @@ class SqliteStore:
         )  # fmt: skip
         self.edits = MessageEdits(self.cache, self.writer, reactor.seconds)
         self.privates = SqlitePrivateLog(self._connection, run, self.writer)
+        self.reader = Reader(
+            path, reactor, run, self._connection, self.cache, self.edits, self._last_id,
+            retain_messages, retain_days,
+        )  # fmt: skip
 
     # --- rooms --------------------------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class SqliteStore:
             waiting.append(ready)
             return
         self._opening[room] = [ready]
-        age = self._age_floor()
+        age = self.reader.age_floor()
 
         def load() -> tuple[int, Rows]:
             last = sqlitefile.last_id(self._connection, room)
@@ -146,9 +149,9 @@ class SqliteStore:
 
         def loaded(result: tuple[int, Rows]) -> None:
             last, rows = result
-            self._report_skipped(room, rows)
+            self.reader.report_skipped(room, rows)
             self._last_id[room] = max(last, self._last_id.get(room, 0))
-            read = [self._as_event(room, message) for message in rows.messages]
+            read = [self.reader.as_event(room, message) for message in rows.messages]
             events = self.edits.corrected(read)
             records = [pack(event) for event in events]
             complete = len(rows.messages) + rows.skipped < HOT_MESSAGES
@@ -294,97 +297,7 @@ class SqliteStore:
     # --- reading ------------------------------------------------------------------------------
 
     def read(self, room: str, query: Query, answer: Answer) -> None:
-        match query:
-            case Recent(count):
-                events = self.cache.recent(room, count) if count > 0 else []
-            case Since(after, limit):
-                events = self.cache.since(room, after, limit) if limit > 0 else []
-            case Before(before, limit):
-                events = self.cache.before(room, before, limit) if limit > 0 else []
-        if events is not None:
-            answer(events)
-            return
-        self._read_file(room, query, answer, attempts=3)
-
-    def _read_file(self, room: str, query: Query, answer: Answer, attempts: int) -> None:
-        age = self._age_floor()
-        last = self._last_id.get(room)
-
-        def work() -> Rows:
-            known = last if last is not None else sqlitefile.last_id(self._connection, room)
-            floor = max(0, known - self.retain_messages)
-            match query:
-                case Recent(count):
-                    return sqlitefile.newest(self._connection, room, count, floor, age)
-                case Since(after, limit):
-                    return sqlitefile.after(self._connection, room, max(after, floor), limit, age)
-                case Before(before, limit):
-                    return sqlitefile.before(self._connection, room, before, limit, floor, age)
-
-        def done(rows: Rows) -> None:
-            self._report_skipped(room, rows)
-            read = [self._as_event(room, message) for message in rows.messages]
-            newest = read[-1].id if read else None
-            events = self.edits.corrected(read)
-            if isinstance(query, Before):
-                answer(self._joined_before(room, query, events))
-                return
-            # What was stored since the read (or not yet written) is in memory.
-            floor = newest if newest is not None else _query_floor(query)
-            newer = self.cache.newer(room, floor) if room in self.cache else []
-            if newer is None and newest is not None and attempts > 1:
-                self._read_file(room, query, answer, attempts - 1)  # memory moved on: again
-                return
-            if newer is None:  # the file had nothing for it: memory has all there is
-                newer = self.cache.since(room, floor, self.retain_messages, force=True) or []
-            events += [event for event in newer if event.id is not None and event.id > floor]
-            match query:
-                case Recent(count):
-                    events = events[-count:] if count else []
-                case Since(_, limit):
-                    events = events[:limit]
-            answer(events)
-
-        def failed(failure: Failure) -> None:
-            log.error(
-                "cannot read history of {room} from {path}: {error}",
-                room=room,
-                path=self.path,
-                error=failure.getErrorMessage(),
-            )
-            answer([])
-
-        self._run(work).addCallbacks(done, failed)
-
-    def _joined_before(self, room: str, query: Before, events: list[Event]) -> list[Event]:
-        """The file's answer to `query` joined up with what memory holds below `query.before`
-        that the file did not have yet (messages not written when it was read)."""
-        newest = (events[-1].id or 0) if events else 0
-        if newest < query.before - 1 and room in self.cache:
-            held = self.cache.since(room, newest, self.retain_messages, force=True) or []
-            events += [e for e in held if e.id is not None and newest < e.id < query.before]
-        return events[-query.limit :] if query.limit else []
-
-    def _report_skipped(self, room: str, rows: Rows) -> None:
-        if rows.skipped:
-            log.warn(
-                "skipped {count} unreadable rows of room {room} in {path}",
-                count=rows.skipped,
-                room=room,
-                path=self.path,
-            )
-
-    @staticmethod
-    def _as_event(room: str, message: sqlitefile.Message) -> Event:
-        kind: EventKind = "action" if message.kind == "action" else "message"
-        return Event(
-            room, kind, message.nick, message.text, message.ts, message.id, bot=message.bot,
-            author=message.author, edited=message.edited,
-        )  # fmt: skip
-
-    def _age_floor(self) -> float:
-        cutoff = age_cutoff(self.retain_days, self.reactor.seconds())
-        return cutoff if cutoff is not None else float("-inf")
+        self.reader.read(room, query, answer)
 
     # --- retention ----------------------------------------------------------------------------
 
@@ -461,12 +374,3 @@ class SqliteStore:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
-
-
-def _query_floor(query: Query) -> int:
-    """The id a query's answer starts after, when the file had nothing for it."""
-    match query:
-        case Recent() | Before():
-            return 0
-        case Since(after, _):
-            return after

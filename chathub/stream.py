@@ -32,11 +32,11 @@ from chathub import feeds
 from chathub.access import ANONYMOUS, Viewer
 from chathub.commands import Ref
 from chathub.config import FlowLimits
-from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing, Private
 from chathub.flow import Clock, IdleTimer, Outbox, Throttle
 from chathub.hub import Hub
 from chathub.logs import Sometimes
+from chathub.session import Session
 from chathub.text import DEFAULT_ROOM
 
 log = Logger()

@@ -42,13 +42,14 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall
 
 from chathub import internals, jsonwire
-from chathub.commands import Ref, json_ref, parse_json
+from chathub.commands import Ref
 from chathub.config import FlowLimits, WebSocketSettings
-from chathub.delivery import Session
 from chathub.events import Error, Event, Outgoing
 from chathub.flow import UNTIMED
 from chathub.hub import Hub
+from chathub.parsing import json_ref, parse_json
 from chathub.query import ConnectQuery, cookie_token, parse_query
+from chathub.session import Session
 from chathub.stream import Admission, CloseReason, Stream, peer_address
 from chathub.wsframes import DeflateKey, FrameCache, frame
 from chathub.wsoptions import Clock, check_origin, configure_factory

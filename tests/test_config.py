@@ -6,7 +6,6 @@ import re
 import pytest
 
 from chathub.config import (
-    GROUPS,
     BackplaneSettings,
     Config,
     FlowLimits,
@@ -21,11 +20,10 @@ from chathub.config import (
     origins,
     positive,
     section_names,
-    setting_info,
-    settings_of,
     table,
 )
 from chathub.options import rows
+from chathub.setting import GROUPS, setting_info, settings_of
 
 
 def test_keys_are_unique_across_sections_and_snake_case():

@@ -3,8 +3,8 @@
 import pytest
 
 from chathub import commands as cmd
-from chathub.commands import parse_json, parse_line
 from chathub.events import Error
+from chathub.parsing import parse_json, parse_line
 
 
 @pytest.mark.parametrize(

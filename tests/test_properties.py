@@ -26,9 +26,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from chathub import commands as cmd
-from chathub.commands import json_ref, parse_json, parse_line
 from chathub.config import HubSettings, WebSocketSettings
-from chathub.delivery import Session
 from chathub.events import Error, Event
 from chathub.hub import Hub
 from chathub.line import (
@@ -40,6 +38,8 @@ from chathub.line import (
     LineTooLong,
 )
 from chathub.origins import origin_allowed, parse_origin
+from chathub.parsing import json_ref, parse_json, parse_line
+from chathub.session import Session
 from chathub.store import MemoryStore
 from chathub.telnet import BINARY, DO, DONT, IAC, NAWS, WILL, WONT, TelnetFilter
 from chathub.text import (
@@ -238,7 +238,7 @@ def test_telnet_connection_answers_the_same_however_input_is_split(
     assert split.output() == whole.output()
 
 
-# --- commands.parse_line and parse_json --------------------------------------------------------
+# --- parsing.parse_line and parse_json ---------------------------------------------------------
 
 
 @given(st.text())

@@ -14,10 +14,10 @@ from twisted.python.failure import Failure
 from chathub import feeds, sse
 from chathub.commands import Join, Nick, Say
 from chathub.config import FlowLimits
-from chathub.delivery import Session
 from chathub.flow import Outbox
 from chathub.hub import Hub
 from chathub.jsonwire import event_fields
+from chathub.session import Session
 from chathub.store import MemoryStore
 from tests.recording import RecordingClient
 

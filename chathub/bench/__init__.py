@@ -14,7 +14,8 @@ Rules:
   `capacity.py` the search for the highest passing rate, `load.py` the connections and their
   reads, `trial.py` one measured run, `conn.py` one connection and the plan, `wire.py` bytes
   out and counting bytes in, `report.py` the figures and their text, `storm.py` the connection
-  storm (`--storm`) and `joins.py` how its clients recognise their own join.
+  storm (`--storm`), `crowd.py` its plan and its clients, and `joins.py` how its clients
+  recognise their own join.
 """
 
 from collections.abc import Sequence

@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 
 from chathub.bench.capacity import find_capacity
 from chathub.bench.conn import Endpoint, Plan
+from chathub.bench.crowd import DEFAULT_SAY_AFTER, StormPlan
 from chathub.bench.load import Load
 from chathub.bench.report import Report, Storm, storm_line, summary_line
-from chathub.bench.storm import DEFAULT_SAY_AFTER, StormPlan, run_storm
+from chathub.bench.storm import run_storm
 from chathub.bench.target import (
     TARGETS,
     Sampler,

@@ -3,6 +3,7 @@
 import pytest
 
 from chathub import commands as cmd
+from chathub import parsing
 from chathub.events import Error
 
 
@@ -38,7 +39,7 @@ from chathub.events import Error
 )
 def test_parse_line_reads_each_command(line, command):
     """Every line-protocol command parses to its dataclass."""
-    assert cmd.parse_line(line) == command
+    assert parsing.parse_line(line) == command
 
 
 @pytest.mark.parametrize(
@@ -51,13 +52,13 @@ def test_parse_line_reads_each_command(line, command):
 )
 def test_a_tab_separates_a_command_and_its_arguments_like_a_space(line, command):
     """`/nick<TAB>bob` is /nick bob, not an unknown command shown as "/nick bob"."""
-    assert cmd.parse_line(line) == command
+    assert parsing.parse_line(line) == command
 
 
 def test_blank_lines_do_nothing():
     """Empty and whitespace-only lines are not messages."""
-    assert cmd.parse_line("") is None
-    assert cmd.parse_line("   ") is None
+    assert parsing.parse_line("") is None
+    assert parsing.parse_line("   ") is None
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_blank_lines_do_nothing():
 )
 def test_parse_line_answers_missing_or_extra_arguments_with_usage(line):
     """A command with the wrong arguments gets a usage error, not an exception."""
-    result = cmd.parse_line(line)
+    result = parsing.parse_line(line)
     assert isinstance(result, Error)
     assert result.code == "usage"
     assert result.message.startswith("usage: /")
@@ -96,13 +97,13 @@ def test_parse_line_answers_missing_or_extra_arguments_with_usage(line):
 
 def test_unknown_commands_are_an_error_naming_the_command():
     """`/frobnicate` is refused with a hint to /help."""
-    result = cmd.parse_line("/frobnicate now")
+    result = parsing.parse_line("/frobnicate now")
     assert result == Error("unknown-command", "unknown command /frobnicate; type /help")
 
 
 def test_unknown_command_is_quoted_back_without_escapes_or_controls():
     """`/\x1b[2J` is named in the error without the escape, which would clear the screen."""
-    result = cmd.parse_line("/\x1b[2Jx\u202e\x00 now")
+    result = parsing.parse_line("/\x1b[2Jx\u202e\x00 now")
     assert result == Error("unknown-command", "unknown command /x; type /help")
 
 
@@ -135,7 +136,7 @@ def test_unknown_command_is_quoted_back_without_escapes_or_controls():
 )
 def test_parse_json_reads_each_op(message, command):
     """Every WebSocket op parses to its dataclass, with its ref."""
-    assert cmd.parse_json(message) == command
+    assert parsing.parse_json(message) == command
 
 
 @pytest.mark.parametrize(
@@ -160,17 +161,17 @@ def test_parse_json_reads_each_op(message, command):
 )
 def test_parse_json_refuses_malformed_messages_with_an_error(message, code):
     """Non-objects, unknown ops and missing or wrong-typed fields are errors."""
-    result = cmd.parse_json(message)
+    result = parsing.parse_json(message)
     assert isinstance(result, Error)
     assert result.code == code
 
 
 def test_json_ref_is_echoable_even_when_the_message_is_bad():
     """The ref of an invalid op is still found, so its error can carry it."""
-    assert cmd.json_ref({"op": "dance", "ref": "r9"}) == "r9"
-    assert cmd.json_ref({"ref": 3}) == 3
-    assert cmd.json_ref({"ref": True}) is None
-    assert cmd.json_ref([1]) is None
+    assert parsing.json_ref({"op": "dance", "ref": "r9"}) == "r9"
+    assert parsing.json_ref({"ref": 3}) == 3
+    assert parsing.json_ref({"ref": True}) is None
+    assert parsing.json_ref([1]) is None
 
 
 @pytest.mark.parametrize(
@@ -194,27 +195,27 @@ def test_json_ref_is_echoable_even_when_the_message_is_bad():
 def test_a_line_whose_first_visible_character_is_a_slash_is_a_command(prefix):
     """Invisible characters and stray escape sequences before `/` do not make it a message."""
     line = prefix + "/msg alice my password is hunter2"
-    assert cmd.parse_line(line) == cmd.Msg("alice", "my password is hunter2")
-    assert cmd.parse_line(prefix + "//etc is a path") == cmd.Say("/etc is a path")
-    assert cmd.parse_line(prefix + "/nick\u200b bob") == cmd.Nick("bob")
+    assert parsing.parse_line(line) == cmd.Msg("alice", "my password is hunter2")
+    assert parsing.parse_line(prefix + "//etc is a path") == cmd.Say("/etc is a path")
+    assert parsing.parse_line(prefix + "/nick\u200b bob") == cmd.Nick("bob")
 
 
 def test_a_slash_inside_a_leading_escape_sequence_still_makes_a_command():
     """A `/` swallowed by an escape sequence before the first visible character is not lost:
     the line is a command (at worst an unknown one), never a room message."""
-    assert cmd.parse_line("\x1b[/msg alice secret") == cmd.Msg("alice", "secret")
-    assert isinstance(cmd.parse_line("\x1b]0;/x\x07 hello"), Error)
+    assert parsing.parse_line("\x1b[/msg alice secret") == cmd.Msg("alice", "secret")
+    assert isinstance(parsing.parse_line("\x1b]0;/x\x07 hello"), Error)
 
 
 def test_lines_that_show_nothing_do_nothing():
     """A line of invisible characters and escape sequences is blank, not a message."""
     for line in ["\u200b", "\x1b[A", "\ufeff \u200e", "\x00\x00"]:
-        assert cmd.parse_line(line) is None, repr(line)
+        assert parsing.parse_line(line) is None, repr(line)
 
 
 def test_text_after_invisible_characters_is_still_a_message():
     """An arrow key before ordinary text sends the text (the hub cleans the escape away)."""
-    assert cmd.parse_line("\x1b[Ahello /msg") == cmd.Say("\x1b[Ahello /msg")
+    assert parsing.parse_line("\x1b[Ahello /msg") == cmd.Say("\x1b[Ahello /msg")
 
 
 @pytest.mark.parametrize("op", ["say", "me"])
@@ -222,7 +223,7 @@ def test_a_websocket_say_whose_text_starts_invisibly_with_a_slash_is_refused(op)
     """`say` is explicit, so `/text` is said as it is; but invisible characters before the
     slash mean a command typed by mistake (a paste, a stray key): refused, never shown."""
     for text in ["\u200b/msg alice hunter2", "\x1b[A/msg alice hunter2", " /msg alice x"]:
-        result = cmd.parse_json({"op": op, "room": "lobby", "text": text, "ref": 3})
+        result = parsing.parse_json({"op": op, "room": "lobby", "text": text, "ref": 3})
         assert isinstance(result, Error) and result.code == "hidden-command", repr(text)
-    said = cmd.parse_json({"op": op, "text": "/etc/hosts changed"})
+    said = parsing.parse_json({"op": op, "text": "/etc/hosts changed"})
     assert isinstance(said, cmd.Say | cmd.Me) and said.text == "/etc/hosts changed"

@@ -1,10 +1,10 @@
-"""The storm's plan and its per-socket readings (`chathub/bench/storm.py`), without a hub."""
+"""The storm's plan and its per-socket readings (`chathub/bench/crowd.py`), without a hub."""
 
 import socket
 from pathlib import Path
 
 from chathub.bench.conn import Endpoint
-from chathub.bench.storm import Client, StormPlan, listen_counters, retransmits
+from chathub.bench.crowd import Client, StormPlan, listen_counters, retransmits
 
 
 def test_a_mixed_storm_alternates_wires_and_spreads_rooms() -> None:
