@@ -302,26 +302,31 @@ def test_topic_owner_operators_modes_bans_and_edits_survive_a_restart(tmp_path):
     """Everything moderation keeps is there after SIGTERM and a new start on the same file."""
     db = str(tmp_path / "chathub.db")
     first = start_with_operator(tmp_path, db=db)
-    alice = owner_of(first, "dev")
-    registered(first, "bob").close()
-    alice.send("/topic release on Friday")
-    alice.expect("set the topic")
-    alice.send("/op bob")
-    alice.expect("[dev] * alice set mode +o bob")
-    alice.send("/ban eve 7d spam")
-    alice.expect("[dev] * alice banned eve")
-    alice.send("first, with a tpyo")
-    alice.expect("[dev] <alice> first, with a tpyo")  # two messages, not a paste of two lines
-    alice.send("second, to delete")
-    alice.expect("[dev] <alice> second, to delete")
-    second_id = last_id(alice, "dev")
-    alice.send(f"/edit {second_id - 1} first, fixed")
-    alice.expect("edited")
-    alice.send(f"/delete {second_id}")
-    alice.expect("deleted")
-    alice.send("/mode +ms")
-    alice.expect("[dev] * alice set mode +ms")
-    assert first.stop() == 0
+    try:
+        alice = owner_of(first, "dev")
+        registered(first, "bob").close()
+        alice.send("/topic release on Friday")
+        alice.expect("set the topic")
+        alice.send("/op bob")
+        alice.expect("[dev] * alice set mode +o bob")
+        alice.send("/ban eve 7d spam")
+        alice.expect("[dev] * alice banned eve")
+        alice.send("first, with a tpyo")
+        alice.expect("[dev] <alice> first, with a tpyo")  # two messages, not a paste of two lines
+        alice.send("second, to delete")
+        alice.expect("[dev] <alice> second, to delete")
+        second_id = last_id(alice, "dev")
+        alice.send(f"/edit {second_id - 1} first, fixed")
+        alice.expect("edited")
+        alice.send(f"/delete {second_id}")
+        alice.expect("deleted")
+        alice.send("/mode +ms")
+        alice.expect("[dev] * alice set mode +ms")
+        assert first.stop() == 0
+    finally:  # a failure above must not leave the hub running
+        if first.process.poll() is None:
+            first.process.kill()
+            first.process.wait()
 
     again = start_with_operator(tmp_path, db=db)
     try:
