@@ -1,5 +1,6 @@
 // The events of rooms, by kind: messages, joins and parts (of several nicks at once), nick
 // changes, typing, moderation (kick, ban, topic, mode, edit, delete, close).
+import { closeWelcome } from "./account.js";
 import { TYPING_SHOWN_MS, el, sameNick, saveSession, state, ui } from "./base.js";
 import { send, setStatus } from "./connection.js";
 import { addMessage, currentList, dropRoom, makeRoom, presenceLine, systemLine } from "./log.js";
@@ -188,6 +189,8 @@ export function onNick(event) {
     state.nick = event.nick;
     state.wantNick = event.nick;
     ui.nickInput.value = event.nick;
+    // A nick picked another way (the nick box, /nick) answers the first visit's prompt too.
+    if (!ui.welcomeForm.hidden) closeWelcome();
     setStatus("connected", `connected as ${event.nick}`);
     renderAccount();
     saveSession();

@@ -39,7 +39,8 @@ FOCUS = """() => {
     const what = node.id ? "#" + node.id : node.tagName.toLowerCase() + "." + node.className;
     return { ok: node.matches(":focus-visible") && outline && node.contains(hit),
              what, outline: style.outlineStyle + " " + style.outlineWidth,
-             room: node.dataset ? node.dataset.room || null : null };
+             room: node.dataset ? node.dataset.room || null : null,
+             convo: node.dataset ? node.dataset.convo || null : null };
 }"""
 
 
@@ -184,8 +185,9 @@ def test_keyboard_alone_joins_talks_switches_rooms_and_reads_a_private_message(
     open_page, connect, viewport
 ):
     """No clicks: Tab to the join form, join dev, say something, go back to the lobby with
-    Shift+Tab and Enter, then read bob's private message in the log; at every stop the focus
-    is visible (an outline at least 2px wide, not covered)."""
+    Shift+Tab and Enter, then open bob's private conversation (its own view, listed under
+    "Private messages") and read his message in the log; at every stop the focus is visible
+    (an outline at least 2px wide, not covered)."""
     bob = connect("bob")
     page = open_page("/", viewport)
     chat = shared.ChatPage(page)
@@ -214,6 +216,10 @@ def test_keyboard_alone_joins_talks_switches_rooms_and_reads_a_private_message(
     bob.send(f"/msg {nick} a private word for the keyboard user")
     pm = page.locator("#log li.pm .text")
     expect(pm).to_have_text("a private word for the keyboard user", timeout=WAIT_MS)
+    tab_to(page, lambda where: where["convo"] == "@bob", key="Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message-input")).to_be_focused()
+    focus_shows(page)
     tab_to(page, lambda where: where["what"] == "#log", key="Shift+Tab")
     page.keyboard.press("End")
     settle(chat)
