@@ -433,6 +433,9 @@ def test_page_reconnects_after_a_restart_and_shows_exactly_what_it_missed(chromi
         bob.close()
         status = chat.page.locator("#status")
         expect(status).not_to_have_attribute("data-state", "connected", timeout=10_000)
+        # The page stays away (no network) until the missed messages are said: otherwise a
+        # quick restart lets it back in first, and they arrive live instead of being missed.
+        context.set_offline(True)
 
         second = restart_on(tmp_path, first, "--drain-seconds", "1")
         carol = greeted(second, "carol")
@@ -441,6 +444,7 @@ def test_page_reconnects_after_a_restart_and_shows_exactly_what_it_missed(chromi
             carol.send(text)
             carol.expect(f"<carol> {text}")
         was_offline = status.get_attribute("data-state") != "connected"
+        context.set_offline(False)
 
         expect(status).to_have_attribute("data-state", "connected", timeout=RECONNECT_MS)
         expect(status).to_contain_text("connected as alice")
