@@ -9,7 +9,7 @@ being read), and 16 KiB for the connection itself (the README measures 12.8 KiB)
 Figures are printed (`pytest -s`) for the README.
 
 The suite floods for 20 s, and from 200 addresses in the second test, to stay within CI's
-time; the issue's full scale is `CHATHUB_FLOOD_SECONDS=60 CHATHUB_FLOOD_ADDRESSES=1000`.
+time; the issue's full scale is `E2E_FLOOD_SECONDS=60 E2E_FLOOD_ADDRESSES=1000`.
 """
 
 import os
@@ -37,8 +37,8 @@ WS_MAX_MESSAGE = 65_536  # --ws-max-message's default
 PER_CONNECTION_MB = (2 * MAX_BACKLOG + WS_MAX_MESSAGE + 16 * 1024) / MIB
 EMOJI_TEXT = "😀" * 4000  # the longest message: 4,000 characters, 16,000 bytes of UTF-8
 RATE = 10  # messages a second per connection: --max-rate's default
-FLOOD_SECONDS = float(os.environ.get("CHATHUB_FLOOD_SECONDS", "20"))
-FLOOD_ADDRESSES = int(os.environ.get("CHATHUB_FLOOD_ADDRESSES", "200"))
+FLOOD_SECONDS = float(os.environ.get("E2E_FLOOD_SECONDS", "20"))
+FLOOD_ADDRESSES = int(os.environ.get("E2E_FLOOD_ADDRESSES", "200"))
 P99_LIMIT_MS = 100.0
 
 
@@ -123,7 +123,7 @@ def test_fifty_flooders_in_twenty_rooms_each_stay_within_the_memory_budget(tmp_p
 def test_two_hundred_flooders_from_as_many_addresses_stay_within_the_memory_budget(
     tmp_path: Path,
 ):
-    """200 /ws connections from 200 addresses (`CHATHUB_FLOOD_ADDRESSES`), 20 rooms each, 4,000
+    """200 /ws connections from 200 addresses (`E2E_FLOOD_ADDRESSES`), 20 rooms each, 4,000
     emoji 10 times a second: RSS stays under baseline + 32 MiB + 2 s of input + 201 x 592 KiB,
     and a normal user still gets its echoes."""
     hub = start_hub(tmp_path, "--history-memory", str(HISTORY_MEMORY_MB))
