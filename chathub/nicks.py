@@ -146,7 +146,7 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
         hub.tell(session, error, ref)
         return
     if target is not None:
-        _send_private(hub, session, target.nick, text, ref)
+        _send_private(hub, session, target.nick, target.account, text, ref)
         return
     roster = hub.roster
     assert roster is not None
@@ -160,7 +160,7 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
             elif holder is None:
                 hub.tell(session, errors.no_such_nick(to), ref)
             else:
-                _send_private(hub, session, holder, text, ref)
+                _send_private(hub, session, holder, None, text, ref)
             done()
 
         roster.holder(to, found)
@@ -168,12 +168,13 @@ def private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None)
     hub.when_done(session, start)
 
 
-def _send_private(hub: "Hub", session: "Session", to: str, text: str, ref: Ref | None) -> None:
-    # Kept when a side is identified (privatelog.py). The account of a recipient on another
-    # process is not known here: the message is kept for the sender's side only.
-    target = hub.sessions.get(nick_skeleton(to))
+def _send_private(
+    hub: "Hub", session: "Session", to: str, account: str | None, text: str, ref: Ref | None
+) -> None:
+    """Send to the nick `to`, identified as `account`. Kept when a side is identified
+    (privatelog.py); the account of a recipient on another process is not known here (None),
+    so such a message is kept for the sender's side only."""
     now = hub.clock()
-    account = target.account if target is not None else None
     id = privatelog.record(hub, session, to, account, text, now)
     message = Private(session.nick, to, text, now, id)
     # To the recipient, then the sender's copy (with its ref); once if they are one.
