@@ -17,7 +17,8 @@ Rules:
   When what it asks for is older than what the room keeps, it is told where history starts
   (a gap). Its session records, for each room, the last id stored when it was added
   (`Reader.caught_up`): it has been told everything up to there, even in a room with nothing
-  to tell.
+  to tell. Once it is a reader of every room it asked for, `ready` is called: whatever is
+  published after that reaches it.
 - A watcher reads a private room (secret, invite-only, closed) only if its `Viewer` may see it
   (`access.py`: an API token naming the room, an account with a role in it); otherwise the
   room is, for it, one where nothing happens. A room that becomes private stops being read
@@ -111,15 +112,26 @@ def watch(
     replay: int,
     tell: Callable[[Outgoing], None],
     viewer: Viewer = ANONYMOUS,
+    ready: Callable[[], None] = lambda: None,
 ) -> Reader:
     """Make `client` a reader of `rooms`: for each, the events after `since[room]` (or the
-    newest `replay` when it names none), then live ones. Returns its session (for `unwatch`).
-    A private room `viewer` may not see is not read."""
+    newest `replay` when it names none), then live ones; `ready` once it reads them all.
+    Returns its session (for `unwatch`). A private room `viewer` may not see is not read."""
     session = Reader(client, "", viewer=viewer, account=viewer.account)
     hub.traffic.opened(client.transport_name)
-    for room in rooms:
-        if can_see(hub, room, viewer):
-            _watch_room(hub, session, room, since.get(room), replay, tell)
+    visible = [room for room in rooms if can_see(hub, room, viewer)]
+    pending = len(visible)
+
+    def room_done() -> None:
+        nonlocal pending
+        pending -= 1
+        if pending == 0 and not session.gone:
+            ready()
+
+    if not visible:
+        ready()
+    for room in visible:
+        _watch_room(hub, session, room, since.get(room), replay, tell, room_done)
     return session
 
 
@@ -130,6 +142,7 @@ def _watch_room(
     after: int | None,
     replay: int,
     tell: Callable[[Outgoing], None],
+    done: Callable[[], None],
 ) -> None:
     limit = hub.settings.history_max
 
@@ -160,6 +173,7 @@ def _watch_room(
         session.rooms.append(room)
         session.caught_up[room] = hub.store.last_id(room)
         hub.traffic.joined(room, session.client.transport_name)
+        done()
 
     hub.store.open_room(room, opened)
 

@@ -116,11 +116,15 @@ class SseConnection:
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")  # nginx: pass each event on at once
-        request.write(b": chathub event stream\n\n")  # the headers go out now
         request.notifyFinish().addBoth(self._gone)
         self.positions.update(since)
-        self.stream.watch(self.rooms, since, replay, viewer)
+        self.stream.watch(self.rooms, since, replay, viewer, self._reading)
         self._heartbeat = self.clock.callLater(HEARTBEAT_SECONDS, self._beat)
+
+    def _reading(self) -> None:
+        """It reads every room now: the opening comment (and with it the headers) tells the
+        client that whatever is published from here on reaches it."""
+        self.write_rendered(b": chathub event stream\n\n")
 
     def _beat(self) -> None:
         if self.stream.open and self.stream.outbox is not None:

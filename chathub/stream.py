@@ -218,12 +218,13 @@ class Stream:
         since: dict[str, int],
         replay: int,
         viewer: Viewer = ANONYMOUS,
+        ready: Callable[[], None] = lambda: None,
     ) -> None:
         """Read `rooms` without joining them (an SSE stream): output only, no nick; private
-        rooms only as far as `viewer` may see them."""
+        rooms only as far as `viewer` may see them; `ready` once it reads them all."""
         self._start_output()
         self.open = True
-        self.reader = feeds.watch(self.hub, self, rooms, since, replay, self.deliver, viewer)
+        self.reader = feeds.watch(self.hub, self, rooms, since, replay, self.deliver, viewer, ready)
 
     def _start_output(self) -> None:
         clock: Any = self.clock  # only used when a limit needs it (checked in __init__)

@@ -2,6 +2,7 @@
 `Clock` for the heartbeat and the hub's memory store behind it."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,38 @@ def test_the_id_of_a_quiet_room_is_where_its_history_stood(hub: Hub, clock: Cloc
     request, _ = open_stream(hub, clock, ["dev", "ops"], replay=0)
     dev.say("d1")
     assert ids(request.taken()) == ["dev:1,ops:2"]
+
+
+class RoomsOpenedLater(MemoryStore):
+    """The memory store, opening each room only when told (as a disk read would, later)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opening: dict[str, Callable[[], None]] = {}
+
+    def open_room(self, room: str, ready: Callable[[], None]) -> None:
+        self.opening[room] = ready
+
+    def open(self, room: str) -> None:
+        self.opening.pop(room)()
+
+
+def test_the_opening_comment_waits_until_every_room_is_read(clock: Clock) -> None:
+    """The comment (and with it the headers) says the stream reads every room: whatever is
+    published after it reaches the client, and every id names every room. Until then nothing
+    is published that it could miss, and a room still being read is not named."""
+    store = RoomsOpenedLater()
+    hub = Hub(store, clock=lambda: 1_700_000_000.5)
+    request, _ = open_stream(hub, clock, ["dev", "ops"], replay=0)
+    store.open("dev")
+    assert bytes(request.written) == b""  # ops is still being read
+    store.open("ops")
+    assert bytes(request.written) == b": chathub event stream\n\n"
+    posts = [feeds.Post("message", "to dev")]
+    feeds.publish(hub, "deploy-bot", "dev", posts, lambda _: None)
+    store.open("dev")
+    hub.fan_out_held()
+    assert ids(request.taken()) == ["dev:1,ops:0"]
 
 
 # --- resuming -------------------------------------------------------------------------------------
