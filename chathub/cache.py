@@ -104,6 +104,7 @@ class HistoryCache:
         self._windows: OrderedDict[str, Window] = OrderedDict()
         # Per room, the first id not yet on disk: records from there on are never dropped.
         self._unwritten_from: dict[str, int] = {}
+        self._stuck = False  # over budget, and nothing in memory may be dropped yet
 
     def __contains__(self, room: str) -> bool:
         return room in self._windows
@@ -136,13 +137,16 @@ class HistoryCache:
         added = sum(cost(record) for record in records)
         window.size += added
         self.size += added
+        self._stuck = False  # what was read is on disk: it may be dropped
         self._shrink()
 
     def append(self, room: str, event: Event, on_disk: bool) -> None:
         """A newly stored message; `on_disk` False marks it as not yet written."""
         window = self.window(room)
         record = pack(event)
-        if not on_disk and room not in self._unwritten_from:
+        if on_disk:
+            self._stuck = False  # it may be dropped
+        elif room not in self._unwritten_from:
             assert event.id is not None
             self._unwritten_from[room] = event.id
         window.records.append(record)
@@ -164,6 +168,7 @@ class HistoryCache:
             del self._unwritten_from[room]
         else:
             self._unwritten_from[room] = up_to + 1  # later ones are still queued
+        self._stuck = False  # what was written may be dropped now
         self._shrink()
 
     def still_unwritten(self, room: str, from_id: int) -> None:
@@ -228,20 +233,28 @@ class HistoryCache:
 
     def _shrink(self) -> None:
         """Drop the oldest written messages of the least recently active rooms until the
-        windows fit the budget."""
-        if self.size <= self.budget:
+        windows fit the budget.
+
+        Over budget with nothing left to drop (what is in memory waits for the disk), it is
+        `_stuck` until something is written or read in: a flood then costs each new message
+        nothing here, instead of a look at every room's window."""
+        if self.size <= self.budget or self._stuck:
             return
-        for room in list(self._windows):
-            window = self._windows[room]
+        emptied: list[str] = []
+        for room, window in self._windows.items():
             keep_from = self._unwritten_from.get(room)
             while window.records and self.size > self.budget:
                 if keep_from is not None and record_id(window.records[0]) >= keep_from:
                     break
                 self._drop_oldest(window)
             if not window.records and keep_from is None:
-                del self._windows[room]
+                emptied.append(room)
             if self.size <= self.budget:
-                return
+                break
+        else:
+            self._stuck = True
+        for room in emptied:
+            del self._windows[room]
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 import tracemalloc
 
+import pytest
+
+from chathub import cache as cache_module
 from chathub.cache import RECORD_OVERHEAD, HistoryCache, cost, pack, unpack
 from chathub.events import Event
 
@@ -64,6 +67,36 @@ def test_a_message_not_yet_on_disk_is_never_dropped() -> None:
     remaining = [e.id for e in cache.since("dev", 0, 100, force=True) or []]
     assert remaining == [7, 8, 9, 10]  # the written ones went; the unwritten stayed
     cache.written("dev", 10)
+    assert cache.size <= cache.budget
+
+
+def test_over_budget_with_all_unwritten_a_new_message_does_not_look_at_every_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood in 1,000 rooms with the writer behind: nothing may be dropped, so a new message
+    does not look through every window for something to drop (it did: 10% of the hub's time);
+    once something is written, the cache goes back within its budget."""
+    one = cost(pack(event("r0", 1, "x" * 100)))
+    cache = HistoryCache(budget=one * 100, retain_messages=1000)
+    rooms = [f"r{n}" for n in range(1000)]
+    for room in rooms:
+        cache.append(room, event(room, 1, "x" * 100), on_disk=False)
+    looked = 0
+    real_record_id = cache_module.record_id
+
+    def counting(record: bytes) -> int:
+        nonlocal looked
+        looked += 1
+        return real_record_id(record)
+
+    monkeypatch.setattr(cache_module, "record_id", counting)
+    for room in rooms:
+        cache.append(room, event(room, 2, "x" * 100), on_disk=False)
+    assert looked < 100
+    for room in rooms:
+        cache.written(room, 2)
+    assert cache.size <= cache.budget
+    cache.append("new", event("new", 1), on_disk=True)  # nothing stuck: it still fits
     assert cache.size <= cache.budget
 
 
