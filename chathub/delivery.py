@@ -27,6 +27,14 @@ Rules:
   them meanwhile waits behind it, so a client's direct replies never overtake its own
   messages, joins or nick changes. A publication the broker loses (the backplane went away)
   is answered to its senders with `unavailable` in its place (`lost`).
+- While the store is behind (unwritten history is getting old), messages wait with their
+  senders (`_wait_for_store`), except a light sender's: one that has said little lately (a
+  person typing) passes, so a flood held at the store's gate does not hold everyone else.
+  Each session's allowance is a token bucket of `LIGHT_BURST` bytes refilled at `LIGHT_RATE`
+  a second, charged only while the store is behind (the usual path pays nothing); a message
+  bigger than the burst never passes, so what passes is bounded by connections x the rate.
+  Waiters resume in the order they came, each once per catch-up: one that is held again goes
+  to the back, behind those that waited with it.
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
@@ -56,6 +64,9 @@ Senders = tuple[tuple[int, "Session", Ref | None], ...]
 # How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
 Later = Callable[[float, Callable[[], None]], object]
 
+LIGHT_BURST = 4096  # bytes of text a light sender may say at once while the store is behind
+LIGHT_RATE = 1024.0  # and a second, after that
+
 
 class Delivery:
     """The publish point and the ordering rules; the hub's state they use is declared here."""
@@ -67,6 +78,7 @@ class Delivery:
     traffic: Traffic
     presence: "Presence"
     later: Later | None
+    clock: Callable[[], float]
 
     def __init__(self, broker: Broker, origin: str) -> None:
         # Inside `batch()`: room messages waiting to be published, in order, all of one room
@@ -160,6 +172,20 @@ class Delivery:
                 self.handle(session, item)
         if session.waiting is None:
             session.client.hold_input(False)
+
+    def passes_while_behind(self, session: Session, text: str) -> bool:
+        """Whether `session` may say `text` although the store is behind: a light sender's
+        allowance covers it (and is charged)."""
+        now = self.clock()
+        elapsed = max(0.0, now - session.allowance_at)
+        allowance = min(LIGHT_BURST, session.allowance + elapsed * LIGHT_RATE)
+        session.allowance_at = now
+        size = len(text.encode())
+        if size > allowance:
+            session.allowance = allowance
+            return False
+        session.allowance = allowance - size
+        return True
 
     def _wait_for_store(self, session: Session, command: cmd.Command) -> None:
         if not self._store_waiters:

@@ -220,10 +220,12 @@ class Hub(Delivery):
                 session.waiting.append(command)
                 return
         match command:
-            case cmd.Say() | cmd.Me() | cmd.Msg() if self.store.behind():
+            case cmd.Say() | cmd.Me() | cmd.Msg() if self.store.behind() and (
+                not self.passes_while_behind(session, command.text)
+            ):
                 # Unwritten history is getting old: the message waits (unacknowledged, and
-                # its sender is not read) until the store catches up. Private ones too: they
-                # may be kept (privatelog.py).
+                # its sender is not read) until the store catches up, unless its sender is a
+                # light one (delivery.py). Private ones too: they may be kept (privatelog.py).
                 self._wait_for_store(session, command)
             case cmd.Say(text, room) | cmd.Me(text, room):
                 self.traffic.messages_in[session.client.transport_name] += 1

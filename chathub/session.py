@@ -76,6 +76,10 @@ class Session:
     invited: set[str] | None = None
     voiced: set[str] | None = None
     _key: str | None = None  # a guest's author key, made when first needed
+    # Bytes it may still say while the store is behind, and when that was last worked out
+    # (`Delivery.passes_while_behind`; 0: never, so the full allowance).
+    allowance: float = 0.0
+    allowance_at: float = 0.0
 
     @property
     def current_room(self) -> str | None:

@@ -12,6 +12,7 @@ from twisted.internet import task
 from chathub import commands as cmd
 from chathub import sqlitewriter as writer_module
 from chathub.config import HubSettings
+from chathub.delivery import LIGHT_BURST, LIGHT_RATE
 from chathub.events import Error, Event, History, Ok, RoomList
 from chathub.hub import Hub
 from chathub.session import Session
@@ -147,14 +148,63 @@ def test_messages_wait_while_the_writer_lags_and_go_once_it_catches_up(
     hub.handle(a, cmd.Say("written soon"))
     now[0] += MAX_LAG + 0.1  # the writer has not run: its oldest row is too old
     alice.clear()
-    hub.handle(a, cmd.Say("must wait", ref=1))
+    big = "must wait " + "😀" * (LIGHT_BURST // 4)  # more than a light sender's allowance
+    hub.handle(a, cmd.Say(big, ref=1))
     hub.handle(a, cmd.Who(ref=2))
     assert alice.received == [] and alice.holds[-1] is True
     clock.advance(FLUSH_SECONDS)
     runner.run_all()
     assert [ref for _, ref in alice.received] == [1, 2]
     assert alice.holds[-1] is False
-    assert texts(alice) == ["must wait"]
+    assert texts(alice) == [big]
+
+
+def test_a_light_sender_is_not_held_behind_a_flood(
+    hub: Hub, runner: ManualRunner, clock: task.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store is behind, a flooder's big messages wait; a person saying a few short
+    lines gets each echoed at once, until they add up to more than its allowance."""
+    now = [1000.0]
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: now[0])
+    flooder, f = connect(hub, runner, "flooder", ("flood",))
+    alice, a = connect(hub, runner, "alice")
+    hub.handle(f, cmd.Say("😀" * 4000))  # 16,000 bytes, the longest message
+    clock.advance(FLUSH_SECONDS)  # the writer takes it, and is busy writing it
+    hub.handle(f, cmd.Say("😀" * 4000))
+    now[0] += MAX_LAG + 0.1  # the next one has waited too long
+    assert hub.store.behind()
+    flooder.clear()
+    alice.clear()
+    hub.handle(f, cmd.Say("😁" * 4000, ref="f"))
+    assert flooder.received == [] and flooder.holds[-1] is True
+    for n in range(3):
+        hub.handle(a, cmd.Say(f"hello {n}", ref=n))
+    assert [ref for _, ref in alice.received] == [0, 1, 2]
+    assert alice.holds == []
+    # Short lines at once add up: past the burst, alice waits too (what passes is bounded).
+    for n in range(10):
+        hub.handle(a, cmd.Say("z" * 1000, ref=f"z{n}"))
+    assert alice.holds == [True]
+    assert texts(alice)[3:] == ["z" * 1000] * 4
+    runner.run_all()
+    assert alice.holds[-1] is False and flooder.holds[-1] is False
+    assert [ref for _, ref in flooder.received] == ["f"]
+    assert [ref for _, ref in alice.received][3:] == [f"z{n}" for n in range(10)]
+
+
+def test_a_light_sender_s_allowance_comes_back_with_time(hub: Hub) -> None:
+    """The allowance refills at LIGHT_RATE bytes a second, up to LIGHT_BURST."""
+    session = hub.connect(RecordingClient(), "alice", ("lobby",))
+    now = [2000.0]
+    hub.clock = lambda: now[0]
+    assert hub.passes_while_behind(session, "x" * LIGHT_BURST)
+    assert not hub.passes_while_behind(session, "x")
+    now[0] += 1.0
+    assert hub.passes_while_behind(session, "x" * int(LIGHT_RATE))
+    assert not hub.passes_while_behind(session, "x")
+    now[0] += 3600.0
+    assert not hub.passes_while_behind(session, "x" * (LIGHT_BURST + 1))
+    assert hub.passes_while_behind(session, "😀" * (LIGHT_BURST // 4))  # bytes, not characters
 
 
 def test_a_room_past_max_rooms_total_is_refused_and_counted() -> None:
