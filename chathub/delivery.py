@@ -33,8 +33,8 @@ Rules:
   Each session's allowance is a token bucket of `LIGHT_BURST` bytes refilled at `LIGHT_RATE`
   a second, charged only while the store is behind (the usual path pays nothing); a message
   bigger than the burst never passes, so what passes is bounded by connections x the rate.
-  Waiters resume in the order they came, each once per catch-up: one that is held again goes
-  to the back, behind those that waited with it.
+  Waiters resume in the order they came, `RESUME_PER_TURN` a reactor turn (so the others'
+  input is read in between), as long as the store keeps up: one held again goes to the back.
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
@@ -66,6 +66,7 @@ Later = Callable[[float, Callable[[], None]], object]
 
 LIGHT_BURST = 4096  # bytes of text a light sender may say at once while the store is behind
 LIGHT_RATE = 1024.0  # and a second, after that
+RESUME_PER_TURN = 16  # sessions the store's catching up resumes in one reactor turn
 
 
 class Delivery:
@@ -93,7 +94,10 @@ class Delivery:
         self._awaiting: dict[int, Senders] = {}
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
         self._on_failed: dict[int, Callable[[], None]] = {}
-        self._store_waiters: dict[Session, None] = {}  # sessions whose messages wait for it
+        # Sessions whose messages wait for the store, in the order they came, and whether it
+        # (or the next turn) will call `_store_caught_up`.
+        self._store_waiters: dict[Session, None] = {}
+        self._store_asked = False
         # Bots' publications stored and answered, waiting for the end of the turn to be
         # delivered (`fan_out_later`): the numbers of ours to hold, and those held.
         self._fan_out_later: set[int] = set()
@@ -188,17 +192,36 @@ class Delivery:
         return True
 
     def _wait_for_store(self, session: Session, command: cmd.Command) -> None:
-        if not self._store_waiters:
-            self.store.when_caught_up(self._store_caught_up)
         self._store_waiters[session] = None
         self._hold(session)
         assert session.waiting is not None
         session.waiting.append(command)
+        self._ask_store()
+
+    def _ask_store(self) -> None:
+        if not self._store_asked:
+            self._store_asked = True
+            self.store.when_caught_up(self._store_caught_up)
 
     def _store_caught_up(self) -> None:
-        waiters, self._store_waiters = self._store_waiters, {}
-        for session in waiters:
+        """Resume the store's waiters in the order they came, `RESUME_PER_TURN` a turn: each
+        carries out what it held (a read's worth of messages), and a thousand of them at once
+        would keep everyone else waiting for the reactor. Once the store is behind again, the
+        rest wait for it, still first in line."""
+        self._store_asked = False
+        resumed = 0
+        while self._store_waiters:
+            if self.store.behind():
+                self._ask_store()
+                return
+            if resumed == RESUME_PER_TURN and self.later is not None:
+                self.later(0, self._store_caught_up)
+                self._store_asked = True  # the call above stands for the store's
+                return
+            session = next(iter(self._store_waiters))
+            del self._store_waiters[session]
             self._resume(session)
+            resumed += 1
 
     def tell(self, session: Session, item: Outgoing, ref: Ref | None = None) -> None:
         """Send one client something for it alone, after everything published before it.

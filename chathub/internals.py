@@ -62,6 +62,8 @@ _PRIVATE_NAMES: Final = (
     ("autobahn.websocket.protocol.WebSocketServerProtocol", "http_request_params"),
     # fair_accepts: how many connections a listening port accepts in one turn
     ("twisted.internet.tcp.Port", "numberAccepts"),
+    # expect_pong_later: the timer that drops a peer whose pong is late
+    ("autobahn.websocket.protocol.WebSocketProtocol", "autoPingTimeoutCall"),
 )
 
 
@@ -344,3 +346,21 @@ def fair_accepts(port: Any, most: int) -> None:
         return read()
 
     port.doRead = do_read
+
+
+# --- Autobahn: a pong we did not read ---------------------------------------------------------
+
+
+def expect_pong_later(protocol: WebSocketProtocol, seconds: float) -> None:
+    """Give `protocol`'s peer `seconds` more for the pong to its keepalive ping, from within
+    `onAutoPingTimeout` (which would drop it).
+
+    Private: `autoPingTimeoutCall`, the timer Autobahn set when it sent the ping, which fired
+    to call `onAutoPingTimeout`; its pong handling cancels it when the pong comes, so it is
+    replaced by a new one on the factory's timer (a fired call cannot be cancelled). The
+    pending ping is kept: the pong that answers it is still recognised.
+    """
+    factory: Any = protocol.factory  # type: ignore[attr-defined]  # set by buildProtocol
+    protocol.autoPingTimeoutCall = factory._batched_timer.call_later(
+        seconds, protocol.onAutoPingTimeout
+    )

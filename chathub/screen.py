@@ -141,7 +141,8 @@ def _wrapped(line: str, limit: int, indent: str) -> list[str]:
     row: list[tuple[str, int]] = []
     room = limit
     for piece, size in pieces:
-        if sum(s for _, s in row) + size > room and row:
+        # What a break carries on may itself not fit with the piece: break until it does.
+        while row and sum(s for _, s in row) + size > room:
             row, carried = _break(row)
             rows.append((indent if rows else "") + "".join(p for p, _ in row))
             row, room = carried, limit - len(indent)

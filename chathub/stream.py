@@ -264,6 +264,12 @@ class Stream:
         """Whether the throttle has stopped reading this peer (input it holds should wait)."""
         return self.throttle is not None and self.throttle.paused
 
+    @property
+    def held_by_us(self) -> bool:
+        """Whether we stopped reading this peer for a while (the hub cannot take its next
+        command yet, or its rate is spent): what it sent meanwhile waits unread."""
+        return bool(self._held & (_BY_HUB | _BY_THROTTLE)) and not self._held & _FOR_GOOD
+
     def stop_reading(self) -> None:
         """Read nothing more from this peer: it broke a rule and its connection is closing,
         so what it still sends costs nothing (its close reply is not awaited either)."""

@@ -179,6 +179,15 @@ class WebSocketConnection(WebSocketServerProtocol):
             return
         super().onPing(payload)  # which answers with the pong
 
+    def onAutoPingTimeout(self) -> None:
+        # No pong in time. If we stopped reading this peer (its messages wait for the store,
+        # or its rate is spent), the pong may be in the socket unread: no sign of a dead peer,
+        # and dropping it would punish it for our wait. Expect the pong again later.
+        if self.stream is not None and self.stream.held_by_us:
+            internals.expect_pong_later(self, self.factory.settings.ping_timeout)
+            return
+        super().onAutoPingTimeout()
+
     def onPong(self, payload: bytes) -> None:
         if self.stream is not None:
             self.stream.touch()

@@ -4,6 +4,7 @@ A `SqliteStore` whose thread is a `ManualRunner`: nothing it reads comes back un
 runs the jobs, as when a room is read from a big file.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from twisted.internet import task
 from chathub import commands as cmd
 from chathub import sqlitewriter as writer_module
 from chathub.config import HubSettings
-from chathub.delivery import LIGHT_BURST, LIGHT_RATE
+from chathub.delivery import LIGHT_BURST, LIGHT_RATE, RESUME_PER_TURN
 from chathub.events import Error, Event, History, Ok, RoomList
 from chathub.hub import Hub
 from chathub.session import Session
@@ -242,3 +243,65 @@ def test_a_quit_with_a_ref_still_gets_ok_after_waiting() -> None:
     session = hub.connect(client, "alice")
     hub.handle(session, cmd.Quit(ref="q"))
     assert client.received[-1] == (Ok(), "q")
+
+
+class GatedStore(MemoryStore):
+    """The memory store, behind (or not) when the test says, calling back once caught up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.is_behind = False
+        self.callbacks: list[Callable[[], None]] = []
+
+    def behind(self) -> bool:
+        return self.is_behind
+
+    def when_caught_up(self, callback: Callable[[], None]) -> None:
+        if self.is_behind:
+            self.callbacks.append(callback)
+        else:
+            callback()
+
+    def catch_up(self) -> None:
+        self.is_behind = False
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+def test_the_store_s_waiters_resume_a_few_a_turn_in_the_order_they_came() -> None:
+    """A thousand flooders held at the gate are not all resumed in one turn (each carries out
+    a read's worth of messages: the reactor would not read anyone else meanwhile), but
+    RESUME_PER_TURN a turn, first come first; if the store falls behind again, the rest keep
+    their place."""
+    turns: list[Callable[[], None]] = []  # what waits for the next turn
+
+    def next_turn() -> None:
+        calls = turns[:]
+        turns.clear()
+        for call in calls:
+            call()
+
+    store = GatedStore()
+    hub = Hub(store, later=lambda _, call: turns.append(call))
+    clients = [RecordingClient() for _ in range(40)]
+    sessions = [hub.connect(c, f"u{n}", (f"r{n}",)) for n, c in enumerate(clients)]
+    next_turn()  # the joins are announced at the end of the turn
+    store.is_behind = True
+    for n, session in enumerate(sessions):
+        hub.handle(session, cmd.Say("😀" * 2000, ref=n))  # past a light sender's allowance
+    for client in clients:
+        client.clear()
+
+    def answered() -> list[int]:
+        return [n for n, client in enumerate(clients) if client.received]
+
+    store.catch_up()
+    assert answered() == list(range(RESUME_PER_TURN))
+    next_turn()
+    assert answered() == list(range(2 * RESUME_PER_TURN))
+    store.is_behind = True
+    next_turn()
+    assert answered() == list(range(2 * RESUME_PER_TURN))
+    store.catch_up()
+    assert answered() == list(range(40))

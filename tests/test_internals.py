@@ -294,6 +294,31 @@ def _preopen_outgoing_octets(_: Pair) -> None:
     assert protocol.trafficStats.preopenOutgoingOctetsWireLevel > 0
 
 
+def _auto_ping_timeout_call(_: Pair) -> None:
+    # The timer that drops a peer whose pong is late: set when the keepalive ping goes out,
+    # it calls onAutoPingTimeout; replaced from there, the pong that comes later cancels the
+    # new one and the connection stays.
+    protocol, clock = autobahn_connection()
+    protocol.autoPingInterval, protocol.autoPingTimeout = 10, 5
+    timeouts: list[float] = []
+
+    def timed_out() -> None:
+        timeouts.append(clock.seconds())
+        if len(timeouts) == 1:
+            internals.expect_pong_later(protocol, 5)
+
+    protocol.onAutoPingTimeout = timed_out
+    protocol._sendAutoPing()
+    assert protocol.autoPingTimeoutCall is not None
+    ping = protocol.autoPingPending
+    clock.advance(5)
+    assert timeouts == [5.0] and protocol.autoPingTimeoutCall.active()
+    protocol.dataReceived(_masked(0x0A, ping))
+    assert protocol.autoPingTimeoutCall is None
+    clock.advance(30)
+    assert timeouts == [5.0] and protocol.state == protocol.STATE_OPEN
+
+
 def _fail_connection(_: Pair) -> None:
     # Autobahn's own way to fail a connection: a close frame with the code and reason, then
     # the rest of the message is dropped (not collected, never handed to onMessage).
@@ -406,6 +431,9 @@ CHECKS: dict[tuple[str, str], Callable[[Pair], None]] = {
         _preopen_outgoing_octets
     ),
     ("autobahn.websocket.protocol.WebSocketProtocol", "_fail_connection"): _fail_connection,
+    ("autobahn.websocket.protocol.WebSocketProtocol", "autoPingTimeoutCall"): (
+        _auto_ping_timeout_call
+    ),
     **{
         ("autobahn.websocket.protocol.WebSocketServerProtocol", name): _handshake_attribute(name)
         for name in ("http_request_data", "http_response_data", "http_headers")

@@ -677,6 +677,28 @@ def test_pong_keeps_the_connection(factory, clock):
     assert clock.getDelayedCalls() == []
 
 
+def test_a_peer_we_stopped_reading_is_not_dropped_for_a_pong_we_did_not_read(factory, clock):
+    """While the hub holds a peer's input (its messages wait for the store), its pong may be
+    unread in the socket: the ping timeout waits with it. Read again, a late pong keeps it; a
+    peer still silent once we read it again is dropped."""
+    alice = connect(factory)
+    alice.poll()
+    alice.conn.stream.hold_input(True)  # as the hub does while the store is behind
+    clock.advance(30)
+    [(_, _, payload)] = alice.poll()
+    clock.advance(60)
+    assert not alice.transport.disconnecting
+    alice.conn.stream.hold_input(False)
+    alice.send(payload, PONG)
+    clock.advance(15)
+    assert not alice.transport.disconnecting
+    clock.advance(15)
+    assert [frame[0] for frame in alice.poll()] == [PING]
+    clock.advance(15)  # no pong, and nothing held: a dead peer
+    assert alice.transport.disconnecting
+    alice.lose()
+
+
 def test_open_handshake_timeout_drops_a_silent_connection(factory, clock):
     """A connection that never completes its handshake is dropped after 10 s."""
     peer = Peer(factory)
