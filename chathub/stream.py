@@ -265,10 +265,12 @@ class Stream:
         return self.throttle is not None and self.throttle.paused
 
     @property
-    def held_by_us(self) -> bool:
-        """Whether we stopped reading this peer for a while (the hub cannot take its next
-        command yet, or its rate is spent): what it sent meanwhile waits unread."""
-        return bool(self._held & (_BY_HUB | _BY_THROTTLE)) and not self._held & _FOR_GOOD
+    def held_by_hub(self) -> bool:
+        """Whether the hub stopped reading this peer for a while (it cannot take its next
+        command yet: its messages wait for the store, a room is read from disk), which is no
+        fault of the peer's: what it sent meanwhile waits unread. Not when its own rate is
+        spent (`_BY_THROTTLE`): that is its doing."""
+        return bool(self._held & _BY_HUB) and not self._held & _FOR_GOOD
 
     def stop_reading(self) -> None:
         """Read nothing more from this peer: it broke a rule and its connection is closing,

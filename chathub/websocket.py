@@ -180,10 +180,10 @@ class WebSocketConnection(WebSocketServerProtocol):
         super().onPing(payload)  # which answers with the pong
 
     def onAutoPingTimeout(self) -> None:
-        # No pong in time. If we stopped reading this peer (its messages wait for the store,
-        # or its rate is spent), the pong may be in the socket unread: no sign of a dead peer,
-        # and dropping it would punish it for our wait. Expect the pong again later.
-        if self.stream is not None and self.stream.held_by_us:
+        # No pong in time. If the hub stopped reading this peer (its messages wait for the
+        # store), the pong may be in the socket unread: no sign of a dead peer, and dropping
+        # it would punish it for our wait. Expect the pong again later.
+        if self.stream is not None and self.stream.held_by_hub:
             internals.expect_pong_later(self, self.factory.settings.ping_timeout)
             return
         super().onAutoPingTimeout()
@@ -322,9 +322,14 @@ class WebSocketConnection(WebSocketServerProtocol):
     def _unfinished(self) -> None:
         """The message begun `message_timeout` seconds ago has not ended."""
         self.message_deadline = None
+        timeout = self.factory.settings.message_timeout
+        if self.stream is not None and self.stream.held_by_hub:
+            # The hub stopped reading this peer (its messages wait for the store): the rest
+            # of the message may be in the socket unread. Time again.
+            self.message_deadline = self.factory.reactor.callLater(timeout, self._unfinished)
+            return
         if self.state == self.STATE_OPEN:
             self.factory.hub.counters.ws_message_timeout += 1
-            timeout = self.factory.settings.message_timeout
             self._refuse(CLOSE_POLICY_VIOLATION, f"a message must end within {timeout:g} seconds")
 
     def _stop_deadline(self) -> None:

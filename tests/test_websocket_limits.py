@@ -265,6 +265,22 @@ def test_a_message_not_finished_within_10_seconds_closes_with_1008_and_is_counte
     assert hub.counters.ws_message_timeout == 1
 
 
+def test_a_message_we_stopped_reading_in_the_middle_of_has_its_time_again():
+    """Its first frame read, the hub stopped reading the peer (its messages wait for the
+    store): the rest may be unread in the socket, so its 10 s start again, and it closes
+    only if the message still does not end once it is read again."""
+    factory, _, clock = make_factory()
+    peer = connect(factory)
+    peer.messages()
+    begin(peer)
+    peer.conn.stream.hold_input(True)  # as the hub does while the store is behind
+    clock.advance(25)
+    assert close_reason(peer) is None
+    peer.conn.stream.hold_input(False)
+    clock.advance(10)
+    assert close_reason(peer) == (1008, "a message must end within 10 seconds")
+
+
 def test_a_message_that_ends_in_time_stops_its_timer():
     """A message finished within 10 s is handled, and no close follows later."""
     factory, hub, clock = make_factory()
