@@ -18,6 +18,11 @@ Rules:
   writing to it. Output that cannot be skipped (replies, nick changes) may fill the backlog
   to twice `max_backlog`; past that hard limit, or when the peer has been behind for
   `slow_timeout` seconds, the connection is cut.
+- Every connection's input together, `TurnBudget`: big reads (more than a few KiB) are parsed
+  at most `per_turn` bytes a reactor turn across all connections; past it, a connection's
+  input waits for a later turn, first come first served (and the connection is not read
+  meanwhile). So a crowd of flooders, each within its own limits, cannot make one turn long
+  enough to keep a person's line waiting; small reads, a person's, are never held by it.
 - Every refusal is counted in the hub's `Counters`, so the totals show up in /healthz.
 - Items are opaque: the adapter says how many bytes each is, and how to send one.
 """
@@ -85,6 +90,46 @@ class IdleTimer:
     def error(self) -> Error:
         """What the client is told when the timer runs out."""
         return Error("idle", f"no input for {self.timeout:g} seconds; closing the connection")
+
+
+class TurnBudget:
+    """Bytes of input that all connections together may parse in one reactor turn."""
+
+    def __init__(self, later: Callable[[float, Callable[[], None]], object], per_turn: int):
+        self.later = later
+        self.per_turn = per_turn
+        self.spent = 0
+        self._waiting: deque[Callable[[], None]] = deque()
+        self._turn_ends = False  # the end of this turn is scheduled
+
+    def take(self, size: int) -> bool:
+        """Whether `size` more bytes may be parsed this turn (they are counted if so)."""
+        if self.spent >= self.per_turn:
+            return False
+        self.spent += size
+        self._end_turn_later()
+        return True
+
+    def wait(self, feed: Callable[[], None]) -> None:
+        """Call `feed` in a later turn with budget left, after those that waited before."""
+        self._waiting.append(feed)
+        self._end_turn_later()
+
+    def _end_turn_later(self) -> None:
+        if not self._turn_ends:
+            self._turn_ends = True
+            self.later(0, self._new_turn)
+
+    def _new_turn(self) -> None:
+        self._turn_ends = False
+        self.spent = 0
+        waiting, self._waiting = self._waiting, deque()
+        while waiting and self.spent < self.per_turn:
+            waiting.popleft()()  # it takes what it parses; what it cannot, it waits again for
+        if waiting:  # not served this turn: still first in line, before those that just came
+            waiting.extend(self._waiting)
+            self._waiting = waiting
+            self._end_turn_later()
 
 
 class Throttle(Generic[T]):

@@ -47,6 +47,7 @@ _refusals = Sometimes(time.monotonic)
 _BY_THROTTLE = 1
 _BY_HUB = 2
 _FOR_GOOD = 4  # the peer broke a rule: its connection is closing
+_BY_TURN = 8  # this turn's input budget is spent (flow.TurnBudget): read on in a later one
 
 # Why a connection is closed gracefully: the WebSocket adapter picks its close code by it.
 CloseReason = Literal["shutdown", "idle", "quit"]
@@ -267,10 +268,11 @@ class Stream:
     @property
     def held_by_hub(self) -> bool:
         """Whether the hub stopped reading this peer for a while (it cannot take its next
-        command yet: its messages wait for the store, a room is read from disk), which is no
-        fault of the peer's: what it sent meanwhile waits unread. Not when its own rate is
-        spent (`_BY_THROTTLE`): that is its doing."""
-        return bool(self._held & _BY_HUB) and not self._held & _FOR_GOOD
+        command yet: its messages wait for the store, a room is read from disk; or this
+        turn's input budget is spent), which is no fault of the peer's: what it sent
+        meanwhile waits unread. Not when its own rate is spent (`_BY_THROTTLE`): that is its
+        doing."""
+        return bool(self._held & (_BY_HUB | _BY_TURN)) and not self._held & _FOR_GOOD
 
     def stop_reading(self) -> None:
         """Read nothing more from this peer: it broke a rule and its connection is closing,
@@ -331,6 +333,10 @@ class Stream:
 
     def throttle_holds(self, held: bool) -> None:
         self._hold(_BY_THROTTLE, held)
+
+    def turn_holds(self, held: bool) -> None:
+        """The input budget of this reactor turn is spent (or a later turn came)."""
+        self._hold(_BY_TURN, held)
 
     def _hold(self, reason: int, held: bool) -> None:
         was_held = self._held != 0

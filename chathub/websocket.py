@@ -45,7 +45,7 @@ from chathub import internals, jsonwire
 from chathub.commands import Ref
 from chathub.config import FlowLimits, WebSocketSettings
 from chathub.events import Error, Event, Outgoing
-from chathub.flow import UNTIMED
+from chathub.flow import UNTIMED, TurnBudget
 from chathub.hub import Hub
 from chathub.parsing import json_ref, parse_json
 from chathub.query import ConnectQuery, cookie_token, parse_query
@@ -65,6 +65,9 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 # frames (about 50 µs each to parse), and parsing stops between pieces once the throttle has
 # stopped reading (the rest waits) or the connection was refused for its input (the rest goes).
 FEED_SIZE = 2048
+# Bytes of big reads (more than FEED_SIZE) parsed in one reactor turn, all connections together
+# (`flow.TurnBudget`): about 16 of the longest messages, a few milliseconds of work.
+INPUT_PER_TURN = 256 * 1024
 
 # What each graceful close says.
 _CLOSES: dict[CloseReason, tuple[int, str]] = {
@@ -92,6 +95,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.deflate_key: DeflateKey = None  # set when the connection opens
         self.frames_of_message = 0  # frames of the message being received
         self.message_deadline: IDelayedCall | None = None  # when it must have ended
+        self.waiting_for_turn = False  # what is held waits for the factory's input budget
         self.broke_frame_rule = False  # closed for too many frames (not the size: 1009 too)
         self.refused = False  # failed for what it sent: nothing more of its input is parsed
         self.held = bytearray()  # input read but not parsed yet (see FEED_SIZE)
@@ -207,14 +211,36 @@ class WebSocketConnection(WebSocketServerProtocol):
         self._feed_held()
 
     def _feed_held(self) -> None:
-        """Parse what is held, a piece at a time, while the throttle lets us read."""
+        """Parse what is held, a piece at a time, while the throttle lets us read and this
+        turn's input budget lasts (past it, the rest waits for a later turn)."""
+        if self.waiting_for_turn:
+            return
+        budget = self.factory.input_budget
         with self.factory.hub.batch():
             while self.held and not self.refused and not self._reading_paused():
+                if not budget.take(FEED_SIZE):
+                    self._wait_for_turn()
+                    break
                 piece = bytes(self.held[:FEED_SIZE])
                 del self.held[:FEED_SIZE]
                 super().dataReceived(piece)
         if self.refused:
             self.held.clear()
+
+    def _wait_for_turn(self) -> None:
+        self.waiting_for_turn = True
+        if self.stream is not None:
+            self.stream.turn_holds(True)  # read nothing more meanwhile
+        self.factory.input_budget.wait(self._turn_came)
+
+    def _turn_came(self) -> None:
+        self.waiting_for_turn = False
+        if self.state != self.STATE_OPEN:  # closed meanwhile: what was held is not wanted
+            self.held.clear()
+            return
+        if self.stream is not None:
+            self.stream.turn_holds(False)
+        self._feed_held()
 
     def _reading_paused(self) -> bool:
         return self.stream is not None and self.stream.reading_paused
@@ -372,6 +398,8 @@ class WebSocketFactory(WebSocketServerFactory):
         self.settings = settings
         self.flow = flow  # per-connection limits
         self.frames = FrameCache()  # what the last fan-out sent, framed once per deflate key
+        # Big reads of all connections share one parsing budget a reactor turn (flow.py).
+        self.input_budget = TurnBudget(reactor.callLater, INPUT_PER_TURN)
         # The admission of the HTTP connection being upgraded, set by `web.WebSocketUpgrade`
         # around Autobahn's render, which builds the connection: `buildProtocol` takes it.
         self.handover: Admission | None = None

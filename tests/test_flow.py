@@ -5,7 +5,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from chathub.events import Error, Skipped
-from chathub.flow import Outbox, Throttle
+from chathub.flow import Outbox, Throttle, TurnBudget
 from chathub.limits import Counters
 
 
@@ -268,3 +268,51 @@ def test_outbox_needs_a_positive_backlog():
     """An unbounded backlog is exactly what it exists to prevent."""
     with pytest.raises(ValueError):
         OutboxRig(max_backlog=0)
+
+
+# --- TurnBudget -----------------------------------------------------------------------------------
+
+
+def test_the_turn_budget_is_shared_and_comes_back_each_turn() -> None:
+    """`per_turn` bytes a turn for everyone together; the next turn has it all again."""
+    clock = Clock()
+    budget = TurnBudget(clock.callLater, 100)
+    assert budget.take(60) and budget.take(60)  # the piece that crosses it still goes
+    assert not budget.take(1)
+    clock.advance(0)
+    assert budget.take(100) and not budget.take(1)
+
+
+def test_who_waits_for_the_budget_is_served_first_come_first_and_keeps_its_place() -> None:
+    """Waiting feeders are called in order in later turns while budget lasts; those not
+    served stay ahead of those that came after them."""
+    turns: list = []
+    budget = TurnBudget(lambda _, call: turns.append(call), 100)
+    served: list[str] = []
+
+    def feeder(name: str, size: int):
+        def feed() -> None:
+            served.append(name)
+            if not budget.take(size):
+                budget.wait(feed)
+
+        return feed
+
+    assert budget.take(100)
+    for name in "abc":
+        budget.wait(feeder(name, 100))
+
+    def next_turn() -> None:
+        calls = turns[:]
+        turns.clear()
+        for call in calls:
+            call()
+
+    next_turn()
+    assert served == ["a"]
+    budget.wait(feeder("d", 1))
+    next_turn()
+    assert served == ["a", "b"]
+    next_turn()
+    next_turn()
+    assert served == ["a", "b", "c", "d"]

@@ -8,7 +8,7 @@ from twisted.internet.testing import MemoryReactorClock
 from chathub.config import FlowLimits, HubSettings, WebSocketSettings
 from chathub.hub import Hub
 from chathub.stream import Admission
-from chathub.websocket import WebSocketFactory
+from chathub.websocket import INPUT_PER_TURN, WebSocketFactory
 from tests.test_websocket import (
     CLOSE,
     MODES,
@@ -362,3 +362,32 @@ def test_a_read_of_thousands_of_tiny_frames_is_not_all_parsed_at_once():
     assert close_reason(peer) == (1008, "a message must end within 10 seconds")
     assert not peer.conn.held
     assert hub.counters.ws_message_timeout == 1
+
+
+def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes_first():
+    """One read of 40 messages of 16 KB (more than a turn's input budget): what is past the
+    budget waits for later turns and that connection is not read meanwhile; a person's short
+    line in the same turn is handled at once; in the end every message is handled, in order."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    settings = WebSocketSettings(ws_max_message=65_536, ping_interval=0)
+    factory = WebSocketFactory(hub, clock, settings)
+    factory.flow = QUIET
+    flooder, person = connect(factory, "?nick=flooder"), connect(factory, "?nick=alice")
+    flooder.messages()
+    person.messages()
+    text = "😀" * 4000
+    say = b'{"op":"say","room":"lobby","text":"%s","ref":"f%d"}'
+    flood = b"".join(client_frame(say % (text.encode(), n), TEXT) for n in range(40))
+    assert len(flood) > INPUT_PER_TURN
+    flooder.conn.dataReceived(flood)
+    assert flooder.conn.waiting_for_turn and flooder.transport.producerState == "paused"
+    seen = [m for m in person.messages() if m.get("nick") == "flooder"]
+    assert 0 < len(seen) < 40
+    person.conn.dataReceived(client_frame(b'{"op":"say","room":"lobby","text":"hi","ref":"a"}'))
+    assert [m.get("ref") for m in person.messages()] == ["a"]  # at once, not behind the flood
+    for _ in range(10):
+        clock.advance(0)
+    refs = [m["ref"] for m in flooder.messages() if m.get("ref", "").startswith("f")]
+    assert refs == [f"f{n}" for n in range(40)]
+    assert not flooder.conn.waiting_for_turn and flooder.transport.producerState == "producing"
