@@ -115,6 +115,7 @@ def test_fifty_flooders_in_twenty_rooms_each_stay_within_the_memory_budget(tmp_p
         figures = flood(tmp_path, hub, connections=50, sources=1)
         assert figures["peak"] < figures["bound"], figures
         assert figures["p99"] < P99_LIMIT_MS, f"p99 {figures['p99']:.0f} ms; {figures['cpu']}"
+        assert figures["round_trips"] >= 5 * FLOOD_SECONDS, figures  # half its 10 a second
     finally:
         hub.process.kill()
         hub.process.wait()
@@ -124,13 +125,15 @@ def test_two_hundred_flooders_from_as_many_addresses_stay_within_the_memory_budg
     tmp_path: Path,
 ):
     """200 /ws connections from 200 addresses (`E2E_FLOOD_ADDRESSES`), 20 rooms each, 4,000
-    emoji 10 times a second: RSS stays under baseline + 32 MiB + 2 s of input + 201 x 592 KiB,
-    and a normal user still gets its echoes."""
+    emoji 10 times a second, far more than the disk takes: RSS stays under baseline + 32 MiB +
+    2 s of input + 201 x 592 KiB, and a normal user's p99 round trip under 100 ms (a light
+    sender passes the store's gate, and the flood is parsed a budget a turn)."""
     hub = start_hub(tmp_path, "--history-memory", str(HISTORY_MEMORY_MB))
     try:
         figures = flood(tmp_path, hub, connections=FLOOD_ADDRESSES, sources=FLOOD_ADDRESSES)
         assert figures["peak"] < figures["bound"], figures
-        assert figures["round_trips"] >= 5, figures
+        assert figures["p99"] < P99_LIMIT_MS, f"p99 {figures['p99']:.0f} ms; {figures['cpu']}"
+        assert figures["round_trips"] >= 5 * FLOOD_SECONDS, figures  # half its 10 a second
     finally:
         hub.process.kill()
         hub.process.wait()
