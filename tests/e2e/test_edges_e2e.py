@@ -277,12 +277,12 @@ class RawWebSocket:
         data = b""
         while True:
             # select, not the socket's timeout: that one is for the sender's writes.
-            readable, _, _ = select.select([self.sock], [], [], 0.5)
-            if not readable:
-                continue
             try:
+                readable, _, _ = select.select([self.sock], [], [], 0.5)
+                if not readable:
+                    continue
                 chunk = self.sock.recv(1 << 16)
-            except OSError:
+            except (OSError, ValueError):  # closed by the test meanwhile (fileno -1)
                 break
             if not chunk:
                 break
