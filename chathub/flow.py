@@ -92,6 +92,13 @@ class IdleTimer:
         return Error("idle", f"no input for {self.timeout:g} seconds; closing the connection")
 
 
+# Bytes of big reads parsed in one reactor turn by each listener's connections together (about
+# 16 of the longest WebSocket messages, a few milliseconds of work); a "big" read is one over
+# the size of a line or of a WebSocket feed piece (2 KiB).
+INPUT_PER_TURN = 256 * 1024
+BIG_READ = 2048
+
+
 class TurnBudget:
     """Bytes of input that all connections together may parse in one reactor turn."""
 

@@ -14,6 +14,9 @@ Rules:
 - One read's lines are handled inside `Hub.batch()`, so the messages they cause reach each
   member as one write; a refused line is answered through the throttle and the hub, after
   the lines before it.
+- Big reads (over 2 KiB: many lines at once) share the listener's input budget of a reactor
+  turn with the other connections (`flow.TurnBudget`); past it, a read waits for a later
+  turn and the connection is not read meanwhile. A person's line is never held by it.
 - A refused connection gets one `! ` line and is closed.
 - Ctrl-C on an empty line leaves, as /quit does (as Ctrl-D does in a shell): telnet sends
   IAC IP for it (`telnet.py` makes that 0x03), a client in character mode the byte 0x03. A
@@ -30,7 +33,7 @@ from chathub import internals
 from chathub.commands import Command, Quit, Ref, Say
 from chathub.config import FlowLimits, LineSettings
 from chathub.events import Error, Event, Outgoing
-from chathub.flow import UNTIMED
+from chathub.flow import BIG_READ, INPUT_PER_TURN, UNTIMED, TurnBudget
 from chathub.hub import Hub
 from chathub.linewire import encoded, encoded_event, encoded_events, render
 from chathub.parsing import parse_line
@@ -137,6 +140,7 @@ class LineConnection(Protocol):
         flow: FlowLimits = UNTIMED,
         clock: IReactorTime | None = None,
         paste_window: float = 0.0,
+        budget: TurnBudget | None = None,
     ) -> None:
         if flow.needs_clock and clock is None:
             raise ValueError("rate, slow and idle limits need a clock")
@@ -147,6 +151,8 @@ class LineConnection(Protocol):
         self.stream: Stream | None = None
         self._telnet = TelnetFilter()
         self._lines = LineSplitter(max_line)
+        self.budget = budget  # None: every read is handled at once
+        self._held = bytearray()  # reads waiting for a turn with budget left
         settings = hub.settings
         self._paste = Paste(clock, paste_window, settings.lines_max, settings.text_max, self._say)
 
@@ -180,6 +186,32 @@ class LineConnection(Protocol):
         stream = self.stream
         if stream is None:
             return
+        budget = self.budget
+        held = self._held
+        if budget is not None and (held or (len(data) > BIG_READ and not budget.take(len(data)))):
+            # This turn's input budget is spent: the read waits for a later turn, and nothing
+            # more is read meanwhile.
+            if not held:
+                stream.turn_holds(True)
+                budget.wait(self._turn_came)
+            held += data
+            return
+        self._handle(data)
+
+    def _turn_came(self) -> None:
+        held = bytes(self._held)
+        self._held.clear()
+        stream = self.stream
+        if stream is None or not stream.open:
+            return  # gone meanwhile
+        stream.turn_holds(False)
+        assert self.budget is not None
+        self.budget.take(len(held))  # a turn with budget left: it goes whole
+        self._handle(held)
+
+    def _handle(self, data: bytes) -> None:
+        stream = self.stream
+        assert stream is not None
         stream.touch()
         data, replies = self._telnet.feed(data)
         if replies and stream.outbox is not None:
@@ -264,6 +296,12 @@ class LineFactory(Factory):
         self.flow = flow
         self.clock = clock
         self.paste_window = paste_window
+        # Big reads of all its connections share one budget a reactor turn (flow.py).
+        self.input_budget = (
+            TurnBudget(clock.callLater, INPUT_PER_TURN) if clock is not None else None
+        )
 
     def buildProtocol(self, addr: IAddress | None) -> LineConnection:
-        return LineConnection(self.hub, self.max_line, self.flow, self.clock, self.paste_window)
+        return LineConnection(
+            self.hub, self.max_line, self.flow, self.clock, self.paste_window, self.input_budget
+        )

@@ -45,7 +45,7 @@ from chathub import internals, jsonwire
 from chathub.commands import Ref
 from chathub.config import FlowLimits, WebSocketSettings
 from chathub.events import Error, Event, Outgoing
-from chathub.flow import UNTIMED, TurnBudget
+from chathub.flow import BIG_READ, INPUT_PER_TURN, UNTIMED, TurnBudget
 from chathub.hub import Hub
 from chathub.parsing import json_ref, parse_json
 from chathub.query import ConnectQuery, cookie_token, parse_query
@@ -64,10 +64,7 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 # Input is handed to Autobahn this many bytes at a time: one read may hold thousands of tiny
 # frames (about 50 µs each to parse), and parsing stops between pieces once the throttle has
 # stopped reading (the rest waits) or the connection was refused for its input (the rest goes).
-FEED_SIZE = 2048
-# Bytes of big reads (more than FEED_SIZE) parsed in one reactor turn, all connections together
-# (`flow.TurnBudget`): about 16 of the longest messages, a few milliseconds of work.
-INPUT_PER_TURN = 256 * 1024
+FEED_SIZE = BIG_READ
 
 # What each graceful close says.
 _CLOSES: dict[CloseReason, tuple[int, str]] = {

@@ -1,10 +1,13 @@
 """The telnet adapter's limits: admission, rate, idle timeout and slow readers, without sockets."""
 
+from typing import Any
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from chathub.config import FlowLimits, HubSettings
+from chathub.flow import INPUT_PER_TURN
 from chathub.hub import Hub
 from chathub.line import LineFactory
 from chathub.store import MemoryStore
@@ -189,3 +192,36 @@ def test_private_messages_pass_the_same_rate_limit_as_room_messages():
     assert term.lines()[-1].startswith("! you are sending too fast")
     clock.advance(0.1)
     assert bob.lines() == ["[pm] <guest-2> three"]
+
+
+def test_big_reads_share_a_budget_a_turn_and_a_person_s_line_goes_first():
+    """Two terminals pasting 300 KB at once (more than a turn's budget between them): the
+    first is handled, the second waits for the next turn unread; a person's short line in the
+    same turn is handled at once; the waiting read is handled, whole, in the next turn."""
+    hub, clock = make_hub(), Clock()
+    factory = LineFactory(hub, 2048, QUIET, clock)
+
+    def terminal(host: str) -> tuple[Any, StringTransport]:
+        connection = factory.buildProtocol(None)
+        transport = StringTransport(peerAddress=_address(host))
+        connected(connection, transport)
+        return connection, transport
+
+    (first, _), (second, second_out), (person, person_out) = (
+        terminal(f"10.0.0.{n}") for n in (1, 2, 3)
+    )
+    clock.advance(0)
+    paste = b"".join(b"/me %d %s\r\n" % (n, b"x" * 1000) for n in range(300))
+    assert len(paste) > INPUT_PER_TURN
+    first.dataReceived(paste)
+    second_out.clear()
+    second.dataReceived(paste)
+    assert second_out.producerState == "paused" and b"300" not in second_out.value()
+    person_out.clear()
+    person.dataReceived(b"hello\r\n")
+    assert b"hello" in person_out.value()
+    clock.advance(0)
+    assert second_out.producerState == "producing"
+    actions = [line for line in second_out.value().split(b"\r\n") if b"xxxx" in line]
+    assert len(actions) == 300  # its own, in order (the first's came before it was held)
+    assert actions[0].startswith(b"[lobby] * guest-2 0 ") and b"guest-2 299 " in actions[-1]

@@ -6,9 +6,10 @@ import pytest
 from twisted.internet.testing import MemoryReactorClock
 
 from chathub.config import FlowLimits, HubSettings, WebSocketSettings
+from chathub.flow import INPUT_PER_TURN
 from chathub.hub import Hub
 from chathub.stream import Admission
-from chathub.websocket import INPUT_PER_TURN, WebSocketFactory
+from chathub.websocket import WebSocketFactory
 from tests.test_websocket import (
     CLOSE,
     MODES,
