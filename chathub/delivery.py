@@ -18,6 +18,15 @@ Rules:
   the reactor's turn, those of one room together (`publish(..., fan_out_later=True)`): a script
   pipelining single-message POSTs costs each reader one write per turn, not one per message.
   Anything else delivered first sends what waits, so nobody sees a different order.
+- Publications a broker hands over together (`receive(..., together=True)`: a Redis broker's
+  pushes of one read) are held the same way, a room's events only, its senders' refs kept, and
+  fanned out when the broker says the read is over (`fan_out_held`), one room's run of them as
+  one delivery: one write per member per read, not per message. A private message, a nick
+  change, or anything else delivered first sends what waits. A held publication of this hub
+  keeps its senders held until it is delivered (then they go on, `_land`). What is held was
+  stored already (a store's delivery point counts it): a member added, or a reader, first
+  gets what is held delivered to the others, so it has it once, in its replay; a member taken
+  out (a part, a kick, a ban enforced) first gets what is held, as it would one by one.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
   done (`when_done`); they are then carried out in order. Holds are counted: a client waits
@@ -61,6 +70,8 @@ Ref = cmd.Ref
 
 # Who sent which item of a publication (by position), and the ref its copy carries.
 Senders = tuple[tuple[int, "Session", Ref | None], ...]
+# The refs the copies of a publication's items carry, by session and position.
+Refs = dict["Session", dict[int, Ref]]
 # How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
 Later = Callable[[float, Callable[[], None]], object]
 
@@ -98,10 +109,14 @@ class Delivery:
         # (or the next turn) will call `_store_caught_up`.
         self._store_waiters: dict[Session, None] = {}
         self._store_asked = False
-        # Bots' publications stored and answered, waiting for the end of the turn to be
-        # delivered (`fan_out_later`): the numbers of ours to hold, and those held.
+        # Publications stored and waiting to be delivered, in order, with their senders' refs
+        # and the senders they hold (ours in flight): bots' posts until the end of the turn
+        # (`fan_out_later`: the numbers of ours to hold; whether the turn's end is awaited),
+        # and what a broker hands over together, until it says the read is over.
         self._fan_out_later: set[int] = set()
-        self._held: list[Publication] = []
+        self._held: list[tuple[Publication, Refs, Senders | None]] = []
+        self._end_of_turn = False
+        self._fanning_out = False
         # Publications a remote broker has not handed back yet, with their senders (held), and
         # the one being published now (0 once a synchronous broker handed it back).
         self._flying: dict[int, Senders] = {}
@@ -239,10 +254,11 @@ class Delivery:
 
     # --- what the broker calls ----------------------------------------------------------------
 
-    def receive(self, publication: Publication) -> None:
+    def receive(self, publication: Publication, together: bool = False) -> None:
         """Deliver a publication to this hub's members of its rooms and holders of its nicks,
-        each once; a sender of this hub gets its own items with their refs."""
-        refs: dict[Session, dict[int, Ref]] = {}
+        each once; a sender of this hub gets its own items with their refs. `together`: more
+        may follow (one read's worth); a room's events may wait for `fan_out_held`."""
+        refs: Refs = {}
         items = publication.items
         flying: Senders | None = None
         if publication.origin == self.origin:
@@ -260,30 +276,51 @@ class Delivery:
             if seq in self._fan_out_later:
                 self._fan_out_later.discard(seq)
                 if self.later is not None and flying is None:
-                    if not self._held:
-                        self.later(0, self.fan_out_held)
-                    self._held.append(publication)
+                    if not self._end_of_turn:
+                        self._end_of_turn = True
+                        self.later(0, self._turn_over)
+                    self._held.append((publication, refs, None))
                     return
+        if together and not publication.nicks and type(items[0]) is Event:
+            self._held.append((publication, refs, flying))  # a room's events: with the next
+            return
         self.fan_out_held()
         self._fan_out(publication, refs)
         if flying is not None:
             self._land(flying)
 
-    def fan_out_held(self) -> None:
-        """Deliver the bots' publications held for the end of the turn, each room's run of
-        them as one (see the module's rules)."""
-        while self._held:
-            held, self._held = self._held, []
-            run = [held[0]]
-            for publication in held[1:]:
-                if publication.rooms == run[0].rooms:
-                    run.append(publication)
-                    continue
-                self._fan_out(_joined(run), {})
-                run = [publication]
-            self._fan_out(_joined(run), {})
+    def _turn_over(self) -> None:
+        self._end_of_turn = False
+        self.fan_out_held()
 
-    def _fan_out(self, publication: Publication, refs: dict[Session, dict[int, Ref]]) -> None:
+    def fan_out_held(self) -> None:
+        """Deliver the publications held (bots' posts, a read's pushes), in order, each room's
+        run of them as one (see the module's rules); then their senders go on."""
+        if self._fanning_out:
+            # Called from inside a delivery (a reader cut off, who leaves): the rest comes
+            # after it, from the loop below, as it would have one by one.
+            return
+        held = self._held  # one list: what a sender going on delivers first goes on from it
+        while held:
+            first = held[0][0]
+            end = 1
+            while end < len(held) and _same_audience(held[end][0], first):
+                end += 1
+            run = held[:end]
+            del held[:end]
+            self._fanning_out = True
+            try:
+                if end == 1:
+                    self._fan_out(first, run[0][1])
+                else:
+                    self._fan_out(*_joined(run))
+            finally:
+                self._fanning_out = False
+            for _, _, flying in run:
+                if flying is not None:
+                    self._land(flying)
+
+    def _fan_out(self, publication: Publication, refs: Refs) -> None:
         items = publication.items
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
@@ -307,6 +344,7 @@ class Delivery:
     def lost(self, publication: Publication) -> None:
         """A publication of this hub that the broker will never hand back (the backplane went
         away with it in flight): its senders are told `unavailable` in its place."""
+        self.fan_out_held()
         seq = publication.seq
         flying = self._flying.pop(seq, None)
         self._awaiting.pop(seq, None)
@@ -410,9 +448,20 @@ class Delivery:
             self.flush()
 
 
-def _joined(run: list[Publication]) -> Publication:
-    """Publications of one room's events as one (what their readers get in one write)."""
-    if len(run) == 1:
-        return run[0]
-    items = tuple(item for publication in run for item in publication.items)
-    return replace(run[0], items=items)
+def _same_audience(publication: Publication, other: Publication) -> bool:
+    """Whether two held publications (a room's events) go to the same clients."""
+    return publication.rooms == other.rooms and publication.exclude == other.exclude
+
+
+def _joined(run: list[tuple[Publication, Refs, Senders | None]]) -> tuple[Publication, Refs]:
+    """Publications of one room's events as one (what their readers get in one write), and
+    their refs by the items' positions in it."""
+    items: list[Event | Private] = []
+    refs: Refs = {}
+    for publication, own, _ in run:
+        for session, by_index in own.items():
+            joined = refs.setdefault(session, {})
+            for index, ref in by_index.items():
+                joined[len(items) + index] = ref
+        items.extend(publication.items)
+    return replace(run[0][0], items=tuple(items)), refs

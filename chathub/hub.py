@@ -340,6 +340,7 @@ class Hub(Delivery):
 
     def remove_member(self, room: str, session: Session) -> None:
         """Take `session` out of `room`; an empty room is closed (the store may let it go)."""
+        self.fan_out_held()  # what came before it left (a ban, its kick's cause) reaches it
         members = self.members[room]
         del members[session]
         self.traffic.left(room, session.client.transport_name)

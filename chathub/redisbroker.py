@@ -23,10 +23,15 @@ Rules (broker.py's, carried out over Redis):
 - What reaches a room goes past the store first (`RedisStore.incoming`), which keeps recent
   history in memory, holds a room's publications while the room is being opened, and drops
   any that its snapshot already covered.
+- The pushes of one read from the channel (`reading`, around the backplane's parse of it) are
+  handed to the hubs together, and the hubs are told when the read is over (`fan_out_held`):
+  a busy process writes each member once per read, not once per message. Anything else the
+  channel brings (a change to the records) first has what is held delivered.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -55,7 +60,9 @@ class RedisBroker:
         self._in_flight: dict[int, Publication] = {}
         self._quiet: set[int] = set()  # published for the others only (the hub is closing)
         self._caught_up: list[Callable[[], None]] = []
+        self._reading = False  # inside a read from the channel: pushes are handed over together
         backplane.on_push = self.pushed
+        backplane.on_read = self.reading
         backplane.on_lost.append(self._lost)
         store.broker = self
 
@@ -129,9 +136,27 @@ class RedisBroker:
 
     # --- in -----------------------------------------------------------------------------------
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The pushes of one read: handed over together, delivered when it is over."""
+        if self._reading:  # never nested; a parse that calls back into a parse is one read
+            yield
+            return
+        self._reading = True
+        try:
+            yield
+        finally:
+            self._reading = False
+            self._fan_out_held()
+
+    def _fan_out_held(self) -> None:
+        for receiver in self._receivers:
+            receiver.fan_out_held()
+
     def pushed(self, message: bytes) -> None:
         """One publication from this process's channel: `FIRST ORIGIN SEQ JSON`."""
         if message.startswith(b"R "):  # a change to the records (redisrecords.py)
+            self._fan_out_held()  # what came before it is delivered before its effects
             if message.split(b" ", 2)[1] != self._origin_bytes:
                 self.store.records.pushed(message.split(b" ", 3)[-1])
             return
@@ -165,8 +190,9 @@ class RedisBroker:
             self._check_caught_up()
 
     def deliver(self, publication: Publication) -> None:
+        together = self._reading
         for receiver in self._receivers:
-            receiver.receive(publication)
+            receiver.receive(publication, together)
 
     def _check_caught_up(self) -> None:
         if self._caught_up and not self.behind():

@@ -3,7 +3,8 @@
 Rules:
 - Two connections (txredisapi, hiredis parsing, bytes in and out): one runs commands and the
   Lua scripts (`chathub/lua/`), in the order they are called; the other is subscribed to this
-  process's channel, where every publication meant for it arrives, in one order (`on_push`).
+  process's channel, where every publication meant for it arrives, in one order (`on_push`),
+  the pushes of one read inside one `on_read()` (so they can be delivered together).
 - Start-up is strict: Redis is reached, and answers, before anything listens; otherwise
   `BackplaneError` says in one line where and why (the command line exits 1).
 - Lost while running (either connection, or a reply late by `WATCHDOG_SECONDS`: a Redis that
@@ -19,6 +20,7 @@ Rules:
 import importlib.resources
 import secrets
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import txredisapi
@@ -111,6 +113,10 @@ async def probe(reactor: Any, address: RedisAddress, timeout: float = CONNECT_SE
 
 
 class _Pushes(txredisapi.SubscriberProtocol):  # type: ignore[misc]  # untyped library
+    def dataReceived(self, data: bytes, unpause: bool = False) -> None:
+        with self.factory.owner.on_read():  # the pushes this read holds, together
+            super().dataReceived(data, unpause)
+
     def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
         self.factory.owner.pushed(message)
 
@@ -156,6 +162,7 @@ class Backplane:
         self.channel = f"{prefix}proc:{self.origin}".encode()
         self.available = False
         self.on_push: Callable[[bytes], None] = lambda message: None
+        self.on_read: Callable[[], AbstractContextManager[object]] = nullcontext
         self.on_lost: list[Callable[[], None]] = []
         self.on_ready: list[Callable[[], Any]] = []  # each may return a Deferred
         self.on_back: list[Callable[[], None]] = []  # after a loss, once ready again

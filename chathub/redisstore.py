@@ -12,7 +12,10 @@ Rules (store.py's, over Redis):
 - The delivery point: for each open room, the id of the last message delivered here. Every
   answer (`read`) is joined up with it, whenever Redis answered: it holds every message
   delivered here up to then that it asks for, and none that is still on its way (that one
-  will be delivered live). A join's replay and an SSE stream's catch-up rely on this.
+  will be delivered live). A join's replay and an SSE stream's catch-up rely on this. The point
+  moves as a publication passes `incoming`; a hub may hold the pushes of one read a moment
+  longer (delivery.py), and delivers them before it adds a member or a reader, so to whoever
+  joins they are history, not live.
 - Memory: the open rooms' recent messages in a `HistoryCache` under `--history-memory`; reads
   it covers are answered at once. A room without members or readers for `IDLE_SECONDS` is
   closed at the next `prune`: its channel stops, its memory goes.

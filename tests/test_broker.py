@@ -18,8 +18,11 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Publication] = []
 
-    def receive(self, publication: Publication) -> None:
+    def receive(self, publication: Publication, together: bool = False) -> None:
         self.received.append(publication)
+
+    def fan_out_held(self) -> None:
+        """Nothing is held here."""
 
 
 class RecordingBroker:
