@@ -2,7 +2,8 @@
 real redis-server (see test_redis_e2e.py), each change made on one holding on the other."""
 
 from tests.e2e.accounts import PASSWORD, http, is_type, log_in, registered, telnet, web
-from tests.e2e.test_redis_e2e import get_json, hub_on, redis, two  # noqa: F401 - the fixtures
+from tests.e2e.conftest import HubProcess
+from tests.e2e.test_redis_e2e import get_json, hub_on, redis, two, wait_for  # noqa: F401 - the fixtures
 
 
 def test_an_account_registered_on_one_process_logs_in_on_the_other(two):  # noqa: F811
@@ -65,6 +66,12 @@ def test_a_ban_set_on_one_process_holds_on_the_other(two):  # noqa: F811
     bob.expect("[dev] -> bob joined")
 
 
+def dev_visible(hub: HubProcess) -> bool:
+    """Whether `hub` shows dev's history to anyone (not while it is invite-only: the room is
+    then, to an anonymous request, an empty one)."""
+    return bool(get_json(hub, "/api/rooms/dev/messages")["events"])
+
+
 def test_a_topic_and_modes_set_on_one_process_hold_on_the_other(two):  # noqa: F811
     first, second = two
     alice = registered(first, "alice")
@@ -72,13 +79,19 @@ def test_a_topic_and_modes_set_on_one_process_hold_on_the_other(two):  # noqa: F
     alice.expect("* you are the owner of dev")
     alice.send("/topic release on Friday")
     alice.expect("[dev] * alice set the topic: release on Friday")
+    alice.send("hello dev")
+    alice.expect("[dev] <alice> hello dev")
     alice.send("/mode +i")
     alice.expect("[dev] * alice set mode +i")
+    # The change reaches the other process through Redis a moment later (alice's echo does not
+    # wait for it).
+    wait_for(lambda: dev_visible(second) is False, 5, "the other process knows dev is +i")
     bob = telnet(second, "bob")
     bob.send("/join dev")
     bob.expect("! dev is invite-only: an operator must invite you")
     alice.send("/mode -i")
     alice.expect("[dev] * alice set mode -i")
+    wait_for(lambda: dev_visible(second) is True, 5, "the other process knows dev is -i")
     bob.send("/join dev")
     bob.expect("* topic of dev: release on Friday")
 
