@@ -36,14 +36,7 @@ Rules:
   them meanwhile waits behind it, so a client's direct replies never overtake its own
   messages, joins or nick changes. A publication the broker loses (the backplane went away)
   is answered to its senders with `unavailable` in its place (`lost`).
-- While the store is behind (unwritten history is getting old), messages wait with their
-  senders (`_wait_for_store`), except a light sender's: one that has said little lately (a
-  person typing) passes, so a flood held at the store's gate does not hold everyone else.
-  Each session's allowance is a token bucket of `LIGHT_BURST` bytes refilled at `LIGHT_RATE`
-  a second, charged only while the store is behind (the usual path pays nothing); a message
-  bigger than the burst never passes, so what passes is bounded by connections x the rate.
-  Waiters resume in the order they came, `RESUME_PER_TURN` a reactor turn (so the others'
-  input is read in between), as long as the store keeps up: one held again goes to the back.
+- While the store is behind, messages wait with their senders: `storegate.py`.
 - Pure: no I/O; `Hub` is a `Delivery`.
 """
 
@@ -59,6 +52,7 @@ from chathub.broker import Broker, Publication
 from chathub.events import Event, Outgoing, Private
 from chathub.session import Session
 from chathub.store import Store
+from chathub.storegate import StoreGate
 from chathub.text import nick_skeleton
 from chathub.traffic import Traffic
 
@@ -75,12 +69,8 @@ Refs = dict["Session", dict[int, Ref]]
 # How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
 Later = Callable[[float, Callable[[], None]], object]
 
-LIGHT_BURST = 4096  # bytes of text a light sender may say at once while the store is behind
-LIGHT_RATE = 1024.0  # and a second, after that
-RESUME_PER_TURN = 16  # sessions the store's catching up resumes in one reactor turn
 
-
-class Delivery:
+class Delivery(StoreGate):
     """The publish point and the ordering rules; the hub's state they use is declared here."""
 
     store: Store
@@ -105,10 +95,7 @@ class Delivery:
         self._awaiting: dict[int, Senders] = {}
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
         self._on_failed: dict[int, Callable[[], None]] = {}
-        # Sessions whose messages wait for the store, in the order they came, and whether it
-        # (or the next turn) will call `_store_caught_up`.
-        self._store_waiters: dict[Session, None] = {}
-        self._store_asked = False
+        StoreGate.__init__(self)
         # Publications stored and waiting to be delivered, in order, with their senders' refs
         # and the senders they hold (ours in flight): bots' posts until the end of the turn
         # (`fan_out_later`: the numbers of ours to hold; whether the turn's end is awaited),
@@ -191,52 +178,6 @@ class Delivery:
                 self.handle(session, item)
         if session.waiting is None:
             session.client.hold_input(False)
-
-    def passes_while_behind(self, session: Session, text: str) -> bool:
-        """Whether `session` may say `text` although the store is behind: a light sender's
-        allowance covers it (and is charged)."""
-        now = self.clock()
-        elapsed = max(0.0, now - session.allowance_at)
-        allowance = min(LIGHT_BURST, session.allowance + elapsed * LIGHT_RATE)
-        session.allowance_at = now
-        size = len(text.encode())
-        if size > allowance:
-            session.allowance = allowance
-            return False
-        session.allowance = allowance - size
-        return True
-
-    def _wait_for_store(self, session: Session, command: cmd.Command) -> None:
-        self._store_waiters[session] = None
-        self._hold(session)
-        assert session.waiting is not None
-        session.waiting.append(command)
-        self._ask_store()
-
-    def _ask_store(self) -> None:
-        if not self._store_asked:
-            self._store_asked = True
-            self.store.when_caught_up(self._store_caught_up)
-
-    def _store_caught_up(self) -> None:
-        """Resume the store's waiters in the order they came, `RESUME_PER_TURN` a turn: each
-        carries out what it held (a read's worth of messages), and a thousand of them at once
-        would keep everyone else waiting for the reactor. Once the store is behind again, the
-        rest wait for it, still first in line."""
-        self._store_asked = False
-        resumed = 0
-        while self._store_waiters:
-            if self.store.behind():
-                self._ask_store()
-                return
-            if resumed == RESUME_PER_TURN and self.later is not None:
-                self.later(0, self._store_caught_up)
-                self._store_asked = True  # the call above stands for the store's
-                return
-            session = next(iter(self._store_waiters))
-            del self._store_waiters[session]
-            self._resume(session)
-            resumed += 1
 
     def tell(self, session: Session, item: Outgoing, ref: Ref | None = None) -> None:
         """Send one client something for it alone, after everything published before it.

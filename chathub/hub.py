@@ -226,7 +226,7 @@ class Hub(Delivery):
                 # Unwritten history is getting old: the message waits (unacknowledged, and
                 # its sender is not read) until the store catches up, unless its sender is a
                 # light one (delivery.py). Private ones too: they may be kept (privatelog.py).
-                self._wait_for_store(session, command)
+                self.wait_for_store(session, command)
             case cmd.Say(text, room) | cmd.Me(text, room):
                 self.traffic.messages_in[session.client.transport_name] += 1
                 kind: EventKind = "message" if isinstance(command, cmd.Say) else "action"

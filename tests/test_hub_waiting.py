@@ -13,13 +13,13 @@ from twisted.internet import task
 from chathub import commands as cmd
 from chathub import sqlitewriter as writer_module
 from chathub.config import HubSettings
-from chathub.delivery import LIGHT_BURST, LIGHT_RATE, RESUME_PER_TURN
 from chathub.events import Error, Event, History, Ok, RoomList
 from chathub.hub import Hub
 from chathub.session import Session
 from chathub.sqlite import SqliteStore
 from chathub.sqlitewriter import FLUSH_SECONDS, MAX_LAG
 from chathub.store import MemoryStore
+from chathub.storegate import LIGHT_BURST, LIGHT_RATE, RESUME_PER_TURN
 from tests.recording import RecordingClient
 from tests.test_sqlite import ManualRunner
 
