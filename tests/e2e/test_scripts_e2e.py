@@ -61,8 +61,10 @@ def make_token(*argv: str) -> tuple[str, str]:
     return secret, result.stdout[result.stdout.index("[[tokens]]") :]
 
 
-@pytest.fixture
-def scripts(tmp_path: Path) -> Scripts:
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
+    """Three tokens made once for the module (`chathub token` takes about 2 s a run)."""
+    tmp_path = tmp_path_factory.mktemp("scripts")
     deploy, deploy_entry = make_token("deploy", "--rooms", "dev,ops", "--rate", "1000")
     slow, slow_entry = make_token("slow", "--rooms", "dev", "--rate", "1")
     bulk, bulk_entry = make_token("bulk", "--rate", "100000")
