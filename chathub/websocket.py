@@ -232,7 +232,7 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def _turn_came(self) -> None:
         self.waiting_for_turn = False
-        if self.state != self.STATE_OPEN:  # closed meanwhile: what was held is not wanted
+        if self.state not in (self.STATE_OPEN, self.STATE_CLOSING):  # gone meanwhile
             self.held.clear()
             return
         if self.stream is not None:

@@ -392,3 +392,25 @@ def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes
     refs = [m["ref"] for m in flooder.messages() if m.get("ref", "").startswith("f")]
     assert refs == [f"f{n}" for n in range(40)]
     assert not flooder.conn.waiting_for_turn and flooder.transport.producerState == "producing"
+
+
+def test_a_connection_that_goes_while_its_input_waits_for_a_turn_is_simply_forgotten():
+    """Its held input is dropped when its turn comes: nothing is said for it, nobody waits."""
+    clock = MemoryReactorClock()
+    hub = Hub(clock=clock.seconds)
+    settings = WebSocketSettings(ws_max_message=65_536, ping_interval=0)
+    factory = WebSocketFactory(hub, clock, settings)
+    factory.flow = QUIET
+    flooder, person = connect(factory, "?nick=flooder"), connect(factory, "?nick=alice")
+    flooder.messages()
+    person.messages()
+    say = b'{"op":"say","room":"lobby","text":"%s"}' % ("😀" * 4000).encode()
+    flooder.conn.dataReceived(b"".join(client_frame(say, TEXT) for _ in range(40)))
+    assert flooder.conn.waiting_for_turn
+    said = len([m for m in person.messages() if m.get("nick") == "flooder"])
+    flooder.lose()
+    for _ in range(3):
+        clock.advance(0)
+    assert not flooder.conn.held and "flooder" not in hub.sessions
+    after = [m for m in person.messages() if m.get("kind") == "message"]
+    assert said < 40 and after == []
