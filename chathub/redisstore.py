@@ -59,6 +59,7 @@ from chathub.store import (
     Since,
     StoreHealth,
     age_cutoff,
+    from_memory,
 )
 
 if TYPE_CHECKING:
@@ -245,13 +246,7 @@ class RedisStore:
     def read(self, room: str, query: Query, answer: Answer) -> None:
         events: list[Event] | None = None
         if room in self._last and room not in self._opening:
-            match query:
-                case Recent(count):
-                    events = self.cache.recent(room, count) if count > 0 else []
-                case Since(after, limit):
-                    events = self.cache.since(room, after, limit) if limit > 0 else []
-                case Before(before, limit):
-                    events = self.cache.before(room, before, limit) if limit > 0 else []
+            events = from_memory(self.cache, room, query)
         if events is not None:
             answer(self._fresh(events))
             return

@@ -24,7 +24,7 @@ from chathub.events import Event, EventKind
 from chathub.sqliteedits import MessageEdits
 from chathub.sqlitefile import Rows
 from chathub.sqlitewriter import Runner
-from chathub.store import Answer, Before, Query, Recent, Since, age_cutoff
+from chathub.store import Answer, Before, Query, Recent, Since, age_cutoff, from_memory
 
 log = Logger()
 
@@ -55,13 +55,7 @@ class Reader:
         self.retain_days = retain_days
 
     def read(self, room: str, query: Query, answer: Answer) -> None:
-        match query:
-            case Recent(count):
-                events = self.cache.recent(room, count) if count > 0 else []
-            case Since(after, limit):
-                events = self.cache.since(room, after, limit) if limit > 0 else []
-            case Before(before, limit):
-                events = self.cache.before(room, before, limit) if limit > 0 else []
+        events = from_memory(self.cache, room, query)
         if events is not None:
             answer(events)
             return

@@ -87,6 +87,18 @@ Query = Recent | Since | Before
 Answer = Callable[[list[Event]], None]
 
 
+def from_memory(cache: HistoryCache, room: str, query: Query) -> list[Event] | None:
+    """What `cache` holds that answers `query` about `room`; None when it cannot tell (the
+    answer must be read from behind it). A limit or count of 0 is answered with nothing."""
+    match query:
+        case Recent(count):
+            return cache.recent(room, count) if count > 0 else []
+        case Since(after, limit):
+            return cache.since(room, after, limit) if limit > 0 else []
+        case Before(before, limit):
+            return cache.before(room, before, limit) if limit > 0 else []
+
+
 class Store(Protocol):
     @property
     def privates(self) -> PrivateLog:
