@@ -155,6 +155,7 @@ def _watch_room(
     def caught_up(events: list[Event], first_page: bool = True) -> None:
         if session.gone or not can_see(hub, room, session.viewer):  # unwatched meanwhile
             _close_if_unused(hub, room)
+            done()  # read as far as it goes: the others may still make the reader ready
             return
         if after is not None and first_page:
             first = events[0].id if events else None

@@ -270,6 +270,23 @@ def test_the_opening_comment_waits_until_every_room_is_read(clock: Clock) -> Non
     assert ids(request.taken()) == ["dev:1,ops:0"]
 
 
+def test_a_room_that_turns_private_while_being_read_does_not_keep_the_stream_closed(
+    clock: Clock,
+) -> None:
+    """ops becomes invite-only before its read is answered: it is not read, and the stream
+    still opens once dev is."""
+    store = RoomsOpenedLater()
+    hub = Hub(store, clock=lambda: 1_700_000_000.5)
+    request, _ = open_stream(hub, clock, ["dev", "ops"], replay=0)
+    state = hub.room_states.ensure("ops")
+    state.modes = "i"
+    hub.room_states.changed(state)
+    store.open("ops")
+    assert bytes(request.written) == b""
+    store.open("dev")
+    assert bytes(request.written) == b": chathub event stream\n\n"
+
+
 # --- resuming -------------------------------------------------------------------------------------
 
 
