@@ -365,10 +365,8 @@ def test_a_read_of_thousands_of_tiny_frames_is_not_all_parsed_at_once():
     assert hub.counters.ws_message_timeout == 1
 
 
-def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes_first():
-    """One read of 40 messages of 16 KB (more than a turn's input budget): what is past the
-    budget waits for later turns and that connection is not read meanwhile; a person's short
-    line in the same turn is handled at once; in the end every message is handled, in order."""
+def flooder_and_person() -> tuple[MemoryReactorClock, Hub, Peer, Peer]:
+    """A flooder and a person in the lobby, messages up to 64 KiB, no rate limit."""
     clock = MemoryReactorClock()
     hub = Hub(clock=clock.seconds)
     settings = WebSocketSettings(ws_max_message=65_536, ping_interval=0)
@@ -377,6 +375,14 @@ def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes
     flooder, person = connect(factory, "?nick=flooder"), connect(factory, "?nick=alice")
     flooder.messages()
     person.messages()
+    return clock, hub, flooder, person
+
+
+def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes_first():
+    """One read of 40 messages of 16 KB (more than a turn's input budget): what is past the
+    budget waits for later turns and that connection is not read meanwhile; a person's short
+    line in the same turn is handled at once; in the end every message is handled, in order."""
+    clock, _, flooder, person = flooder_and_person()
     text = "😀" * 4000
     say = b'{"op":"say","room":"lobby","text":"%s","ref":"f%d"}'
     flood = b"".join(client_frame(say % (text.encode(), n), TEXT) for n in range(40))
@@ -396,14 +402,7 @@ def test_a_flood_of_big_reads_is_parsed_a_budget_a_turn_and_a_person_s_line_goes
 
 def test_a_connection_that_goes_while_its_input_waits_for_a_turn_is_simply_forgotten():
     """Its held input is dropped when its turn comes: nothing is said for it, nobody waits."""
-    clock = MemoryReactorClock()
-    hub = Hub(clock=clock.seconds)
-    settings = WebSocketSettings(ws_max_message=65_536, ping_interval=0)
-    factory = WebSocketFactory(hub, clock, settings)
-    factory.flow = QUIET
-    flooder, person = connect(factory, "?nick=flooder"), connect(factory, "?nick=alice")
-    flooder.messages()
-    person.messages()
+    clock, hub, flooder, person = flooder_and_person()
     say = b'{"op":"say","room":"lobby","text":"%s"}' % ("😀" * 4000).encode()
     flooder.conn.dataReceived(b"".join(client_frame(say, TEXT) for _ in range(40)))
     assert flooder.conn.waiting_for_turn
