@@ -23,7 +23,7 @@ Rules (decided here, so that a broker for many processes is an implementation, n
   calls it later, from the reactor; a hub must then keep a client's direct replies behind the
   publications it is still waiting for (ordering per client), which the local broker never
   needs. A remote broker hands over what arrived together (one read from its connection) with
-  `together=True`, then calls `fan_out_held`: the hub may deliver a room's run of them as one.
+  `together=True`, then calls `read_over`: the hub may deliver a room's run of them as one.
 - Failure is said, never silent. `publish` returns False when the publication cannot reach
   every process (the backplane is down): the hub answers its sender with an `unavailable`
   error and nobody sees the event. A publication already in flight when the backplane goes
@@ -68,10 +68,14 @@ class Receiver(Protocol):
 
     def receive(self, publication: Publication, together: bool = False) -> None:
         """Deliver `publication`; `together`: more follow at once (a read's worth), and a
-        room's events may wait for them, until `fan_out_held`."""
+        room's events may wait for them, until `read_over`."""
+
+    def read_over(self) -> None:
+        """The broker has handed over all it had together: what `receive` held may go (the
+        receiver's fan-out window may hold it a little longer)."""
 
     def fan_out_held(self) -> None:
-        """Deliver what `receive` held: the broker has handed over all it had together."""
+        """Deliver what `receive` held now: something that must come after it is next."""
 
     def lost(self, publication: Publication) -> None:
         """One of this receiver's own publications will never be handed back."""

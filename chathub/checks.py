@@ -31,6 +31,14 @@ def natural(value: T) -> T:
     return value
 
 
+def window(value: float) -> float:
+    """0 to 1 second: a delay added to deliveries, never longer than a person would notice."""
+    natural(value)
+    if value > 1:
+        raise ValueError(f"{number(value)} is more than 1 second")
+    return value
+
+
 def number(value: object) -> str:
     """A number as the user most likely wrote it: -1 rather than -1.0."""
     if isinstance(value, float) and value.is_integer():

@@ -21,7 +21,7 @@ Rules:
 from dataclasses import Field, dataclass, fields, is_dataclass
 from typing import Any
 
-from chathub.checks import hosts, natural, not_empty, origins, positive, redis_url
+from chathub.checks import hosts, natural, not_empty, origins, positive, redis_url, window
 from chathub.setting import setting, settings_of
 from chathub.tokens import Token
 
@@ -133,6 +133,15 @@ class HubSettings:
         "rooms command), with the total beside it",
         check=positive,
         metavar="N",
+    )
+    fan_out_window: float = setting(
+        0.0,
+        "under load, deliver a room's new events at most once in this many seconds, those "
+        "that came meanwhile together (one write per member): less CPU per message for at "
+        "most this much more latency; an event after a quiet window goes out at once. "
+        "0 delivers each as it comes",
+        check=window,
+        metavar="SECONDS",
     )
     # Fixed by the code.
     history_default: int = 20  # /history without N

@@ -27,6 +27,12 @@ Rules:
   stored already (a store's delivery point counts it): a member added, or a reader, first
   gets what is held delivered to the others, so it has it once, in its replay; a member taken
   out (a part, a kick, a ban enforced) first gets what is held, as it would one by one.
+- The fan-out window (`--fan-out-window`, off by default): while a room's events come faster
+  than the window, those that come within it are held like a read's pushes and delivered
+  together when it ends, one write per member; an event after a quiet window goes out at once.
+  A message's sender gets its copy (its ack) with the others, so a window of W seconds adds at
+  most W to any delivery, only under load, and saves a write per member for every event it
+  joins. Anything delivered first (above) ends the wait early, in order.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
   done (`when_done`); they are then carried out in order. Holds are counted: a client waits
@@ -82,7 +88,7 @@ class Delivery(StoreGate):
     later: Later | None
     clock: Callable[[], float]
 
-    def __init__(self, broker: Broker, origin: str) -> None:
+    def __init__(self, broker: Broker, origin: str, fan_out_window: float = 0.0) -> None:
         # Inside `batch()`: room messages waiting to be published, in order, all of one room
         # (a message to another room publishes these first), with their senders and refs.
         self._batching = 0
@@ -104,6 +110,11 @@ class Delivery(StoreGate):
         self._held: list[tuple[Publication, Refs, Senders | None]] = []
         self._end_of_turn = False
         self._fanning_out = False
+        # The fan-out window (seconds; 0: off): when a room's events were last fanned out, and
+        # whether a timer will deliver what the window holds.
+        self.fan_out_window = fan_out_window
+        self._last_fan_out = 0.0
+        self._window_open = False
         # Publications a remote broker has not handed back yet, with their senders (held), and
         # the one being published now (0 once a synchronous broker handed it back).
         self._flying: dict[int, Senders] = {}
@@ -222,7 +233,12 @@ class Delivery(StoreGate):
                         self.later(0, self._turn_over)
                     self._held.append((publication, refs, None))
                     return
-        if together and not publication.nicks and type(items[0]) is Event:
+        if (
+            (together or self.fan_out_window)
+            and not publication.nicks
+            and type(items[0]) is Event
+            and (together or self._in_window())
+        ):
             self._held.append((publication, refs, flying))  # a room's events: with the next
             return
         self.fan_out_held()
@@ -232,6 +248,31 @@ class Delivery(StoreGate):
 
     def _turn_over(self) -> None:
         self._end_of_turn = False
+        self.read_over()
+
+    def read_over(self) -> None:
+        """The broker has handed over all it had together (one read): deliver what is held,
+        unless the fan-out window holds it until it ends."""
+        if self._held and self.fan_out_window and self._in_window():
+            return
+        self.fan_out_held()
+
+    def _in_window(self) -> bool:
+        """Whether a room's events just received wait for the fan-out window to end (the last
+        fan-out was less than a window ago); the first to wait sets the timer that ends it."""
+        if self._window_open:
+            return True
+        if self.later is None:
+            return False
+        wait = self._last_fan_out + self.fan_out_window - self.clock()
+        if wait <= 0:
+            return False
+        self._window_open = True
+        self.later(wait, self._window_over)
+        return True
+
+    def _window_over(self) -> None:
+        self._window_open = False
         self.fan_out_held()
 
     def fan_out_held(self) -> None:
@@ -267,6 +308,8 @@ class Delivery(StoreGate):
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
             self.traffic.delivered_to_room(publication.rooms[0], len(items))
+            if self.fan_out_window:
+                self._last_fan_out = self.clock()
         for member in self._recipients(publication):
             client = member.client
             own = refs.get(member) if refs else None

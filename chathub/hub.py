@@ -116,7 +116,11 @@ class Hub(Delivery):
         # Only tests hash on the calling thread: the service passes a `ThreadHasher`.
         self.hasher: Hasher = hasher if hasher is not None else InlineHasher()
         self.operators = frozenset(nick_skeleton(name) for name in operators)
-        super().__init__(broker if broker is not None else LocalBroker(self.store), origin)
+        super().__init__(
+            broker if broker is not None else LocalBroker(self.store),
+            origin,
+            settings.fan_out_window,
+        )
         self.broker.attach(self)
         # Joins and parts announced in batches (presence.py), on the reactor's timer.
         self.later = later

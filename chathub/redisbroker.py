@@ -24,7 +24,7 @@ Rules (broker.py's, carried out over Redis):
   history in memory, holds a room's publications while the room is being opened, and drops
   any that its snapshot already covered.
 - The pushes of one read from the channel (`reading`, around the backplane's parse of it) are
-  handed to the hubs together, and the hubs are told when the read is over (`fan_out_held`):
+  handed to the hubs together, and the hubs are told when the read is over (`read_over`):
   a busy process writes each member once per read, not once per message. Anything else the
   channel brings (a change to the records) first has what is held delivered.
 """
@@ -147,7 +147,8 @@ class RedisBroker:
             yield
         finally:
             self._reading = False
-            self._fan_out_held()
+            for receiver in self._receivers:
+                receiver.read_over()
 
     def _fan_out_held(self) -> None:
         for receiver in self._receivers:
