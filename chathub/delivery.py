@@ -14,25 +14,8 @@ Rules:
   does first publishes what is queued, so nobody sees a different order; an adapter that has
   something of its own to say (an error, a warning) says it through `tell`, which keeps that
   order too.
-- Bots' posts (HTTP publishes) are stored and answered at once, and fanned out at the end of
-  the reactor's turn, those of one room together (`publish(..., fan_out_later=True)`): a script
-  pipelining single-message POSTs costs each reader one write per turn, not one per message.
-  Anything else delivered first sends what waits, so nobody sees a different order.
-- Publications a broker hands over together (`receive(..., together=True)`: a Redis broker's
-  pushes of one read) are held the same way, a room's events only, its senders' refs kept, and
-  fanned out when the broker says the read is over (`fan_out_held`), one room's run of them as
-  one delivery: one write per member per read, not per message. A private message, a nick
-  change, or anything else delivered first sends what waits. A held publication of this hub
-  keeps its senders held until it is delivered (then they go on, `_land`). What is held was
-  stored already (a store's delivery point counts it): a member added, or a reader, first
-  gets what is held delivered to the others, so it has it once, in its replay; a member taken
-  out (a part, a kick, a ban enforced) first gets what is held, as it would one by one.
-- The fan-out window (`--fan-out-window`, off by default): while a room's events come faster
-  than the window, those that come within it are held like a read's pushes and delivered
-  together when it ends, one write per member; an event after a quiet window goes out at once.
-  A message's sender gets its copy (its ack) with the others, so a window of W seconds adds at
-  most W to any delivery, only under load, and saves a write per member for every event it
-  joins. Anything delivered first (above) ends the wait early, in order.
+- Held deliveries (bots' posts until the end of the turn, a Redis read's pushes until it is
+  over, the fan-out window): `heldfanout.py`.
 - Order per client across waits: a command the hub cannot finish at once (a room read from
   disk, history being written) holds that client's later commands, and its input, until it is
   done (`when_done`); they are then carried out in order. Holds are counted: a client waits
@@ -56,6 +39,7 @@ from chathub import commands as cmd
 from chathub import errors
 from chathub.broker import Broker, Publication
 from chathub.events import Event, Outgoing, Private
+from chathub.heldfanout import HeldFanOut, Refs, Senders
 from chathub.session import Session
 from chathub.store import Store
 from chathub.storegate import StoreGate
@@ -68,15 +52,11 @@ if TYPE_CHECKING:
 Ref = cmd.Ref
 
 
-# Who sent which item of a publication (by position), and the ref its copy carries.
-Senders = tuple[tuple[int, "Session", Ref | None], ...]
-# The refs the copies of a publication's items carry, by session and position.
-Refs = dict["Session", dict[int, Ref]]
 # How the hub waits: `later(seconds, call)` (the reactor's callLater); None: nothing waits.
 Later = Callable[[float, Callable[[], None]], object]
 
 
-class Delivery(StoreGate):
+class Delivery(StoreGate, HeldFanOut):
     """The publish point and the ordering rules; the hub's state they use is declared here."""
 
     store: Store
@@ -102,19 +82,7 @@ class Delivery(StoreGate):
         self._on_stored: dict[int, Callable[[tuple[Event, ...]], None]] = {}
         self._on_failed: dict[int, Callable[[], None]] = {}
         StoreGate.__init__(self)
-        # Publications stored and waiting to be delivered, in order, with their senders' refs
-        # and the senders they hold (ours in flight): bots' posts until the end of the turn
-        # (`fan_out_later`: the numbers of ours to hold; whether the turn's end is awaited),
-        # and what a broker hands over together, until it says the read is over.
-        self._fan_out_later: set[int] = set()
-        self._held: list[tuple[Publication, Refs, Senders | None]] = []
-        self._end_of_turn = False
-        self._fanning_out = False
-        # The fan-out window (seconds; 0: off): when a room's events were last fanned out, and
-        # whether a timer will deliver what the window holds.
-        self.fan_out_window = fan_out_window
-        self._last_fan_out = 0.0
-        self._window_open = False
+        HeldFanOut.__init__(self, fan_out_window)
         # Publications a remote broker has not handed back yet, with their senders (held), and
         # the one being published now (0 once a synchronous broker handed it back).
         self._flying: dict[int, Senders] = {}
@@ -209,7 +177,7 @@ class Delivery(StoreGate):
     def receive(self, publication: Publication, together: bool = False) -> None:
         """Deliver a publication to this hub's members of its rooms and holders of its nicks,
         each once; a sender of this hub gets its own items with their refs. `together`: more
-        may follow (one read's worth); a room's events may wait for `fan_out_held`."""
+        may follow (one read's worth); a room's events may wait for `read_over`."""
         refs: Refs = {}
         items = publication.items
         flying: Senders | None = None
@@ -227,80 +195,16 @@ class Delivery(StoreGate):
                 stored(items)  # type: ignore[arg-type]  # a room's events
             if seq in self._fan_out_later:
                 self._fan_out_later.discard(seq)
-                if self.later is not None and flying is None:
-                    if not self._end_of_turn:
-                        self._end_of_turn = True
-                        self.later(0, self._turn_over)
-                    self._held.append((publication, refs, None))
+                if self.held_to_turns_end(publication, refs, flying):
                     return
-        if (
-            (together or self.fan_out_window)
-            and not publication.nicks
-            and type(items[0]) is Event
-            and (together or self._in_window())
+        if (together or self.fan_out_window) and self.held_for_later(
+            publication, refs, flying, together
         ):
-            self._held.append((publication, refs, flying))  # a room's events: with the next
             return
         self.fan_out_held()
         self._fan_out(publication, refs)
         if flying is not None:
             self._land(flying)
-
-    def _turn_over(self) -> None:
-        self._end_of_turn = False
-        self.read_over()
-
-    def read_over(self) -> None:
-        """The broker has handed over all it had together (one read): deliver what is held,
-        unless the fan-out window holds it until it ends."""
-        if self._held and self.fan_out_window and self._in_window():
-            return
-        self.fan_out_held()
-
-    def _in_window(self) -> bool:
-        """Whether a room's events just received wait for the fan-out window to end (the last
-        fan-out was less than a window ago); the first to wait sets the timer that ends it."""
-        if self._window_open:
-            return True
-        if self.later is None:
-            return False
-        wait = self._last_fan_out + self.fan_out_window - self.clock()
-        if wait <= 0:
-            return False
-        self._window_open = True
-        self.later(wait, self._window_over)
-        return True
-
-    def _window_over(self) -> None:
-        self._window_open = False
-        self.fan_out_held()
-
-    def fan_out_held(self) -> None:
-        """Deliver the publications held (bots' posts, a read's pushes), in order, each room's
-        run of them as one (see the module's rules); then their senders go on."""
-        if self._fanning_out:
-            # Called from inside a delivery (a reader cut off, who leaves): the rest comes
-            # after it, from the loop below, as it would have one by one.
-            return
-        held = self._held  # one list: what a sender going on delivers first goes on from it
-        while held:
-            first = held[0][0]
-            end = 1
-            while end < len(held) and _same_audience(held[end][0], first):
-                end += 1
-            run = held[:end]
-            del held[:end]
-            self._fanning_out = True
-            try:
-                if end == 1:
-                    self._fan_out(first, run[0][1])
-                else:
-                    self._fan_out(*_joined(run))
-            finally:
-                self._fanning_out = False
-            for _, _, flying in run:
-                if flying is not None:
-                    self._land(flying)
 
     def _fan_out(self, publication: Publication, refs: Refs) -> None:
         items = publication.items
@@ -308,8 +212,7 @@ class Delivery(StoreGate):
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
             self.traffic.delivered_to_room(publication.rooms[0], len(items))
-            if self.fan_out_window:
-                self._last_fan_out = self.clock()
+            self.fanned_out()
         for member in self._recipients(publication):
             client = member.client
             own = refs.get(member) if refs else None
@@ -430,22 +333,3 @@ class Delivery(StoreGate):
         self._queued.append((event, session, ref))
         if not self._batching:
             self.flush()
-
-
-def _same_audience(publication: Publication, other: Publication) -> bool:
-    """Whether two held publications (a room's events) go to the same clients."""
-    return publication.rooms == other.rooms and publication.exclude == other.exclude
-
-
-def _joined(run: list[tuple[Publication, Refs, Senders | None]]) -> tuple[Publication, Refs]:
-    """Publications of one room's events as one (what their readers get in one write), and
-    their refs by the items' positions in it."""
-    items: list[Event | Private] = []
-    refs: Refs = {}
-    for publication, own, _ in run:
-        for session, by_index in own.items():
-            joined = refs.setdefault(session, {})
-            for index, ref in by_index.items():
-                joined[len(items) + index] = ref
-        items.extend(publication.items)
-    return replace(run[0][0], items=tuple(items)), refs
