@@ -115,8 +115,8 @@ def add_ban(
     event = Event(scope, "ban", by, entry.reason, now, target=canonical, until=entry.until)
     mod.announce(hub, session, event, ref)
     for member in hit:
-        mod.announce(hub, None, Event(scope, "kick", by, because, now, target=member.nick))
-        mod.remove(hub, member, scope)
+        kick = Event(scope, "kick", by, because, now, target=member.nick)
+        mod.put_out(hub, [member], scope, kick)
     return entry
 
 

@@ -42,7 +42,32 @@ from typing import Protocol
 from chathub.events import STORED_KINDS, Event, Private
 from chathub.store import Store
 
-Item = Event | Private
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A moderation command about a nick another process holds, sent to that process to be
+    carried out there (`remotemod.py`); never delivered to a client, never stored."""
+
+    token: str  # the actor's process and a number: how the outcome finds its command
+    command: str  # "kick", "kill", "grant"
+    by: str  # the actor's nick
+    account: str | None  # the actor's account: its rank there comes from the shared records
+    target: str  # the nick
+    room: str | None
+    text: str  # the reason (kick, kill), or the change (grant: "+voice", "-op", ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an `Order` went, sent back to the actor's nick: a notice (`code` None) or an
+    error's code and text."""
+
+    token: str
+    code: str | None
+    text: str
+
+
+Item = Event | Private | Order | Outcome
 
 
 @dataclass(frozen=True, slots=True)

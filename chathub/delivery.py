@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from chathub import commands as cmd
 from chathub import errors
-from chathub.broker import Broker, Publication
+from chathub.broker import Broker, Order, Outcome, Publication
 from chathub.events import Event, Outgoing, Private
 from chathub.heldfanout import HeldFanOut, Refs, Senders
 from chathub.session import Session
@@ -90,6 +90,9 @@ class Delivery(StoreGate, HeldFanOut):
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         raise NotImplementedError  # the Hub's
+
+    def carry_out(self, item: Order | Outcome) -> None:
+        raise NotImplementedError  # the Hub's (remotemod.py)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -197,6 +200,10 @@ class Delivery(StoreGate, HeldFanOut):
                 self._fan_out_later.discard(seq)
                 if self.held_to_turns_end(publication, refs, flying):
                     return
+        first = items[0]
+        if publication.nicks and isinstance(first, Order | Outcome):
+            self.carry_out(first)  # from another hub to this one, not to its clients
+            return
         if (together or self.fan_out_window) and self.held_for_later(
             publication, refs, flying, together
         ):
@@ -207,7 +214,7 @@ class Delivery(StoreGate, HeldFanOut):
             self._land(flying)
 
     def _fan_out(self, publication: Publication, refs: Refs) -> None:
-        items = publication.items
+        items = cast(tuple[Event | Private, ...], publication.items)  # orders never get here
         # One room's events go to each member as one tuple, encoded once by its transport.
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
@@ -277,7 +284,7 @@ class Delivery(StoreGate, HeldFanOut):
 
     def publish(
         self,
-        items: tuple[Event, ...] | tuple[Private],
+        items: tuple[Event, ...] | tuple[Private] | tuple[Order] | tuple[Outcome],
         rooms: tuple[str, ...],
         nicks: tuple[str, ...] = (),
         senders: Senders = (),

@@ -32,7 +32,7 @@ Rules for all three:
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from chathub import commands as cmd
 from chathub.broker import Publication
@@ -174,5 +174,5 @@ def _joined(run: list[Held]) -> tuple[Publication, Refs]:
             joined = refs.setdefault(session, {})
             for index, ref in by_index.items():
                 joined[len(items) + index] = ref
-        items.extend(publication.items)
+        items.extend(cast(tuple[Event | Private, ...], publication.items))  # a room's events
     return replace(run[0][0], items=tuple(items)), refs

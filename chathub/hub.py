@@ -35,7 +35,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 
-from chathub import claims, errors, identity, moderation, privatelog, roomlists, signals
+from chathub import (
+    claims,
+    errors,
+    identity,
+    moderation,
+    privatelog,
+    remotemod,
+    roomlists,
+    signals,
+)
 from chathub import commands as cmd
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
@@ -43,7 +52,7 @@ from chathub.access import ANONYMOUS, Viewer
 from chathub.accounts import Accounts
 from chathub.attempts import Attempts
 from chathub.bans import Bans
-from chathub.broker import Broker, Listing, LocalBroker, Roster
+from chathub.broker import Broker, Listing, LocalBroker, Order, Outcome, Roster
 from chathub.config import HubSettings
 from chathub.delivery import Delivery, Later
 from chathub.events import (
@@ -107,6 +116,9 @@ class Hub(Delivery):
         # both be given one.
         self.roster = roster
         self.claiming: dict[str, Session] = {}
+        # Orders sent to the process holding a nick, waiting for their outcome (remotemod.py).
+        self.orders: dict[str, remotemod.Waiting] = {}
+        self.orders_sent = 0
         # Accounts and moderation: loaded once from the store, each change saved to it.
         saved = self.store.load_state()
         self.accounts = Accounts(saved, self.store.save)
@@ -211,6 +223,9 @@ class Hub(Delivery):
                 enter()
             else:  # an earlier room is being read from disk: this one joins after it
                 session.waiting.append(enter)
+
+    def carry_out(self, item: Order | Outcome) -> None:
+        remotemod.received(self, item)
 
     def handle(self, session: Session, command: cmd.Command) -> None:
         """Carry out one command from `session`'s client (after those it still waits for)."""

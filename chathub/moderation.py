@@ -10,7 +10,10 @@ Rules:
 - Every change is an event to the room (`topic`, `mode`, `kick`, `ban`, `unban`, `edit`,
   `delete`, `close`) through `Hub.publish`, the actor's copy carrying its command's `ref`, and
   is kept by the store (`roomstate.py`, `bans.py`). A kicked or banned member leaves the room
-  with that event, without a `part`.
+  with that event, without a `part`: told it first, then taken out (`put_out`), so it has it
+  once whatever the broker (through Redis the room's copy comes back after it left).
+- With many processes, a command about a client of another process is carried out there
+  (`remotemod.py`).
 - Joining: a closed room is refused (`room-closed`), a ban (`banned`, the room's or the
   server's), an invite-only room without an invitation or a role (`invite-only`). Speaking in
   a moderated room needs a voice (`moderated`). The first registered user to join a room
@@ -19,7 +22,7 @@ Rules:
 
 from typing import TYPE_CHECKING
 
-from chathub import access, banning, bans, errors
+from chathub import access, banning, bans, errors, remotemod
 from chathub import commands as cmd
 from chathub import edits as message_edits
 from chathub import rooms as room_rules
@@ -91,6 +94,25 @@ def announce(hub: "Hub", session: "Session | None", event: Event, ref: Ref | Non
     hub.publish((event,), (event.room,))
     if session is not None:
         hub.tell(session, event, ref)
+
+
+def put_out(
+    hub: "Hub",
+    members: "list[Session]",
+    room: str,
+    event: Event,
+    actor: "Session | None" = None,
+    ref: Ref | None = None,
+) -> None:
+    """Take `members` out of `room` because of `event` (a kick, a closing) and tell the room.
+    Each gets the event once whatever the broker: told directly, then taken out, then the
+    room's copy goes to those left (through Redis it comes back after they left)."""
+    for member in members:
+        if member is not actor:
+            hub.tell(member, event)
+    for member in members:
+        remove(hub, member, room)
+    announce(hub, actor, event, ref)
 
 
 def remove(hub: "Hub", session: "Session", room: str) -> None:
@@ -185,7 +207,7 @@ def topic(
     announce(hub, session, Event(target, "topic", session.nick, text, now), ref)
 
 
-def _account_of(hub: "Hub", nick: str) -> tuple["Session | None", str | None]:
+def account_of(hub: "Hub", nick: str) -> tuple["Session | None", str | None]:
     """The client called `nick` (if connected) and the account it stands for: the client's
     account, else the registered account owning the nick."""
     holder = hub.sessions.get(nick_skeleton(nick))
@@ -207,36 +229,59 @@ def grant(
     target = target_room(hub, session, room, ref)
     if target is None or not allowed(hub, session, target, OP, "change roles", ref):
         return
-    holder, account = _account_of(hub, nick)
+    holder, account = account_of(hub, nick)
+    if holder is None and account is None and hub.roster is not None:  # a guest elsewhere?
+        order = ("grant", nick, target, ("+" if give else "-") + role)
+        remotemod.send(hub, session, order, errors.no_such_nick(nick), ref)
+        return
     if holder is None and account is None:
         hub.tell(session, errors.no_such_nick(nick), ref)
         return
-    shown = holder.nick if holder is not None else (account or nick)
     mine = access.rank(hub, session, target)
-    theirs = access.account_rank(hub, account, target) if account else 0
-    if holder is not session and theirs >= mine and not (give and theirs < OP):
-        hub.tell(session, errors.outranked(shown), ref)
-        return
+    outcome = role_change(
+        hub, session.nick, mine, holder is session, holder, account, role, give, target
+    )
+    if isinstance(outcome, Event):
+        announce(hub, session, outcome, ref)
+    else:
+        hub.tell(session, outcome, ref)
+
+
+def role_change(
+    hub: "Hub",
+    by: str,
+    mine: int,
+    itself: bool,
+    holder: "Session | None",
+    account: str | None,
+    role: cmd.Role,
+    give: bool,
+    room: str,
+) -> Error | Notice | Event:
+    """`by` (ranked `mine`) gives or takes `role` in `room` from the client `holder` and the
+    `account` it stands for: the refusal, the notice that nothing changed, or the change made
+    (its event, to announce)."""
+    shown = holder.nick if holder is not None else (account or "")
+    theirs = access.account_rank(hub, account, room) if account else 0
+    if not itself and theirs >= mine and not (give and theirs < OP):
+        return errors.outranked(shown)
     if account is not None:
-        changed = hub.room_states.set_role(hub.room_states.ensure(target), account, role, give)
+        changed = hub.room_states.set_role(hub.room_states.ensure(room), account, role, give)
     elif role == "op":
         message = f"{shown} is not identified: only an account can be an operator"
-        hub.tell(session, Error("not-registered", message), ref)
-        return
+        return Error("not-registered", message)
     else:
         assert holder is not None  # a guest, voiced for its connection
         voiced = holder.voiced or set()
-        changed = give != (target in voiced)
-        (voiced.add if give else voiced.discard)(target)
+        changed = give != (room in voiced)
+        (voiced.add if give else voiced.discard)(room)
         holder.voiced = voiced or None
     if not changed:
         state = "already" if give else "not"
         name = "an operator" if role == "op" else "voiced"
-        hub.tell(session, Notice(f"{shown} is {state} {name} in {target}"), ref)
-        return
+        return Notice(f"{shown} is {state} {name} in {room}")
     change = ("+" if give else "-") + ("o" if role == "op" else "v")
-    event = Event(target, "mode", session.nick, change, hub.clock(), target=shown)
-    announce(hub, session, event, ref)
+    return Event(room, "mode", by, change, hub.clock(), target=shown)
 
 
 def kick(
@@ -246,35 +291,61 @@ def kick(
     if target is None or not allowed(hub, session, target, OP, "kick", ref):
         return
     victim = hub.sessions.get(nick_skeleton(nick))
-    if victim is None or target not in victim.rooms:
-        hub.tell(session, Error("not-in-room", f"{errors.shown(nick)} is not in {target}"), ref)
+    if victim is None and hub.roster is not None:  # connected to another process, perhaps
+        order = ("kick", nick, target, reason_of(reason))
+        remotemod.send(hub, session, order, not_in_room(nick, target), ref)
         return
-    if victim is not session and access.rank(hub, victim, target) >= access.rank(
-        hub, session, target
-    ):
-        hub.tell(session, errors.outranked(victim.nick), ref)
+    mine = access.rank(hub, session, target)
+    refusal = kick_refusal(hub, victim, nick, target, mine, victim is session)
+    if refusal is not None:
+        hub.tell(session, refusal, ref)
         return
+    assert victim is not None
     event = Event(target, "kick", session.nick, reason_of(reason), hub.clock(), target=victim.nick)
-    announce(hub, session, event, ref)
-    remove(hub, victim, target)
+    put_out(hub, [victim], target, event, session, ref)
+
+
+def kick_refusal(
+    hub: "Hub", victim: "Session | None", nick: str, room: str, rank: int, itself: bool
+) -> Error | None:
+    """Why `victim` (called `nick`) cannot be kicked out of `room` by someone of `rank`."""
+    if victim is None or room not in victim.rooms:
+        return not_in_room(nick, room)
+    if not itself and access.rank(hub, victim, room) >= rank:
+        return errors.outranked(victim.nick)
+    return None
+
+
+def not_in_room(nick: str, room: str) -> Error:
+    return Error("not-in-room", f"{errors.shown(nick)} is not in {room}")
 
 
 def invite(hub: "Hub", session: "Session", nick: str, room: str | None, ref: Ref | None) -> None:
     target = target_room(hub, session, room, ref)
     if target is None or not allowed(hub, session, target, OP, "invite", ref):
         return
-    holder, account = _account_of(hub, nick)
+    holder, account = account_of(hub, nick)
+    if holder is None and account is None and hub.roster is not None:  # a guest elsewhere?
+        remotemod.send(hub, session, ("invite", nick, target, ""), errors.no_such_nick(nick), ref)
+        return
     if holder is None and account is None:
         hub.tell(session, errors.no_such_nick(nick), ref)
         return
-    if account is not None:
-        hub.room_states.ensure(target).invited.add(nick_skeleton(account))
-    if holder is not None:
-        if account is None:
-            holder.invited = (holder.invited or set()) | {target}
-        hub.tell(holder, Invited(target, session.nick))
+    give_invitation(hub, holder, account, target, session.nick)
     shown = holder.nick if holder is not None else account
     hub.tell(session, Notice(f"invited {shown} to {target}"), ref)
+
+
+def give_invitation(
+    hub: "Hub", holder: "Session | None", account: str | None, room: str, by: str
+) -> None:
+    """Invite the client `holder` (if connected here) and the `account` it stands for."""
+    if account is not None:
+        hub.room_states.ensure(room).invited.add(nick_skeleton(account))
+    if holder is not None:
+        if account is None:
+            holder.invited = (holder.invited or set()) | {room}
+        hub.tell(holder, Invited(room, by))
 
 
 def mode(
@@ -311,6 +382,10 @@ def kill(hub: "Hub", session: "Session", nick: str, reason: str, ref: Ref | None
     if not allowed(hub, session, None, SERVER, "disconnect users", ref):
         return
     victim = hub.sessions.get(nick_skeleton(nick))
+    if victim is None and hub.roster is not None:  # connected to another process, perhaps
+        order = ("kill", nick, None, reason_of(reason))
+        remotemod.send(hub, session, order, errors.no_such_nick(nick), ref)
+        return
     if victim is None:
         hub.tell(session, errors.no_such_nick(nick), ref)
         return
@@ -336,8 +411,6 @@ def close_room(hub: "Hub", by: str, room: str, reason: str, closed: bool) -> boo
     hub.room_states.changed(state)
     if closed:
         event = Event(room, "close", by, reason_of(reason), hub.clock())
-        hub.publish((event,), (room,))
-        for member in list(hub.members.get(room, ())):
-            remove(hub, member, room)
+        put_out(hub, list(hub.members.get(room, ())), room, event)
         access.drop_unwelcome_readers(hub, room)
     return True

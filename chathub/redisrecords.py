@@ -219,8 +219,7 @@ def apply(hub: "Hub", change: Change) -> None:
 
 
 def enforce_ban(hub: "Hub", scope: str, mask: str, by: str, reason: str) -> None:
-    """A ban made elsewhere: put out of its room (or disconnect) the members here it matches.
-    A member put out is told itself (the room's copy comes back after it left)."""
+    """A ban made elsewhere: put out of its room (or disconnect) the members here it matches."""
     from chathub import moderation as mod
 
     candidates = hub.members.get(scope, {}) if scope != GLOBAL else hub.sessions.values()
@@ -232,6 +231,4 @@ def enforce_ban(hub: "Hub", scope: str, mask: str, by: str, reason: str) -> None
             mod.disconnect(hub, member, by, because)
         else:
             kick = Event(scope, "kick", by, because, now, target=member.nick)
-            mod.remove(hub, member, scope)
-            hub.publish((kick,), (scope,))
-            hub.tell(member, kick)
+            mod.put_out(hub, [member], scope, kick)

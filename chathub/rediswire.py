@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from chathub.broker import Item
+from chathub.broker import Item, Order, Outcome
 from chathub.events import STORED_KINDS, Event, EventKind, Private
 
 log = Logger()
@@ -21,6 +21,13 @@ log = Logger()
 def encode_item(item: Item) -> dict[str, Any]:
     if type(item) is Private:
         return {"p": item.sender, "to": item.to, "t": item.text, "s": item.ts}
+    if type(item) is Order:
+        return {
+            "O": item.token, "c": item.command, "n": item.by, "a": item.account,
+            "g": item.target, "r": item.room, "t": item.text,
+        }  # fmt: skip
+    if type(item) is Outcome:
+        return {"A": item.token, "c": item.code, "t": item.text}
     assert type(item) is Event
     fields: dict[str, Any] = {"k": item.kind, "r": item.room, "n": item.nick, "t": item.text}
     fields["s"] = item.ts
@@ -42,6 +49,13 @@ def encode_item(item: Item) -> dict[str, Any]:
 def decode_item(fields: dict[str, Any]) -> Item:
     if "p" in fields:
         return Private(fields["p"], fields["to"], fields["t"], fields["s"])
+    if "O" in fields:
+        return Order(
+            fields["O"], fields["c"], fields["n"], fields["a"], fields["g"], fields["r"],
+            fields["t"],
+        )  # fmt: skip
+    if "A" in fields:
+        return Outcome(fields["A"], fields["c"], fields["t"])
     nicks = fields.get("N")
     return Event(
         fields["r"], fields["k"], fields["n"], fields["t"], fields["s"], None, fields.get("o"),

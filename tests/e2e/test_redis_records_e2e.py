@@ -138,3 +138,51 @@ def test_a_process_started_later_knows_the_accounts_and_bans_made_before(
         mallory.expect("! you are banned from dev (until ")
     finally:
         third.stop()
+
+
+def test_kick_voice_and_kill_reach_a_guest_on_the_other_process(redis, tmp_path):  # noqa: F811
+    """A guest is held by one process only, so `/voice`, `/kick` and `/kill` of a guest on the
+    other process are carried out there: the guest is voiced, put out and disconnected as on
+    one process, the room sees each change, and the actor's answer comes back to it."""
+    config = tmp_path / "chathub.toml"
+    config.write_text('operators = ["root"]\n')
+    first, second = (
+        hub_on(redis, tmp_path, name, "--config", str(config)) for name in ("one", "two")
+    )
+    try:
+        alice = registered(first, "alice")
+        alice.send("/join dev")
+        alice.expect("* you are the owner of dev")
+        bob = telnet(second, "bob")
+        bob.send("/join dev")
+        alice.expect("[dev] -> bob joined")
+        alice.send("/voice bob")
+        bob.expect("[dev] * alice set mode +v bob")
+        alice.expect("* bob is now voiced in dev")
+        alice.send("/kick bob spam")
+        bob.expect("[dev] <- bob was kicked by alice (spam)")
+        alice.expect("[dev] <- bob was kicked by alice (spam)")
+        alice.expect("* kicked bob from dev")
+        bob.send("/join dev")  # a kick is not a ban
+        alice.expect("[dev] -> bob joined")
+        alice.send("/mode +i")
+        alice.expect("[dev] * alice set mode +i")
+        carol = telnet(second, "carol")
+        carol.send("/join dev")
+        carol.expect("! dev is invite-only")
+        alice.send("/invite carol")
+        carol.expect("* alice invited you to dev")
+        alice.expect("* invited carol to dev")
+        carol.send("/join dev")  # through its own process, which holds the invitation
+        alice.expect("[dev] -> carol joined")
+        alice.send("/kick nobody-here")
+        alice.expect("is not in dev")
+        root = registered(first, "root")
+        root.send("/kill bob enough")
+        bob.expect("! you were disconnected by root: enough")
+        root.expect("* disconnected bob")
+        alice.expect("[dev] <- bob left (killed by root: enough)")
+    finally:
+        for hub in (first, second):
+            hub.process.kill()
+            hub.process.wait()
