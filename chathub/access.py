@@ -11,12 +11,18 @@ Rules:
   API and event streams answer as for a room that does not exist. It is seen by its members,
   accounts with a role in it or an invitation to it, server operators, and an API token whose
   `rooms` names it. A closed room is seen by server operators only.
+- Joining: a ban (the room's or the server's) refuses, then a closed room, then an
+  invite-only room without an invitation or a role. Speaking in a moderated room needs a
+  voice.
 - Pure.
 """
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chathub import bans, errors
+from chathub.events import Error, Notice, Outgoing, Topic
+from chathub.records import GLOBAL
 from chathub.text import nick_skeleton
 
 if TYPE_CHECKING:
@@ -109,3 +115,53 @@ def drop_unwelcome_readers(hub: "Hub", room: str) -> None:
     for reader in list(readers):
         if isinstance(reader, feeds.Reader) and not can_see(hub, room, reader.viewer):
             feeds.unwatch_room(hub, reader, room)
+
+
+# --- joining and speaking ----------------------------------------------------------------------
+
+
+def join_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
+    """Why `session` may not join `room` (closed, banned, invite-only), or None."""
+    now = hub.clock()
+    for scope in (GLOBAL, room):
+        ban = hub.bans.match(scope, session.nick, session.account, session.address, now)
+        if ban is not None:
+            until = bans.shown_until(ban.until)
+            return errors.banned(room if scope else None, ban.reason, until)
+    if room not in hub.room_states.private:
+        return None
+    state = hub.room_states.get(room)
+    if state is None or rank(hub, session, room) >= OP:
+        return None
+    if state.closed and rank(hub, session, room) < SERVER:
+        return errors.room_closed(room)
+    if "i" in state.modes and not (rank(hub, session, room) > 0 or invited(hub, session, room)):
+        return errors.invite_only(room)
+    return None
+
+
+def joined(hub: "Hub", session: "Session", room: str) -> tuple[Outgoing, ...]:
+    """`session` has just joined `room`: an invitation is used up, a registered user may
+    become the owner; what to tell it before the room's replay."""
+    told: list[Outgoing] = []
+    if session.invited:
+        session.invited.discard(room)
+    state = hub.room_states.get(room)
+    if session.account is not None:
+        if state is not None:
+            state.invited.discard(nick_skeleton(session.account))
+        if state is None or state.owner is None:
+            state = hub.room_states.ensure(room)
+            state.owner = session.account
+            hub.room_states.changed(state)
+            told.append(Notice(f"you are the owner of {room}"))
+    if state is not None and state.topic:
+        told.insert(0, Topic(room, state.topic, state.topic_by, state.topic_ts))
+    return tuple(told)
+
+
+def speak_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
+    """Why `session` may not speak in `room` (moderated, and it has no voice), or None."""
+    if room in hub.room_states.moderated and rank(hub, session, room) == 0:
+        return errors.moderated(room)
+    return None

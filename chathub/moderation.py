@@ -1,5 +1,4 @@
-"""Moderation: topics, roles, kicks, invitations, modes, kills, closing rooms; and the checks on
-joining and speaking that they make.
+"""Moderation: topics, roles, kicks, invitations, modes, kills, closing rooms.
 
 Rules:
 - Pure hub rules, called by `Hub.handle` (bans: `banning.py`; edits: `edits.py`) and by the
@@ -14,22 +13,20 @@ Rules:
   once whatever the broker (through Redis the room's copy comes back after it left).
 - With many processes, a command about a client of another process is carried out there
   (`remotemod.py`).
-- Joining: a closed room is refused (`room-closed`), a ban (`banned`, the room's or the
-  server's), an invite-only room without an invitation or a role (`invite-only`). Speaking in
-  a moderated room needs a voice (`moderated`). The first registered user to join a room
-  without an owner becomes its owner.
+- What moderation says about joining and speaking (bans, `room-closed`, `invite-only`,
+  `moderated`, the first registered user to join a room without an owner becoming its owner)
+  is `access.py`'s.
 """
 
 from typing import TYPE_CHECKING
 
-from chathub import access, banning, bans, errors, remotemod
+from chathub import access, banning, errors, remotemod
 from chathub import commands as cmd
 from chathub import edits as message_edits
 from chathub import rooms as room_rules
 from chathub.access import OP, SERVER
 from chathub.commands import Ref
-from chathub.events import Error, Event, Invited, Modes, Notice, Outgoing, Topic
-from chathub.records import GLOBAL
+from chathub.events import Error, Event, Invited, Modes, Notice, Topic
 from chathub.roomstate import TOPIC_MAX, mode_change
 from chathub.text import clean_text, nick_skeleton
 
@@ -124,58 +121,6 @@ def remove(hub: "Hub", session: "Session", room: str) -> None:
 
 def reason_of(text: str) -> str:
     return clean_text(text).strip()[:REASON_MAX]
-
-
-# --- joining and speaking -----------------------------------------------------------------------
-
-
-def join_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
-    """Why `session` may not join `room` (closed, banned, invite-only), or None."""
-    now = hub.clock()
-    for scope in (GLOBAL, room):
-        ban = hub.bans.match(scope, session.nick, session.account, session.address, now)
-        if ban is not None:
-            until = bans.shown_until(ban.until)
-            return errors.banned(room if scope else None, ban.reason, until)
-    if room not in hub.room_states.private:
-        return None
-    state = hub.room_states.get(room)
-    if state is None or access.rank(hub, session, room) >= OP:
-        return None
-    if state.closed and access.rank(hub, session, room) < SERVER:
-        return errors.room_closed(room)
-    if "i" in state.modes and not (
-        access.rank(hub, session, room) > 0 or access.invited(hub, session, room)
-    ):
-        return errors.invite_only(room)
-    return None
-
-
-def joined(hub: "Hub", session: "Session", room: str) -> tuple[Outgoing, ...]:
-    """`session` has just joined `room`: an invitation is used up, a registered user may
-    become the owner; what to tell it before the room's replay."""
-    told: list[Outgoing] = []
-    if session.invited:
-        session.invited.discard(room)
-    state = hub.room_states.get(room)
-    if session.account is not None:
-        if state is not None:
-            state.invited.discard(nick_skeleton(session.account))
-        if state is None or state.owner is None:
-            state = hub.room_states.ensure(room)
-            state.owner = session.account
-            hub.room_states.changed(state)
-            told.append(Notice(f"you are the owner of {room}"))
-    if state is not None and state.topic:
-        told.insert(0, Topic(room, state.topic, state.topic_by, state.topic_ts))
-    return tuple(told)
-
-
-def speak_refusal(hub: "Hub", session: "Session", room: str) -> Error | None:
-    """Why `session` may not speak in `room` (moderated, and it has no voice), or None."""
-    if room in hub.room_states.moderated and access.rank(hub, session, room) == 0:
-        return errors.moderated(room)
-    return None
 
 
 # --- the commands -------------------------------------------------------------------------------

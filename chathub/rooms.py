@@ -7,7 +7,7 @@ Rules:
 - A command about a room names it or means the client's current room (the last it joined);
   a malformed name, a room the client is not in, or no room at all is an error reply.
 - Every limit on rooms counts in the hub's `Counters` when it refuses.
-- Moderation has its say (`moderation.py`): who may join (bans, invite-only, closed rooms), who
+- Moderation has its say (`access.py`): who may join (bans, invite-only, closed rooms), who
   may speak (moderated rooms), who becomes the owner and what a joiner is told first (the
   topic). A private room a client may not see answers `who` and history as an empty room.
 """
@@ -15,7 +15,7 @@ Rules:
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chathub import errors, moderation
+from chathub import access, errors
 from chathub.access import ANONYMOUS, can_see
 from chathub.commands import Ref
 from chathub.events import Error, Event, EventKind, History, Notice, RoomList, Who
@@ -32,7 +32,7 @@ def join_problem(hub: "Hub", session: "Session", in_rooms: int, room: str) -> Er
     """Why `session`, now in `in_rooms` rooms, may not join `room`; counts the join if not."""
     if hub.roster is not None and not hub.roster.available():
         return errors.backplane_away()
-    if refusal := moderation.join_refusal(hub, session, room):
+    if refusal := access.join_refusal(hub, session, room):
         return refusal
     max_rooms = hub.settings.max_rooms
     if max_rooms and in_rooms >= max_rooms:
@@ -88,7 +88,7 @@ def say(
         hub.tell(session, error, ref)
         return
     if target in hub.room_states.moderated and (
-        refusal := moderation.speak_refusal(hub, session, target)
+        refusal := access.speak_refusal(hub, session, target)
     ):
         hub.tell(session, refusal, ref)
         return
@@ -135,7 +135,7 @@ def join(hub: "Hub", session: "Session", room: str, ref: Ref | None, since: int 
             session.rooms.append(room)
             hub.add_member(room, session)
             history = History(room, tuple(replay)) if replay else None
-            greeting = moderation.joined(hub, session, room)
+            greeting = access.joined(hub, session, room)
             # The room hears of it (in a batch); the client then gets the topic, its replay,
             # and `done`.
             arrival = Arrival(
