@@ -15,14 +15,22 @@ from tests.recording import RecordingClient
 from tests.test_redisbroker import FakeBackplane, settle
 
 
-def made() -> tuple[FakeBackplane, Hub, task.Clock]:
+def made(
+    timers: bool = False, operators: tuple[str, ...] = ()
+) -> tuple[FakeBackplane, Hub, task.Clock]:
+    """One process ("here") of many; `timers`: the hub waits on the test's clock."""
     clock = task.Clock()
     backplane = FakeBackplane()
     store = RedisStore(backplane, clock)  # type: ignore[arg-type]
     broker = RedisBroker(backplane, store)  # type: ignore[arg-type]
     roster = RedisRoster(backplane, broker, clock)  # type: ignore[arg-type]
-    hub = Hub(store, clock.seconds, broker=broker, origin="here", roster=roster)
+    later = clock.callLater if timers else None
+    hub = Hub(
+        store, clock.seconds, broker=broker, origin="here", roster=roster, later=later,
+        operators=operators,
+    )  # fmt: skip
     roster.attach(hub)
+    store.records.attach(hub)
     return backplane, hub, clock
 
 

@@ -12,31 +12,18 @@ from chathub import commands as cmd
 from chathub.broker import Order, Outcome
 from chathub.events import Error, Event, Invited, Notice
 from chathub.hub import Hub
-from chathub.redisbroker import RedisBroker
-from chathub.redispresence import RedisRoster
-from chathub.redisstore import RedisStore
 from chathub.rediswire import encode_item
 from chathub.session import Session
 from chathub.text import nick_skeleton
 from tests.recording import RecordingClient
 from tests.test_redisbroker import FakeBackplane, settle
 from tests.test_redispresence import grant, reserve_guests
+from tests.test_redispresence import made as made_with_roster
 
 
 def made() -> tuple[FakeBackplane, Hub, task.Clock]:
     """One process ("here") of many; alice may be a server operator once identified."""
-    clock = task.Clock()
-    backplane = FakeBackplane()
-    store = RedisStore(backplane, clock)  # type: ignore[arg-type]
-    broker = RedisBroker(backplane, store)  # type: ignore[arg-type]
-    roster = RedisRoster(backplane, broker, clock)  # type: ignore[arg-type]
-    hub = Hub(
-        store, clock.seconds, broker=broker, origin="here", roster=roster,
-        later=clock.callLater, operators=("alice",),
-    )  # fmt: skip
-    roster.attach(hub)
-    store.records.attach(hub)
-    return backplane, hub, clock
+    return made_with_roster(timers=True, operators=("alice",))
 
 
 def connected(
@@ -74,13 +61,21 @@ def published(backplane: FakeBackplane) -> list[dict[str, Any]]:
 # --- the actor's process -------------------------------------------------------------------------
 
 
-def test_a_kick_of_a_nick_held_elsewhere_is_sent_there_and_its_outcome_comes_back_with_the_ref():
+def asked(
+    command: cmd.Command, holder: bytes | None
+) -> tuple[FakeBackplane, Hub, task.Clock, Session]:
+    """alice, a server operator here, gave `command` about carol, whom `holder` holds."""
     backplane, hub, clock = made()
     alice = connected(backplane, hub, clock, "alice", account="alice")
-    hub.handle(alice, cmd.Kick("carol", "spam", "dev", ref="k"))
+    hub.handle(alice, command)
     [(args, answer)] = backplane.taken("holder")
     assert args == ("carol",)
-    answer.callback(b"Carol")
+    answer.callback(holder)
+    return backplane, hub, clock, alice
+
+
+def test_a_kick_of_a_nick_held_elsewhere_is_sent_there_and_its_outcome_comes_back_with_the_ref():
+    backplane, hub, _, alice = asked(cmd.Kick("carol", "spam", "dev", ref="k"), b"Carol")
     [body] = published(backplane)
     assert body["n"] == ["carol"] and body["r"] == []
     order = body["i"][0]
@@ -96,22 +91,14 @@ def test_a_kick_of_a_nick_held_elsewhere_is_sent_there_and_its_outcome_comes_bac
 
 
 def test_a_kick_of_a_nick_nobody_holds_is_not_in_room():
-    backplane, hub, clock = made()
-    alice = connected(backplane, hub, clock, "alice", account="alice")
-    hub.handle(alice, cmd.Kick("carol", "", "dev", ref="k"))
-    [(_, answer)] = backplane.taken("holder")
-    answer.callback(None)
+    backplane, _, _, alice = asked(cmd.Kick("carol", "", "dev", ref="k"), None)
     [(error, ref)] = client(alice).received
     assert isinstance(error, Error) and (error.code, ref) == ("not-in-room", "k")
     assert published(backplane) == []
 
 
 def test_an_order_nobody_answers_is_an_error_after_a_while():
-    backplane, hub, clock = made()
-    alice = connected(backplane, hub, clock, "alice", account="alice")
-    hub.handle(alice, cmd.Kill("carol", "", ref="x"))
-    [(_, answer)] = backplane.taken("holder")
-    answer.callback(b"carol")
+    backplane, _, clock, alice = asked(cmd.Kill("carol", "", ref="x"), b"carol")
     assert len(published(backplane)) == 1
     clock.advance(4.9)
     assert client(alice).received == []
@@ -123,11 +110,7 @@ def test_an_order_nobody_answers_is_an_error_after_a_while():
 
 
 def test_a_guest_elsewhere_is_voiced_through_its_process():
-    backplane, hub, clock = made()
-    alice = connected(backplane, hub, clock, "alice", account="alice")
-    hub.handle(alice, cmd.Grant("carol", "voice", True, "dev", ref="v"))
-    [(_, answer)] = backplane.taken("holder")
-    answer.callback(b"carol")
+    backplane, *_ = asked(cmd.Grant("carol", "voice", True, "dev", ref="v"), b"carol")
     [body] = published(backplane)
     assert (body["i"][0]["c"], body["i"][0]["t"]) == ("grant", "+voice")
 
@@ -221,10 +204,6 @@ def test_an_order_to_invite_a_guest_here_invites_it_on_its_process():
 
 
 def test_an_invitation_for_a_guest_elsewhere_is_sent_there():
-    backplane, hub, clock = made()
-    alice = connected(backplane, hub, clock, "alice", account="alice")
-    hub.handle(alice, cmd.Invite("carol", "dev", ref="i"))
-    [(_, answer)] = backplane.taken("holder")
-    answer.callback(b"carol")
+    backplane, *_ = asked(cmd.Invite("carol", "dev", ref="i"), b"carol")
     [body] = published(backplane)
     assert (body["i"][0]["c"], body["i"][0]["g"], body["i"][0]["r"]) == ("invite", "carol", "dev")

@@ -2,7 +2,7 @@
 real redis-server (see test_redis_e2e.py), each change made on one holding on the other."""
 
 from tests.e2e.accounts import PASSWORD, http, is_type, log_in, registered, telnet, web
-from tests.e2e.conftest import HubProcess
+from tests.e2e.conftest import HubProcess, TelnetClient
 from tests.e2e.test_redis_e2e import get_json, hub_on, redis, two, wait_for  # noqa: F401 - the fixtures
 
 
@@ -39,16 +39,22 @@ def test_a_password_changed_on_one_process_is_the_one_on_the_other(two):  # noqa
     other.expect("* you are identified as alice")
 
 
-def test_a_ban_set_on_one_process_holds_on_the_other(two):  # noqa: F811
-    """The owner bans bob on the first process; bob, on the second, is put out of the room at
-    once, refused when he joins again, and the ban is listed on both; lifted, he joins."""
-    first, second = two
+def owner_and_guest(first: HubProcess, second: HubProcess) -> tuple[TelnetClient, TelnetClient]:
+    """alice, registered on `first`, owns dev; bob, a guest on `second`, is in it."""
     alice = registered(first, "alice")
     alice.send("/join dev")
     alice.expect("* you are the owner of dev")
     bob = telnet(second, "bob")
     bob.send("/join dev")
     alice.expect("[dev] -> bob joined")
+    return alice, bob
+
+
+def test_a_ban_set_on_one_process_holds_on_the_other(two):  # noqa: F811
+    """The owner bans bob on the first process; bob, on the second, is put out of the room at
+    once, refused when he joins again, and the ban is listed on both; lifted, he joins."""
+    first, second = two
+    alice, bob = owner_and_guest(first, second)
     alice.send("/ban bob 2h spam")
     bob.expect("[dev] * alice banned bob for 2h (spam)")
     bob.expect("[dev] <- bob was kicked by alice (banned: spam)")
@@ -150,12 +156,7 @@ def test_kick_voice_and_kill_reach_a_guest_on_the_other_process(redis, tmp_path)
         hub_on(redis, tmp_path, name, "--config", str(config)) for name in ("one", "two")
     )
     try:
-        alice = registered(first, "alice")
-        alice.send("/join dev")
-        alice.expect("* you are the owner of dev")
-        bob = telnet(second, "bob")
-        bob.send("/join dev")
-        alice.expect("[dev] -> bob joined")
+        alice, bob = owner_and_guest(first, second)
         alice.send("/voice bob")
         bob.expect("[dev] * alice set mode +v bob")
         alice.expect("* bob is now voiced in dev")
