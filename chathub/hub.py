@@ -35,16 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 
-from chathub import (
-    claims,
-    errors,
-    identity,
-    moderation,
-    privatelog,
-    remotemod,
-    roomlists,
-    signals,
-)
+from chathub import claims, errors, identity, moderation, privatelog, remotemod, roomlists, signals
 from chathub import commands as cmd
 from chathub import nicks as nick_rules
 from chathub import rooms as room_rules
