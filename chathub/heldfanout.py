@@ -11,10 +11,11 @@ each room's run of them as one tuple (one encoding, one write per member):
   pushes of one read) are held until the broker says the read is over (`read_over`): one
   write per member per read, not per message.
 - The fan-out window (`--fan-out-window`, off by default): while a room's events come faster
-  than the window (the last fan-out was less than a window ago), those that come are held and
-  delivered when it ends; an event after a quiet window goes out at once. A message's sender
-  gets its copy (its ack) with the others, so a window of W seconds adds at most W to any
-  delivery, only under load.
+  than the window (its last fan-out was less than a window ago), those that come are held and
+  delivered when the window ends; an event of a room that was quiet for a window goes out at
+  once (and what is held before it, with it: order is kept). A message's sender gets its copy
+  (its ack) with the others, so a window of W seconds adds at most W to any delivery, only
+  under load.
 
 Rules for all three:
 - Only a room's events wait; senders' refs are kept with them. A held publication of this hub
@@ -30,7 +31,7 @@ Rules for all three:
 - Pure: no I/O (the reactor's `later` and `clock` are given); a mixin of `Delivery`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 Senders = tuple[tuple[int, "Session", cmd.Ref | None], ...]
 # The refs the copies of a publication's items carry, by session and position.
 Refs = dict["Session", dict[int, cmd.Ref]]
+WINDOWS_KEPT = 4096  # rooms' last fan-outs kept before those whose window is over are dropped
+
 # A held publication: its refs, and the senders it holds (ours, in flight), if any.
 Held = tuple[Publication, Refs, Senders | None]
 
@@ -60,10 +63,10 @@ class HeldFanOut:
         self._fan_out_later: set[int] = set()  # the numbers of our bots' posts, to hold
         self._end_of_turn = False  # whether the turn's end will deliver what is held
         self._fanning_out = False
-        # The fan-out window (seconds; 0: off): when a room's events were last fanned out,
-        # and whether a timer will deliver what the window holds.
+        # The fan-out window (seconds; 0: off): when each room's events were last fanned
+        # out, and whether a timer will deliver what the window holds.
         self.fan_out_window = fan_out_window
-        self._last_fan_out = 0.0
+        self._last_fan_out: dict[str, float] = {}
         self._window_open = False
 
     def _fan_out(self, publication: Publication, refs: Refs) -> None:
@@ -92,7 +95,7 @@ class HeldFanOut:
         the fan-out window (until it ends); False: they go now."""
         if publication.nicks or type(publication.items[0]) is not Event:
             return False
-        if not together and not self._in_window():
+        if not together and not self._in_window(publication.rooms):
             return False
         self._held.append((publication, refs, flying))
         return True
@@ -104,32 +107,40 @@ class HeldFanOut:
     def read_over(self) -> None:
         """The broker has handed over all it had together (one read): deliver what is held,
         unless the fan-out window holds it until it ends."""
-        if self._held and self.fan_out_window and self._in_window():
+        held = self._held
+        if held and self.fan_out_window and self._in_window([p.rooms[0] for p, _, _ in held]):
             return
         self.fan_out_held()
 
-    def _in_window(self) -> bool:
-        """Whether events received now wait for the fan-out window to end (the last fan-out
-        was less than a window ago); the first to wait sets the timer that ends it."""
-        if self._window_open:
-            return True
+    def _in_window(self, rooms: Iterable[str]) -> bool:
+        """Whether events of `rooms` received now wait for the fan-out window to end: each
+        of the rooms had a fan-out less than a window ago (a quiet room's event goes out at
+        once, and what waits before it with it). The first to wait sets the timer."""
         if self.later is None:
             return False
-        wait = self._last_fan_out + self.fan_out_window - self.clock()
-        if wait <= 0:
+        now = self.clock()
+        window = self.fan_out_window
+        ends = min(self._last_fan_out.get(room, -window) + window for room in rooms)
+        if ends <= now:
             return False
-        self._window_open = True
-        self.later(wait, self._window_over)
+        if not self._window_open:
+            self._window_open = True
+            self.later(ends - now, self._window_over)
         return True
 
     def _window_over(self) -> None:
         self._window_open = False
         self.fan_out_held()
 
-    def fanned_out(self) -> None:
-        """A room's events went out: the fan-out window starts again."""
+    def fanned_out(self, room: str) -> None:
+        """`room`'s events went out: its fan-out window starts again."""
         if self.fan_out_window:
-            self._last_fan_out = self.clock()
+            now = self.clock()
+            last = self._last_fan_out
+            last[room] = now
+            if len(last) > WINDOWS_KEPT:  # forget the rooms whose window is over
+                over = now - self.fan_out_window
+                self._last_fan_out = {room: at for room, at in last.items() if at > over}
 
     def fan_out_held(self) -> None:
         """Deliver the publications held, in order, each room's run of them as one (see the

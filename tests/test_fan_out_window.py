@@ -221,3 +221,19 @@ def test_a_records_change_from_redis_delivers_what_the_window_holds_first(clock:
         backplane.on_push(remote(2, "two"))  # held by the window
         backplane.on_push(b"R there x")
     assert seen == [2]  # "two" was delivered before the change took effect
+
+
+def test_a_quiet_rooms_event_goes_out_at_once_with_what_waits_before_it(clock: Clock) -> None:
+    """The window is each room's: a busy room's events wait, a quiet room's do not (and what
+    waits before it goes first, so a member of both sees them in the order said)."""
+    hub = local_hub(clock)
+    alice, bob = joined(hub, clock, "alice", "bob")
+    hub.handle(alice, cmd.Say("a1", room="dev"))
+    hub.handle(alice, cmd.Say("a2", room="dev"))  # dev had a fan-out just now: held
+    assert texts(bob) == ["a1"]
+    hub.handle(alice, cmd.Say("b1", room="ops"))  # ops was quiet: at once, a2 before it
+    assert texts(bob) == ["a1", "a2", "b1"]
+    hub.handle(alice, cmd.Say("b2", room="ops"))  # now ops is busy too
+    assert texts(bob) == ["a1", "a2", "b1"]
+    clock.advance(WINDOW)
+    assert texts(bob) == ["a1", "a2", "b1", "b2"]
