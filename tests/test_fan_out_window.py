@@ -9,6 +9,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from chathub import commands as cmd
+from chathub import heldfanout
 from chathub.config import HubSettings
 from chathub.events import Event, History, Notice
 from chathub.hub import Hub
@@ -237,3 +238,15 @@ def test_a_quiet_rooms_event_goes_out_at_once_with_what_waits_before_it(clock: C
     assert texts(bob) == ["a1", "a2", "b1"]
     clock.advance(WINDOW)
     assert texts(bob) == ["a1", "a2", "b1", "b2"]
+
+
+def test_the_last_fan_outs_kept_are_bounded(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rooms come and go: past `WINDOWS_KEPT` rooms, those whose window is over are forgotten."""
+    monkeypatch.setattr(heldfanout, "WINDOWS_KEPT", 8)
+    hub = local_hub(clock)
+    (alice,) = joined(hub, clock, "alice")
+    for n in range(30):
+        hub.handle(alice, cmd.Join(f"room{n}"))
+        hub.handle(alice, cmd.Say("hi", room=f"room{n}"))
+        clock.advance(WINDOW)
+    assert len(hub._last_fan_out) <= 9
