@@ -138,8 +138,8 @@ class HubSettings:
         0.0,
         "under load, deliver a room's new events at most once in this many seconds, those "
         "that came meanwhile together (one write per member): less CPU per message for at "
-        "most this much more latency; an event after a quiet window goes out at once. "
-        "0 delivers each as it comes",
+        "most this much more latency; an event of a room quiet for that long goes out at "
+        "once. 0 delivers each as it comes",
         check=window,
         metavar="SECONDS",
     )
