@@ -270,15 +270,19 @@ def invite(hub: "Hub", session: "Session", nick: str, room: str | None, ref: Ref
     if target is None or not allowed(hub, session, target, OP, "invite", ref):
         return
     holder, account = account_of(hub, nick)
-    if holder is None and account is None and hub.roster is not None:  # a guest elsewhere?
-        remotemod.send(hub, session, ("invite", nick, target, ""), errors.no_such_nick(nick), ref)
-        return
-    if holder is None and account is None:
+    if holder is None and account is None and hub.roster is None:
         hub.tell(session, errors.no_such_nick(nick), ref)
         return
     give_invitation(hub, holder, account, target, session.nick)
-    shown = holder.nick if holder is not None else account
-    hub.tell(session, Notice(f"invited {shown} to {target}"), ref)
+    invited = Notice(
+        f"invited {holder.nick if holder is not None else account or nick} to {target}"
+    )
+    if holder is None and hub.roster is not None:  # connected to another process, perhaps
+        # It joins through its own process, which must know: invited there (and here).
+        not_found = invited if account is not None else errors.no_such_nick(nick)
+        remotemod.send(hub, session, ("invite", nick, target, ""), not_found, ref)
+        return
+    hub.tell(session, invited, ref)
 
 
 def give_invitation(

@@ -2,9 +2,11 @@
 there.
 
 Rules:
-- With a roster (many processes), `/kick`, `/kill`, `/voice`, `/op` (and their undoing) and
-  `/invite` of a nick no client of this process holds (and, but for `/kick` and `/kill`, no
-  account is registered as) ask the roster who holds it, then send an `Order` to
+- With a roster (many processes), `/kick`, `/kill`, `/voice`, `/op` (and their undoing) of a
+  nick no client of this process holds (and, for `/voice` and `/op`, no account is registered
+  as: an account's roles are shared records), and `/invite` of a nick no client of this
+  process holds (an account's invitation is kept here too, for a join through this process)
+  ask the roster who holds it, then send an `Order` to
   that nick (the broker routes a publication for a nick to its holder's process). The actor's
   own rights were checked here, as for a local target.
 - The holder's process carries it out as it would its own: it knows the target's rooms, rank
@@ -49,9 +51,10 @@ class Waiting:
 
 
 def send(
-    hub: "Hub", session: "Session", asked: Asked, not_found: Error, ref: cmd.Ref | None
+    hub: "Hub", session: "Session", asked: Asked, not_found: Error | Notice, ref: cmd.Ref | None
 ) -> None:
-    """Have `asked` carried out by the process that holds its nick; `not_found` when none does.
+    """Have `asked` carried out by the process that holds its nick; `not_found` is the answer
+    when none does.
     `session` waits for the outcome."""
     command, nick, room, text = asked
     roster = hub.roster

@@ -207,3 +207,28 @@ def test_an_invitation_for_a_guest_elsewhere_is_sent_there():
     backplane, *_ = asked(cmd.Invite("carol", "dev", ref="i"), b"carol")
     [body] = published(backplane)
     assert (body["i"][0]["c"], body["i"][0]["g"], body["i"][0]["r"]) == ("invite", "carol", "dev")
+
+
+def test_an_account_connected_elsewhere_is_invited_there_and_here():
+    """An account joins through its own process, which must hold the invitation; this process
+    keeps it too, for a later join through it."""
+    backplane, hub, clock = made()
+    hub.accounts.add("carol", "$argon2id$hash", 1.0)
+    alice = connected(backplane, hub, clock, "alice", account="alice")
+    hub.handle(alice, cmd.Invite("carol", "dev", ref="i"))
+    assert nick_skeleton("carol") in hub.room_states.ensure("dev").invited
+    [(_, answer)] = backplane.taken("holder")
+    answer.callback(b"carol")
+    [body] = published(backplane)
+    assert (body["i"][0]["c"], body["i"][0]["g"]) == ("invite", "carol")
+
+
+def test_an_account_connected_nowhere_is_invited_here_at_once():
+    backplane, hub, clock = made()
+    hub.accounts.add("carol", "$argon2id$hash", 1.0)
+    alice = connected(backplane, hub, clock, "alice", account="alice")
+    hub.handle(alice, cmd.Invite("carol", "dev", ref="i"))
+    [(_, answer)] = backplane.taken("holder")
+    answer.callback(None)
+    assert client(alice).received == [(Notice("invited carol to dev"), "i")]
+    assert published(backplane) == []
