@@ -317,9 +317,11 @@ def test_workers_without_redis_run_a_private_redis_that_keeps_history_across_res
 def test_with_a_fan_out_window_every_process_delivers_everything_in_order(redis, tmp_path):
     """`--fan-out-window`: messages coming faster than the window are held and delivered
     together when it ends, on the publisher's process and the other; nothing is lost or
-    reordered, every sender gets its own copy, and a message after a quiet moment comes too
-    (the timer that ends a window fires on the real reactor)."""
-    flags = ("--fan-out-window", "0.05", "--paste-window", "0")
+    reordered, every sender gets its own copy, a message after a quiet moment goes out at
+    once, and one right after it waits for the rest of its window (the timer that ends it
+    fires on the real reactor)."""
+    window = 0.5
+    flags = ("--fan-out-window", str(window), "--paste-window", "0")
     first, second = (hub_on(redis, tmp_path, name, *flags) for name in ("one", "two"))
     try:
         alice, bob, carol = client(first, "alice"), client(first, "bob"), client(second, "carol")
@@ -328,18 +330,23 @@ def test_with_a_fan_out_window_every_process_delivers_everything_in_order(redis,
         texts = [f"burst {n}" for n in range(15)]
         for text in texts:
             alice.send(text)
-            time.sleep(0.01)  # five a window: most wait for the window to end
+            time.sleep(0.01)  # all within one window: all but the first wait for its end
         for telnet in (alice, bob, carol):
             lines = telnet.expect(texts[-1], timeout=10)
             said = [line.split("> ", 1)[1] for line in lines if "<alice> burst" in line]
             assert said == texts, said
-        time.sleep(0.2)  # a quiet window: the next one goes out at once, and arrives
+        time.sleep(window + 0.2)  # a quiet window: the next one goes out at once
         carol.send("after the burst")
         for telnet in (alice, bob, carol):
             telnet.expect("<carol> after the burst", timeout=10)
+        sent = time.monotonic()
+        carol.send("right after it")  # inside the window the last one opened: it waits
+        alice.expect("<carol> right after it", timeout=10)
+        held = time.monotonic() - sent
+        assert held >= window / 2, f"delivered {held:.3f} s after it was sent: not held"
         answer = get_json(second, "/api/rooms/lobby/messages?since=0")["events"]
-        assert [event["text"] for event in answer] == [*texts, "after the burst"]
-        assert [event["id"] for event in answer] == list(range(1, 17))
+        assert [event["text"] for event in answer] == [*texts, "after the burst", "right after it"]
+        assert [event["id"] for event in answer] == list(range(1, 18))
     finally:
         for hub in (first, second):
             hub.process.kill()
