@@ -49,7 +49,7 @@ class Order:
     carried out there (`remotemod.py`); never delivered to a client, never stored."""
 
     token: str  # the actor's process and a number: how the outcome finds its command
-    command: str  # "kick", "kill", "grant"
+    command: str  # "kick", "kill", "grant", "invite"
     by: str  # the actor's nick
     account: str | None  # the actor's account: its rank there comes from the shared records
     target: str  # the nick

@@ -219,7 +219,8 @@ class Delivery(StoreGate, HeldFanOut):
         room_events = not publication.nicks and type(items[0]) is Event
         if room_events:
             self.traffic.delivered_to_room(publication.rooms[0], len(items))
-            self.fanned_out(publication.rooms[0])
+            if self.fan_out_window:
+                self.fanned_out(publication.rooms[0])
         for member in self._recipients(publication):
             client = member.client
             own = refs.get(member) if refs else None

@@ -133,14 +133,13 @@ class HeldFanOut:
         self.fan_out_held()
 
     def fanned_out(self, room: str) -> None:
-        """`room`'s events went out: its fan-out window starts again."""
-        if self.fan_out_window:
-            now = self.clock()
-            last = self._last_fan_out
-            last[room] = now
-            if len(last) > WINDOWS_KEPT:  # forget the rooms whose window is over
-                over = now - self.fan_out_window
-                self._last_fan_out = {room: at for room, at in last.items() if at > over}
+        """`room`'s events went out: its fan-out window starts again (with a window only)."""
+        now = self.clock()
+        last = self._last_fan_out
+        last[room] = now
+        if len(last) > WINDOWS_KEPT:  # forget the rooms whose window is over
+            over = now - self.fan_out_window
+            self._last_fan_out = {room: at for room, at in last.items() if at > over}
 
     def fan_out_held(self) -> None:
         """Deliver the publications held, in order, each room's run of them as one (see the

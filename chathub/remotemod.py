@@ -53,9 +53,8 @@ class Waiting:
 def send(
     hub: "Hub", session: "Session", asked: Asked, not_found: Error | Notice, ref: cmd.Ref | None
 ) -> None:
-    """Have `asked` carried out by the process that holds its nick; `not_found` is the answer
-    when none does.
-    `session` waits for the outcome."""
+    """Have `asked` carried out by the process that holds its nick, `session` waiting for the
+    outcome; `not_found` is the answer when no process holds it."""
     command, nick, room, text = asked
     roster = hub.roster
     assert roster is not None
@@ -127,12 +126,12 @@ def _carry_out(hub: "Hub", order: Order, victim: "Session") -> Error | Notice:
     from chathub import moderation as mod
 
     room = order.room
+    mine = access.account_rank(hub, order.account, room) if room is not None else access.NOBODY
     match order.command:
         case "kill":
             mod.disconnect(hub, victim, order.by, order.text)
             return Notice(f"disconnected {victim.nick}")
         case "kick" if room is not None:
-            mine = access.account_rank(hub, order.account, room)
             refusal = mod.kick_refusal(hub, victim, victim.nick, room, mine, itself=False)
             if refusal is not None:
                 return refusal
@@ -140,7 +139,6 @@ def _carry_out(hub: "Hub", order: Order, victim: "Session") -> Error | Notice:
             mod.put_out(hub, [victim], room, event)
             return Notice(f"kicked {victim.nick} from {room}")
         case "grant" if room is not None and order.text[1:] in ("voice", "op"):
-            mine = access.account_rank(hub, order.account, room)
             role: cmd.Role = "op" if order.text[1:] == "op" else "voice"
             give = order.text[0] == "+"
             _, account = mod.account_of(hub, victim.nick)
